@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Create (or reuse, when nothing changed) the project's environments on a fresh machine.
+#   scripts/setup.sh backend   .venv:              the backend (torch, transformers, open3d, ...)
+#   scripts/setup.sh blender   .venv-blender:      bpy 5.0.1 + numpy<2 + pyzmq, like Blender 5.0
+#                              .venv-blender-4.2:  bpy 4.2 LTS, like the oldest Blender we support
+#   scripts/setup.sh all       all three
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${SCENE_R1_PYTHON:-$(command -v python3.11 || command -v python3)}"
+BLENDER_VERSIONS=("5.0.1:.venv-blender" "4.2.23:.venv-blender-4.2")
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+apt_install() {  # install Debian packages, as root or through sudo
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "installing system packages: $*"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+stamp_of() {  # changes whenever what an environment is built from changes
+  cat pyproject.toml "$@" "$0" | sha256sum | cut -d' ' -f1
+}
+
+fresh_venv() {  # fresh_venv DIR STAMP: 0 if DIR is up to date, else recreate it and return 1
+  local dir="$1" stamp="$2"
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.setup-stamp" 2>/dev/null)" = "$stamp" ]; then
+    return 0
+  fi
+  rm -rf "$dir"
+  "$PYTHON" -m venv "$dir"
+  pip_in "$dir" --upgrade pip
+  return 1
+}
+
+pip_in() {  # pip_in DIR ARGS...: quiet pip; its output is shown only when it fails
+  local dir="$1" out; shift
+  out="$(mktemp)"
+  if ! "$dir/bin/python" -m pip install -q "$@" >"$out" 2>&1; then
+    grep -v -E 'is ignored: it is neither' "$out" >&2; rm -f "$out"; return 1
+  fi
+  rm -f "$out"
+}
+
+setup_backend() {
+  ldconfig -p | grep -q 'libusb-1.0.so.0' || apt_install libusb-1.0-0  # open3d links against it
+  local stamp; stamp="$(stamp_of constraints.txt)"
+  if fresh_venv .venv "$stamp"; then log ".venv is up to date"; return; fi
+  log "building .venv (backend; torch first, from the pinned CPU-capable build)"
+  pip_in .venv -c constraints.txt torch torchvision
+  pip_in .venv -c constraints.txt -e ".[backend,test]"
+  .venv/bin/python -c "import torch, torchvision, transformers, trl, peft, open3d, zmq, cv2, OpenEXR, scene_r1.backend" \
+    || { log "backend environment is broken"; exit 1; }
+  echo "$stamp" > .venv/.setup-stamp
+}
+
+setup_blender() {
+  local entry version dir stamp
+  for entry in "${BLENDER_VERSIONS[@]}"; do
+    version="${entry%%:*}"; dir="${entry#*:}"
+    stamp="$(stamp_of constraints-blender.txt)-$version"
+    if fresh_venv "$dir" "$stamp"; then log "$dir is up to date"; continue; fi
+    log "building $dir (bpy $version)"
+    pip_in "$dir" -c constraints-blender.txt "bpy==$version" numpy pyzmq pytest
+    # The add-on side needs only numpy + pyzmq, as inside Blender: install the project without deps.
+    pip_in "$dir" --no-deps -e .
+    if ! "$dir/bin/python" -c "import bpy" 2>/dev/null; then
+      apt_install libxrender1 libxxf86vm1 libxfixes3 libxi6 libxkbcommon0 libsm6 libgl1 libegl1
+    fi
+    "$dir/bin/python" -c "import bpy, zmq, numpy, scene_r1.shared; assert numpy.__version__ < '2'" \
+      || { log "$dir is broken"; exit 1; }
+    echo "$stamp" > "$dir/.setup-stamp"
+  done
+}
+
+case "${1:-all}" in
+  backend) setup_backend ;;
+  blender) setup_blender ;;
+  all) setup_backend; setup_blender ;;
+  *) echo "usage: scripts/setup.sh [backend|blender|all]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh machine: builds the environments if needed, then runs
+#   - shared + backend tests in .venv (numpy 2, torch, open3d)
+#   - shared + Blender tests in each .venv-blender* (bpy 5.0.1 and 4.2 LTS, numpy 1.26)
+# Extra arguments go to every pytest run (e.g. -k camera, -x).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+scripts/setup.sh all || exit 1
+
+REPORTS="$(mktemp -d)"
+status=0
+run() {  # run NAME PYTHON PATHS...
+  local name="$1" python="$2"; shift 2
+  printf '\n\033[1m== %s ==\033[0m\n' "$name"
+  "$python" -m pytest -q -p no:cacheprovider --junitxml="$REPORTS/$name.xml" "$@" || status=1
+}
+run backend .venv/bin/python tests/shared tests/backend "$@"
+run blender-5.0 .venv-blender/bin/python tests/shared tests/blender "$@"
+run blender-4.2 .venv-blender-4.2/bin/python tests/shared tests/blender "$@"
+
+# One closing line over all runs.
+.venv/bin/python - "$REPORTS" <<'PY'
+import sys, pathlib, xml.etree.ElementTree as ET
+total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+for report in sorted(pathlib.Path(sys.argv[1]).glob("*.xml")):
+    for suite in ET.parse(report).getroot().iter("testsuite"):
+        for key in total:
+            total[key] += int(suite.get(key, 0))
+failed = total["failures"] + total["errors"]
+passed = total["tests"] - failed - total["skipped"]
+print(f"\nall environments: {passed} passed, {failed} failed, {total['skipped']} skipped")
+PY
+rm -rf "$REPORTS"
+exit $status
