@@ -82,4 +82,6 @@ def run_foundation_benchmark(real_dir: Path | None = None, frames: int = 20, wid
     else:
         table.add_row("reader on real data", "skipped", f"{real_dir} not found", "-")
     console.print(table)
+    for name, (ours, baseline) in results.items():
+        print(f"ratio {name}: {ours / baseline:.2f}x ({ours:.1f} vs {baseline:.1f} frames/s)")
     return results

@@ -63,7 +63,8 @@ setup_blender() {
     stamp="$(stamp_of constraints-blender.txt)-$version"
     if fresh_venv "$dir" "$stamp"; then log "$dir is up to date"; continue; fi
     log "building $dir (bpy $version)"
-    pip_in "$dir" -c constraints-blender.txt "bpy==$version" numpy pyzmq pytest
+    # OpenEXR is for the tests only (reading render passes); the add-on never imports it.
+    pip_in "$dir" -c constraints-blender.txt "bpy==$version" numpy pyzmq pytest OpenEXR
     # The add-on side needs only numpy + pyzmq, as inside Blender: install the project without deps.
     pip_in "$dir" --no-deps -e .
     if ! "$dir/bin/python" -c "import bpy" 2>/dev/null; then
