@@ -33,6 +33,26 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lift(args: argparse.Namespace) -> int:
+    from .io import open_scene
+    from .lifting import lift_to_folder
+
+    scene = open_scene(args.dir, args.format)
+    result = lift_to_folder(scene, args.frame, parse_box(args.box), args.out)
+    print(f"3D mask: {result['point_count']} points, box {result['aabb']}; wrote {args.out}/result.json and {args.out}/mask.ply")
+    return 0
+
+
+def parse_box(text: str) -> list[float]:
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise SceneError(f"--box takes x1,y1,x2,y2 in pixels, got {text!r}")
+    return box
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_foundation_benchmark
 
@@ -67,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--format", default=None, help="force a format: scene-r1, 7scenes, scannet, record3d")
     info.add_argument("--sample", type=int, default=8, help="frames decoded to measure the depth range")
     info.set_defaults(run=cmd_info)
+
+    lift = commands.add_parser("lift", help="lift the object inside a 2D box on one frame into a 3D mask")
+    lift.add_argument("dir", type=Path)
+    lift.add_argument("--frame", type=int, required=True, help="frame index in the folder's order")
+    lift.add_argument("--box", required=True, help="x1,y1,x2,y2 in that frame's colour pixels")
+    lift.add_argument("--out", type=Path, required=True)
+    lift.add_argument("--format", default=None)
+    lift.set_defaults(run=cmd_lift)
 
     bench = commands.add_parser("bench", help="synthetic rendering and reader throughput against plain baselines")
     bench.add_argument("--real", type=Path, default=None, help="a real capture folder (default: ../shared/data/redkitchen-7scenes if present)")

@@ -250,3 +250,19 @@ def write_mask_ply(path, mask: Mask3D) -> None:
     cloud.point["colors"] = o3d.core.Tensor(colours.astype(np.float32))
     if not o3d.t.io.write_point_cloud(str(path), cloud):
         raise SceneError(f"could not write {path}")
+
+
+def lift_to_folder(scene: Scene, frame_index: int, box, out) -> dict:
+    """`scene-r1 lift`: write OUT/result.json and OUT/mask.ply for one box on one frame."""
+    from pathlib import Path
+    import json
+
+    out = Path(out)
+    start = time.perf_counter()
+    mask = lift_from_box(scene, frame_index, box)
+    result = {"scene": scene.name, "mode": "lift-from-box", "frame": int(frame_index), "box_2d": [float(b) for b in box]} | mask.to_json()
+    result["timings"]["total"] = round(time.perf_counter() - start, 4)
+    out.mkdir(parents=True, exist_ok=True)
+    write_mask_ply(out / "mask.ply", mask)
+    (out / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return result

@@ -82,8 +82,13 @@ def _check_mask(frame: Frame, mask: np.ndarray) -> np.ndarray:
 def masked_points(frame: Frame, mask: np.ndarray, settings: LiftSettings = LiftSettings(), reject_edges: bool = True) -> np.ndarray:
     """World points of a frame's masked pixels that have valid depth (and are off depth edges)."""
     mask = _check_mask(frame, mask)
-    if reject_edges:
-        mask = mask & ~depth_edges(frame.depth, settings.edge_jump)
+    if reject_edges and mask.any():
+        # Only the mask's bounding box (plus the 3x3 neighbourhood) needs edge tests.
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        top, bottom = max(rows[0] - 1, 0), rows[-1] + 2
+        left, right = max(cols[0] - 1, 0), cols[-1] + 2
+        mask = mask.copy()
+        mask[top:bottom, left:right] &= ~depth_edges(frame.depth[top:bottom, left:right], settings.edge_jump)
     points, _ = backproject_depth(frame.depth, frame.depth_intrinsics, frame.pose, mask)
     return points
 
