@@ -54,9 +54,14 @@ def parse_box(text: str) -> list[float]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_foundation_benchmark
+    if args.what in ("io", "all"):
+        from .bench import run_foundation_benchmark
 
-    run_foundation_benchmark(real_dir=args.real, frames=args.frames, width=args.width, height=args.height)
+        run_foundation_benchmark(real_dir=args.real, frames=args.frames, width=args.width, height=args.height)
+    if args.what in ("lifting", "all"):
+        from .bench_lifting import run_lifting_benchmark
+
+        run_lifting_benchmark()
     return 0
 
 
@@ -96,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     lift.add_argument("--format", default=None)
     lift.set_defaults(run=cmd_lift)
 
-    bench = commands.add_parser("bench", help="synthetic rendering and reader throughput against plain baselines")
+    bench = commands.add_parser("bench", help="benchmarks, each against a baseline measured in the same run")
+    bench.add_argument("what", nargs="?", choices=("io", "lifting", "all"), default="io",
+                       help="io: synthetic rendering and reader speed; lifting: 3D mask accuracy vs naive union, and throughput")
     bench.add_argument("--real", type=Path, default=None, help="a real capture folder (default: ../shared/data/redkitchen-7scenes if present)")
     bench.add_argument("--frames", type=int, default=20)
     bench.add_argument("--width", type=int, default=640)

@@ -21,8 +21,10 @@ class LiftSettings:
     edge_jump: float = 0.05  # a depth jump above this fraction of depth marks a depth edge
     depth_tolerance: float = 0.02  # metres, plus `depth_tolerance_relative` x depth, for visibility
     depth_tolerance_relative: float = 0.015
-    min_confidence: float = 0.5  # fraction of seeing frames that must mark a point in-mask
+    min_confidence: float = 0.5  # a point needs more than this fraction of its seeing frames (a majority)
+    min_views: int = 2  # a point only its own frame sees is unconfirmed (capped by the frame count)
     voxel: float = 0.01  # metres: candidates are merged on this grid before voting
+    max_candidates: int = 1_000_000  # masked pixels back-projected before voting (evenly thinned)
 
 
 @dataclass
@@ -62,11 +64,12 @@ def voxel_average(points: np.ndarray, voxel: float) -> np.ndarray:
     """One point per occupied voxel: the mean of the points in it."""
     if len(points) == 0:
         return points.reshape(0, 3)
-    keys = np.floor(points / voxel).astype(np.int64)
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    sums = np.zeros((len(counts), 3))
-    np.add.at(sums, inverse, points)
+    cells = np.floor(points / voxel).astype(np.int64)
+    cells -= cells.min(axis=0)
+    # One int64 key per voxel (21 bits an axis: 20 km at 1 cm) so np.unique sorts a flat array.
+    keys = (cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2]
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    sums = np.stack([np.bincount(inverse, weights=points[:, axis], minlength=len(counts)) for axis in range(3)], axis=1)
     return sums / counts[:, None]
 
 
@@ -128,7 +131,10 @@ def lift_masks(scene: Scene, masks: Mapping[int, np.ndarray], settings: LiftSett
         raise SceneError("no masks to lift")
     frames = {i: scene.frame(i) for i in masks}
     depth_masks = {i: _check_mask(frames[i], m) for i, m in masks.items()}
-    candidates = [masked_points(frames[i], depth_masks[i], settings) for i in masks]
+    # Long videos see each surface many times over: thin the candidates (voting still reads
+    # every mask pixel through projection, so nothing is lost but redundancy).
+    step = max(1, int(np.ceil(sum(np.count_nonzero(m) for m in depth_masks.values()) / settings.max_candidates)))
+    candidates = [masked_points(frames[i], depth_masks[i], settings)[::step] for i in masks]
     points = voxel_average(np.concatenate(candidates) if candidates else np.zeros((0, 3)), settings.voxel)
     if len(points) == 0:
         raise SceneError("the masks cover no pixel with valid depth (away from depth edges): nothing to lift")
@@ -139,7 +145,7 @@ def lift_masks(scene: Scene, masks: Mapping[int, np.ndarray], settings: LiftSett
         seen += s
         votes += v
     confidence = votes / np.maximum(seen, 1)
-    keep = (seen > 0) & (confidence >= settings.min_confidence)
+    keep = (seen >= min(settings.min_views, len(masks))) & (confidence > settings.min_confidence)
     return LiftedPoints(points[keep], confidence[keep], seen[keep])
 
 
@@ -149,7 +155,10 @@ def naive_union(scene: Scene, masks: Mapping[int, np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 3))
 
 
-def axis_aligned_box(points: np.ndarray) -> np.ndarray:
+def axis_aligned_box(points: np.ndarray, trim: float = 0.0) -> np.ndarray:
+    """[[min xyz], [max xyz]]; `trim` percent of points ignored at each end (robust to noise)."""
     if len(points) == 0:
         raise SceneError("no points, no box")
+    if trim > 0:
+        return np.stack([np.percentile(points, trim, axis=0), np.percentile(points, 100 - trim, axis=0)])
     return np.stack([points.min(axis=0), points.max(axis=0)])
