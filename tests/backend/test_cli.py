@@ -41,3 +41,4 @@ def test_demo_writes_its_picture(tmp_path):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "query.png").stat().st_size > 1000
     assert (tmp_path / "synthetic-scene" / "gt.json").is_file()
+    assert json.loads((tmp_path / "lift" / "result.json").read_text())["point_count"] > 0
