@@ -4,8 +4,10 @@ it into a tight 3D mask with boxes. Also the fallback when no SAM2 weights are p
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import open3d as o3d
@@ -124,7 +126,7 @@ def track_geometric(scene: Scene, key_index: int, key_mask: np.ndarray, frames=N
     each frame's mask, so surfaces the key frame never saw are picked up as the camera moves.
     Returns frame index -> mask at depth resolution (empty where the object is out of view).
     """
-    key_index = scene._check_index(key_index)
+    key_index = scene.check_index(key_index)
     frames = range(len(scene)) if frames is None else frames
     key_frame = scene.frame(key_index)
     key_mask = resize_mask(key_mask, key_frame.depth_intrinsics.size)
@@ -254,9 +256,6 @@ def write_mask_ply(path, mask: Mask3D) -> None:
 
 def lift_to_folder(scene: Scene, frame_index: int, box, out) -> dict:
     """`scene-r1 lift`: write OUT/result.json and OUT/mask.ply for one box on one frame."""
-    from pathlib import Path
-    import json
-
     out = Path(out)
     start = time.perf_counter()
     mask = lift_from_box(scene, frame_index, box)

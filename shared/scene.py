@@ -228,13 +228,14 @@ class Scene:
         return Intrinsics(fx, fy, cx, cy, *self.color_size)
 
     def intrinsics_at(self, index: int) -> Intrinsics:
-        return self._color_intrinsics(self._check_index(index))
+        return self._color_intrinsics(self.check_index(index))
 
     def depth_intrinsics_at(self, index: int) -> Intrinsics:
-        fx, fy, cx, cy = self.depth_intrinsics[self._check_index(index)]
+        fx, fy, cx, cy = self.depth_intrinsics[self.check_index(index)]
         return Intrinsics(fx, fy, cx, cy, *self.depth_size)
 
-    def _check_index(self, index: int) -> int:
+    def check_index(self, index: int) -> int:
+        """A frame index (negative counts from the end) made positive, or an IndexError."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"frame {index} is out of range for a scene of {len(self)} frames")
         return index % len(self)
@@ -242,7 +243,7 @@ class Scene:
     # ---- images -----------------------------------------------------------------------------
     def frame(self, index: int) -> Frame:
         """Decode and validate one frame (kept in a small LRU cache)."""
-        index = self._check_index(index)
+        index = self.check_index(index)
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
@@ -266,7 +267,7 @@ class Scene:
         """Ground-truth per-pixel instance ids (synthetic scenes and Blender captures only)."""
         if not self.has_instances:
             raise SceneError(f"scene {self.name!r} has no instance maps")
-        return np.asarray(self.source.load_instance(self._check_index(index)))
+        return np.asarray(self.source.load_instance(self.check_index(index)))
 
     def frame_at_time(self, seconds: float) -> int:
         """Index of the frame closest to a time in seconds from the start of the video."""

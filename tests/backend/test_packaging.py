@@ -1,5 +1,6 @@
 """The layout is the architecture: one installed package, scene_r1, and an extension root."""
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -20,8 +21,10 @@ def test_every_package_folder_is_declared():
 
 
 def test_wheel_holds_only_scene_r1(tmp_path):
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools keeps stale files in build/
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)], check=True)
     wheel = next(tmp_path.glob("scene_r1-*.whl"))
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
     assert tops == {"scene_r1", next(t for t in tops if t.endswith(".dist-info"))}
