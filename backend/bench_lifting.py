@@ -6,6 +6,7 @@ import time
 
 import cv2
 import numpy as np
+import open3d as o3d
 from rich.console import Console
 from rich.progress import track
 
@@ -17,19 +18,15 @@ from .synth import SynthConfig, build_synthetic
 from .synth.generate import visible_boxes
 
 
-def rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
-    axis = axis / np.linalg.norm(axis)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
-
-
 def realistic_scene(scene: Scene, rng: np.random.Generator, depth_noise: float = 0.01, jitter_deg: float = 0.3, jitter_m: float = 0.005) -> Scene:
     """The same frames with sensor-like depth noise (1% of depth) and pose jitter."""
     rgb, depth, poses = [], [], scene.poses.copy()
     for i, frame in enumerate(scene.frames()):
         rgb.append(frame.rgb)
         depth.append((frame.depth * (1 + depth_noise * rng.standard_normal(frame.depth.shape))).astype(np.float32).clip(0))
-        poses[i, :3, :3] = rotation_about(rng.standard_normal(3), np.radians(jitter_deg) * rng.standard_normal()) @ poses[i, :3, :3]
+        axis = rng.standard_normal(3)
+        angle = np.radians(jitter_deg) * rng.standard_normal()
+        poses[i, :3, :3] = o3d.geometry.get_rotation_matrix_from_axis_angle(axis / np.linalg.norm(axis) * angle) @ poses[i, :3, :3]
         poses[i, :3, 3] += jitter_m * rng.standard_normal(3)
     return Scene.from_arrays(rgb, depth, scene.intrinsics, poses, scene.timestamps, name=scene.name)
 
