@@ -38,7 +38,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
     from .lifting import lift_to_folder
 
     scene = open_scene(args.dir, args.format)
-    result = lift_to_folder(scene, args.frame, parse_box(args.box), args.out)
+    result = lift_to_folder(scene, args.frame, parse_box(args.box), args.out, fuse=args.fuse)
     print(f"3D mask: {result['point_count']} points, box {result['aabb']}; wrote {args.out}/result.json and {args.out}/mask.ply")
     return 0
 
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     lift.add_argument("--box", required=True, help="x1,y1,x2,y2 in that frame's colour pixels")
     lift.add_argument("--out", type=Path, required=True)
     lift.add_argument("--format", default=None)
+    lift.add_argument("--fuse", action="store_true", help="also TSDF-fuse the scene into OUT/scene_mesh.ply and give the mask as its vertex indices")
     lift.set_defaults(run=cmd_lift)
 
     bench = commands.add_parser("bench", help="benchmarks, each against a baseline measured in the same run")

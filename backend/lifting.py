@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import open3d as o3d
 
@@ -58,12 +59,12 @@ def _background_planes(points: np.ndarray, ring_points: np.ndarray, threshold: f
     return background
 
 
-def segment_box(frame: Frame, box, hint: np.ndarray | None = None) -> np.ndarray:
+def segment_box(frame: Frame, box, hint: np.ndarray | None = None, refine: bool = False) -> np.ndarray:
     """The object inside a 2D box, as a mask at depth resolution.
 
     Depth-aware: background planes that continue beyond the box are removed, the rest is split
     into 3D clusters (DBSCAN), and the cluster that best covers `hint` (default: the middle of
-    the box) is the object.
+    the box) is the object. `refine` adds colour evidence with GrabCut (see refine_with_grabcut).
     """
     intrinsics = frame.depth_intrinsics
     width, height = intrinsics.size
@@ -108,7 +109,54 @@ def segment_box(frame: Frame, box, hint: np.ndarray | None = None) -> np.ndarray
     mask = np.zeros((height, width), bool)
     chosen = pixels[labels == best]
     mask[chosen[:, 1], chosen[:, 0]] = True
-    return mask
+    return refine_with_grabcut(frame, box, mask) if refine else mask
+
+
+def near_points(points: np.ndarray, reference: np.ndarray, radius: float) -> np.ndarray:
+    """Boolean mask of `points` within `radius` of any reference point."""
+    if len(points) == 0 or len(reference) == 0:
+        return np.zeros(len(points), bool)
+    # Open3D's tensor nearest-neighbour search: one hybrid query, no Python loop over points.
+    search = o3d.core.nns.NearestNeighborSearch(o3d.core.Tensor(np.ascontiguousarray(reference, np.float32)))
+    search.hybrid_index(radius)
+    _, _, counts = search.hybrid_search(o3d.core.Tensor(np.ascontiguousarray(points, np.float32)), radius, 1)
+    return counts.numpy().reshape(-1) > 0
+
+
+def refine_with_grabcut(frame: Frame, box, mask: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """Grow a depth segment with OpenCV's GrabCut on the colour image.
+
+    Depth clustering misses thin parts and pixels whose depth is noisy; colour alone leaks into
+    similarly coloured background (a white cabinet against a white wall). So GrabCut, seeded with
+    the depth segment as probable foreground inside the box, may only add pixels that lie in 3D
+    within a few pixel spacings of the depth segment.
+    """
+    width, height = frame.intrinsics.size
+    x1, y1, x2, y2 = np.round(check_box(box, (width, height))).astype(int)
+    seed = resize_mask(mask, (width, height))
+    if not seed.any():
+        return mask
+    labels = np.full((height, width), cv2.GC_BGD, np.uint8)
+    labels[y1:y2, x1:x2] = cv2.GC_PR_BGD
+    labels[seed] = cv2.GC_PR_FGD
+    try:
+        cv2.grabCut(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR), labels, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # a one-colour box: GrabCut cannot fit its colour models
+        return mask
+    grabbed = resize_mask((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD), frame.depth_intrinsics.size)
+    candidates = grabbed & ~mask
+    if not candidates.any():
+        return mask
+    intrinsics = frame.depth_intrinsics
+    segment_points, _ = backproject_depth(frame.depth, intrinsics, None, mask)
+    candidate_points, pixels = backproject_depth(frame.depth, intrinsics, None, candidates)
+    if len(segment_points) == 0 or len(candidate_points) == 0:
+        return mask
+    radius = max(0.02, 3 * float(np.median(segment_points[:, 2])) / intrinsics.fx)
+    near = pixels[near_points(candidate_points, segment_points, radius)]
+    refined = mask.copy()
+    refined[near[:, 1], near[:, 0]] = True
+    return refined
 
 
 @dataclass(frozen=True)
@@ -229,12 +277,12 @@ def mask_to_3d(scene: Scene, masks: dict[int, np.ndarray], settings: LiftSetting
     )
 
 
-def lift_from_box(scene: Scene, frame_index: int, box, frames=None, settings: LiftSettings = LiftSettings()) -> Mask3D:
+def lift_from_box(scene: Scene, frame_index: int, box, frames=None, settings: LiftSettings = LiftSettings(), refine: bool = True) -> Mask3D:
     """The annotator's fast path: one box on one frame -> the object in 3D."""
     timings = {}
     start = time.perf_counter()
     key = scene.frame(frame_index)
-    key_mask = segment_box(key, box)
+    key_mask = segment_box(key, box, refine=refine)
     timings["segment"] = time.perf_counter() - start
     start = time.perf_counter()
     masks = track_geometric(scene, frame_index, key_mask, frames, lift=settings)
@@ -254,14 +302,30 @@ def write_mask_ply(path, mask: Mask3D) -> None:
         raise SceneError(f"could not write {path}")
 
 
-def lift_to_folder(scene: Scene, frame_index: int, box, out) -> dict:
-    """`scene-r1 lift`: write OUT/result.json and OUT/mask.ply for one box on one frame."""
+def lift_to_folder(scene: Scene, frame_index: int, box, out, fuse: bool = False) -> dict:
+    """`scene-r1 lift`: write OUT/result.json and OUT/mask.ply for one box on one frame.
+
+    With `fuse`, the scene is also TSDF-fused into OUT/scene_mesh.ply and the mask is given as
+    indices of that mesh's vertices (result.json "scene_vertex_indices").
+    """
+    from .fusion import FusionSettings, fuse_scene, indices_near  # fusion needs Open3D's TSDF only when asked
+
     out = Path(out)
     start = time.perf_counter()
     mask = lift_from_box(scene, frame_index, box)
     result = {"scene": scene.name, "mode": "lift-from-box", "frame": int(frame_index), "box_2d": [float(b) for b in box]} | mask.to_json()
-    result["timings"]["total"] = round(time.perf_counter() - start, 4)
     out.mkdir(parents=True, exist_ok=True)
+    if fuse:
+        fuse_start = time.perf_counter()
+        settings = FusionSettings(frame_stride=max(1, len(scene) // 100))
+        fused = fuse_scene(scene, settings)
+        indices = indices_near(fused.mesh_vertices, mask.points, 1.5 * settings.voxel)
+        if not o3d.io.write_triangle_mesh(str(out / "scene_mesh.ply"), fused.triangle_mesh()):
+            raise SceneError(f"could not write {out / 'scene_mesh.ply'}")
+        result["scene_mesh"] = "scene_mesh.ply"
+        result["scene_vertex_indices"] = indices.tolist()
+        result["timings"]["fuse"] = round(time.perf_counter() - fuse_start, 4)
+    result["timings"]["total"] = round(time.perf_counter() - start, 4)
     write_mask_ply(out / "mask.ply", mask)
     (out / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result

@@ -93,3 +93,9 @@ class RoomRenderer:
     def distance_to_surfaces(self, points: np.ndarray) -> np.ndarray:
         """Unsigned distance of world points to the nearest surface of the room."""
         return self.raycaster.compute_distance(o3d.core.Tensor(np.asarray(points, dtype=np.float32))).numpy()
+
+    def instance_of_points(self, points: np.ndarray) -> np.ndarray:
+        """Instance id of the surface nearest each world point (0 = the room's structure)."""
+        closest = self.raycaster.compute_closest_points(o3d.core.Tensor(np.asarray(points, dtype=np.float32)))
+        geometry = np.minimum(closest["geometry_ids"].numpy().astype(np.int64), len(self.instance_of_geometry) - 1)
+        return self.instance_of_geometry[geometry]
