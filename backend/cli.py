@@ -53,6 +53,80 @@ def parse_box(text: str) -> list[float]:
     return box
 
 
+def pipeline_settings(args: argparse.Namespace):
+    from .pipeline import PipelineSettings
+
+    overrides = {"vlm": args.vlm, "tracker": args.tracker, "device": args.device, "dtype": args.dtype}
+    if args.config is not None:
+        return PipelineSettings.from_file(args.config, **overrides)
+    return PipelineSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _run_with_progress(work):
+    """Run work(progress) with a rich progress bar per pipeline stage."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:>9}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(), transient=True) as bar:
+        tasks = {}
+
+        def progress(stage, done, total):
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+        return work(progress)
+
+
+def cmd_ground(args: argparse.Namespace) -> int:
+    from .io import open_scene
+    from .pipeline import Pipeline
+
+    scene = open_scene(args.dir, args.format)
+    pipeline = Pipeline(pipeline_settings(args))
+    result = _run_with_progress(lambda progress: pipeline.ground(scene, args.query, every=args.all or None, progress=progress))
+    written = result.write(args.out)
+    print_stages(written)
+    for number, instance in enumerate(written["instances"]):
+        if "mask_3d" in instance:
+            print(f"instance {number} ({instance['label']}): {instance['mask_3d']['point_count']} points, 3D box {instance['mask_3d']['aabb']}")
+        else:
+            print(f"instance {number} ({instance['label']}): not lifted: {instance.get('error', '')}")
+    print(f"wrote {args.out}/result.json" + (f" and {args.out}/mask.ply" if "mask_ply" in written else ""))
+    return 0 if "mask_ply" in written else 3
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .io import open_scene
+    from .pipeline import Pipeline
+
+    scene = open_scene(args.dir, args.format)
+    pipeline = Pipeline(pipeline_settings(args))
+    result = _run_with_progress(lambda progress: pipeline.ask(scene, args.question, progress=progress))
+    written = result.write(args.out) if args.out else result.to_json()
+    print_stages(written)
+    print(f"answer: {written['answer']}")
+    return 0
+
+
+def print_stages(result: dict) -> None:
+    for note in result.get("notes", []):
+        print(f"note: {note}")
+    for stage, info in result["stages"].items():
+        if "reasoning" in info:
+            print(f"[{stage}] reasoning: {info['reasoning'][:300]}")
+            print(f"[{stage}] answer: {info['answer'][:300]}" + (" (format-constrained)" if info.get("constrained") else ""))
+        elif "error" in info:
+            print(f"[{stage}] {info['error']}")
+
+
+def cmd_make_tiny_models(args: argparse.Namespace) -> int:
+    from .models.tiny import make_tiny_models
+
+    paths = make_tiny_models(args.out)
+    print(f"tiny random-weight models: --vlm {paths['vlm']} --tracker {paths['tracker']}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what in ("io", "all"):
         from .bench import run_foundation_benchmark
@@ -101,6 +175,33 @@ def build_parser() -> argparse.ArgumentParser:
     lift.add_argument("--format", default=None)
     lift.add_argument("--fuse", action="store_true", help="also TSDF-fuse the scene into OUT/scene_mesh.ply and give the mask as its vertex indices")
     lift.set_defaults(run=cmd_lift)
+
+    def model_options(command):
+        command.add_argument("--vlm", default=None, help="Hugging Face id or local folder of the vision-language model (default Qwen/Qwen2.5-VL-7B-Instruct)")
+        command.add_argument("--tracker", default=None, help="'auto' (SAM2 if present, else geometric), a SAM2 id/folder, or 'geometric'")
+        command.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...")
+        command.add_argument("--dtype", default=None, choices=("auto", "float32", "bfloat16", "float16"))
+        command.add_argument("--config", type=Path, default=None, help="a TOML file with a [pipeline] table of the same settings")
+        command.add_argument("--format", default=None)
+
+    ground = commands.add_parser("ground", help="find the object(s) a sentence means: result.json + mask.ply")
+    ground.add_argument("dir", type=Path)
+    ground.add_argument("query")
+    ground.add_argument("--out", type=Path, required=True)
+    ground.add_argument("--all", action="store_true", help="one 3D mask per matching instance (implied by 'all/every/each ...')")
+    model_options(ground)
+    ground.set_defaults(run=cmd_ground)
+
+    ask = commands.add_parser("ask", help="answer a question about the scene, with reasoning")
+    ask.add_argument("dir", type=Path)
+    ask.add_argument("question")
+    ask.add_argument("--out", type=Path, default=None)
+    model_options(ask)
+    ask.set_defaults(run=cmd_ask)
+
+    tiny = commands.add_parser("make-tiny-models", help="build tiny random-weight Qwen2.5-VL and SAM2 models (tests, offline machines)")
+    tiny.add_argument("--out", type=Path, required=True)
+    tiny.set_defaults(run=cmd_make_tiny_models)
 
     bench = commands.add_parser("bench", help="benchmarks, each against a baseline measured in the same run")
     bench.add_argument("what", nargs="?", choices=("io", "lifting", "all"), default="io",

@@ -25,3 +25,19 @@ def real_sequence() -> Path:
     if not REAL_SEQUENCE.is_dir():
         pytest.skip(f"real RGB-D sequence not found at {REAL_SEQUENCE} (it lives beside the checkout, in ../shared/data)")
     return REAL_SEQUENCE
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict:
+    """Tiny random-weight Qwen2.5-VL and SAM2 video models, saved and loaded like real ones."""
+    from scene_r1.backend.models.tiny import make_tiny_models
+
+    return make_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tiny_models):
+    from scene_r1.backend.pipeline import Pipeline, PipelineSettings
+
+    settings = PipelineSettings(vlm=str(tiny_models["vlm"]), tracker=str(tiny_models["tracker"]), dtype="float32", max_new_tokens=16, video_frames=8)
+    return Pipeline(settings)
