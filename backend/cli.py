@@ -119,6 +119,74 @@ def print_stages(result: dict) -> None:
             print(f"[{stage}] {info['error']}")
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import Server, ServerSettings
+
+    settings = ServerSettings(bind=args.bind, curve_keys=args.curve_keys, broker=args.broker, name=args.name or "", jobs=args.jobs,
+                              max_frames=args.max_frames, cache_bytes=int(args.cache_gb * (1 << 30)), pipeline=pipeline_settings(args))
+    server = Server(settings)
+    where = f"worker of broker {args.broker}" if args.broker else f"listening on {args.bind}"
+    print(f"scene-r1 backend {where} ({'CURVE' if args.curve_keys else 'no encryption: loopback only'}); models load on the first query", flush=True)
+    server.serve()
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from .server import make_keys
+
+    paths = make_keys(args.dir)
+    print(f"server: scene-r1 serve --bind tcp://0.0.0.0:5555 --curve-keys {args.dir}   (keeps {paths['server_secret'].name} secret)")
+    print(f"client: copy {args.dir}/client.key_secret and {args.dir}/server.key to the client, then --curve-keys THAT_DIR")
+    print(f"more clients: put their public .key files in {paths['authorized']}")
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from .broker import Broker
+    from .server import is_loopback
+
+    for address in (args.frontend, args.backend):
+        if not is_loopback(address) and not args.trusted_network:
+            raise SceneError(f"the broker relays messages as they are; bind {address} only on a trusted network (--trusted-network) "
+                             "and give clients and workers CURVE keys, or bind 127.0.0.1")
+    print(f"scene-r1 broker: clients -> {args.frontend}, workers -> {args.backend}", flush=True)
+    Broker(args.frontend, args.backend).serve()
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import json
+
+    from ..shared.client import Client, CurveKeys, result_instances
+    from .io import open_scene
+
+    scene = open_scene(args.dir, args.format)
+    curve = CurveKeys.from_folder(args.curve_keys) if args.curve_keys else None
+    with Client(args.connect, timeout=args.timeout, curve=curve) as client:
+        def work(progress):
+            progress("upload", 0, 1)
+            scene_hash = client.upload(scene, codec=args.codec)
+            progress("upload", 1, 1)
+            options = {"every": True} if args.all else {}
+            if args.mode == "lift":
+                options = {"frame": args.frame, "box": parse_box(args.box)}
+            return client.query(scene_hash, args.mode, args.text, on_progress=lambda p: progress(p["stage"], p["done"], p["total"]), **options)
+
+        reply = _run_with_progress(work)
+    result = reply.payload
+    print_stages(result)
+    if args.mode == "ask":
+        print(f"answer: {result['answer']}")
+    for number, instance in enumerate(result_instances(reply)):
+        if "points" in instance:
+            print(f"instance {number} ({instance['label']}): {len(instance['points'])} points, 3D box {instance['mask_3d']['aabb']}")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+        print(f"wrote {args.out}/result.json")
+    return 0
+
+
 def cmd_make_tiny_models(args: argparse.Namespace) -> int:
     from .models.tiny import make_tiny_models
 
@@ -203,6 +271,42 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(ask)
     ask.set_defaults(run=cmd_ask)
 
+    serve = commands.add_parser("serve", help="run the backend service (ZeroMQ) for Blender, the viewer and `query`")
+    serve.add_argument("--bind", default="tcp://127.0.0.1:5555", help="address to listen on; anything but loopback needs --curve-keys")
+    serve.add_argument("--curve-keys", type=Path, default=None, help="folder from `scene-r1 keys` (server.key_secret, authorized_clients/)")
+    serve.add_argument("--broker", default=None, help="instead of binding, serve as a worker of `scene-r1 broker` at this address")
+    serve.add_argument("--name", default=None, help="worker name shown by the broker")
+    serve.add_argument("--jobs", type=int, default=1, help="queries run at once (GPU work); health and cancel never wait")
+    serve.add_argument("--max-frames", type=int, default=5000)
+    serve.add_argument("--cache-gb", type=float, default=8.0, help="decoded scenes kept in memory")
+    model_options(serve)
+    serve.set_defaults(run=cmd_serve)
+
+    keys = commands.add_parser("keys", help="make CURVE key pairs for a server and a client")
+    keys.add_argument("dir", type=Path)
+    keys.set_defaults(run=cmd_keys)
+
+    broker = commands.add_parser("broker", help="put several `serve --broker` workers behind one address")
+    broker.add_argument("--frontend", default="tcp://127.0.0.1:5555", help="where clients connect")
+    broker.add_argument("--backend", default="tcp://127.0.0.1:5556", help="where workers connect")
+    broker.add_argument("--trusted-network", action="store_true", help="allow binding non-loopback addresses")
+    broker.set_defaults(run=cmd_broker)
+
+    query = commands.add_parser("query", help="ask a running backend about a scan (the CLI as a client)")
+    query.add_argument("dir", type=Path)
+    query.add_argument("text", nargs="?", default="")
+    query.add_argument("--connect", default="tcp://127.0.0.1:5555")
+    query.add_argument("--mode", choices=("ground", "ask", "lift"), default="ground")
+    query.add_argument("--all", action="store_true")
+    query.add_argument("--frame", type=int, default=0, help="lift: frame index")
+    query.add_argument("--box", default="0,0,1,1", help="lift: x1,y1,x2,y2")
+    query.add_argument("--codec", choices=("raw", "zlib", "jpeg"), default="raw", help="upload encoding: raw (loopback), zlib or jpeg colour (remote links)")
+    query.add_argument("--curve-keys", type=Path, default=None, help="folder with client.key_secret and server.key")
+    query.add_argument("--timeout", type=float, default=60.0, help="seconds without any word from the server before giving up")
+    query.add_argument("--out", type=Path, default=None)
+    query.add_argument("--format", default=None)
+    query.set_defaults(run=cmd_query)
+
     tiny = commands.add_parser("make-tiny-models", help="build tiny random-weight Qwen2.5-VL and SAM2 models (tests, offline machines)")
     tiny.add_argument("--out", type=Path, required=True)
     tiny.set_defaults(run=cmd_make_tiny_models)
@@ -230,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     except SceneError as error:
         print(f"scene-r1 {args.command}: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:  # the client's BackendError / ServerUnavailable
+        if type(error).__name__ not in ("BackendError", "ServerUnavailable"):
+            raise
+        print(f"scene-r1 {args.command}: {error}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

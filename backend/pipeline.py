@@ -18,7 +18,7 @@ from ..shared.metrics import box_iou_3d
 from ..shared.scene import Scene, SceneError
 from .lifting import Mask3D, mask_to_3d
 from .models.loading import ModelError
-from .models.parsing import ParseError
+from .models.parsing import ParsedBox, ParseError
 from .models.reasoner import Generation, Reasoner, VLMSettings
 from .models.tracker import GeometricTracker, Sam2Settings, Sam2Tracker, Tracker
 
@@ -178,9 +178,16 @@ class Pipeline:
     def __init__(self, settings: PipelineSettings = PipelineSettings(), reasoner: Reasoner | None = None, tracker: Tracker | None = None):
         self.settings = settings
         self.notes: list[str] = []
-        self.reasoner = reasoner or Reasoner(settings.vlm_settings())
+        self._reasoner = reasoner
         self.tracker = tracker or self._make_tracker()
         self._lock = threading.Lock()
+
+    @property
+    def reasoner(self) -> Reasoner:
+        """Loaded on first use: the box-prompt path never needs the vision-language model."""
+        if self._reasoner is None:
+            self._reasoner = Reasoner(self.settings.vlm_settings())
+        return self._reasoner
 
     def _make_tracker(self) -> Tracker:
         choice = self.settings.tracker
@@ -202,7 +209,7 @@ class Pipeline:
 
     def model_seconds(self) -> float:
         """Seconds spent so far inside model forward passes (VLM generation, SAM2)."""
-        return getattr(self.reasoner, "model_seconds", 0.0) + getattr(self.tracker, "model_seconds", 0.0)
+        return getattr(self._reasoner, "model_seconds", 0.0) + getattr(self.tracker, "model_seconds", 0.0)
 
     def _ground(self, scene, query, every, progress, cancel) -> GroundingResult:
         result = GroundingResult(query=query, scene=scene.name, notes=list(self.notes))
@@ -307,6 +314,21 @@ class Pipeline:
             reasons = "; ".join(c["error"] for c in candidates.values())
             raise ParseError(f"no usable box for {query!r} on frames {picks}: {reasons}")
         return best[1], best[2], candidates
+
+    def lift(self, scene: Scene, frame: int, box, progress: Progress | None = None, cancel: threading.Event | None = None) -> GroundingResult:
+        """The box-prompt path: a user's rectangle on one frame -> the object in 3D."""
+        from .lifting import check_box
+
+        with self._lock:
+            frame = scene.check_index(frame)
+            box = tuple(float(v) for v in check_box(box, scene.intrinsics_at(frame).size))
+            result = GroundingResult(query="", scene=scene.name, mode="lift", key_frame=frame, notes=list(self.notes))
+            start = time.perf_counter()
+            result.instances = self.track_and_lift(scene, frame, [ParsedBox(box, "")], "", progress, cancel, result)
+            result.timings["total"] = time.perf_counter() - start
+            if result.instances[0].mask3d is None:
+                raise SceneError(f"nothing could be lifted from box {[round(v) for v in box]} on frame {frame}: {result.instances[0].error}")
+            return result
 
     # ---- VQA ----------------------------------------------------------------------------------
     def ask(self, scene: Scene, question: str, progress: Progress | None = None, cancel: threading.Event | None = None) -> GroundingResult:

@@ -1,0 +1,208 @@
+"""The backend's client (ZeroMQ DEALER): what Blender, the Open3D viewer and `scene-r1 query` use.
+
+pyzmq + numpy only, so it runs inside Blender. A Client owns one socket and is used from one
+thread at a time; `submit` runs a request on a thread of its own with its own socket and gives
+a Job (a concurrent.futures.Future with cancel support).
+
+Timeouts follow ZeroMQ's Lazy Pirate pattern: when nothing (not even a progress event or a
+keep-alive) arrives within `timeout` seconds, the socket is closed and reopened and an
+idempotent request is sent again, up to `retries` times; then the server is declared
+unavailable, with the address in the error.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import zmq
+
+from .protocol import Message, ProtocolError, decode, encode, scene_to_wire
+
+IDEMPOTENT = {"hello", "health", "scene.has", "scene.upload", "cancel"}
+Progress = Callable[[dict], None]
+
+
+class BackendError(RuntimeError):
+    """The backend answered with an error (code + a sentence for people)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class ServerUnavailable(BackendError):
+    def __init__(self, message: str):
+        super().__init__("unavailable", message)
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """ZeroMQ CURVE keys for a client: its own key pair and the server's public key (z85 bytes)."""
+
+    public: bytes
+    secret: bytes
+    server_public: bytes
+
+    @classmethod
+    def from_folder(cls, folder) -> "CurveKeys":
+        """The layout `scene-r1 keys DIR` writes: client.key_secret and server.key."""
+        import zmq.auth
+
+        folder = Path(folder)
+        try:
+            public, secret = zmq.auth.load_certificate(folder / "client.key_secret")
+            server_public, _ = zmq.auth.load_certificate(folder / "server.key")
+        except (OSError, ValueError) as error:
+            raise BackendError("keys", f"cannot read CURVE keys in {folder} (expected client.key_secret and server.key): {error}") from None
+        return cls(public, secret, server_public)
+
+
+class Client:
+    def __init__(self, address: str = "tcp://127.0.0.1:5555", timeout: float = 30.0, retries: int = 2,
+                 curve: CurveKeys | None = None, context: zmq.Context | None = None):
+        self.address, self.timeout, self.retries, self.curve = address, timeout, retries, curve
+        self.context = context or zmq.Context.instance()
+        self.socket = None
+        self._connect()
+
+    def _connect(self) -> None:
+        if self.socket is not None:
+            self.socket.close(linger=0)
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        if self.curve is not None:
+            self.socket.curve_publickey = self.curve.public
+            self.socket.curve_secretkey = self.curve.secret
+            self.socket.curve_serverkey = self.curve.server_public
+        self.socket.connect(self.address)
+
+    def close(self) -> None:
+        if self.socket is not None:
+            self.socket.close(linger=0)
+            self.socket = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- the request loop ---------------------------------------------------------------------
+    def request(self, message: Message, on_progress: Progress | None = None, timeout: float | None = None,
+                cancel: threading.Event | None = None, codec: str = "raw", codecs: dict[str, str] | None = None) -> Message:
+        """Send and wait for the final reply, passing progress events to `on_progress`.
+        Raises BackendError for error replies and ServerUnavailable when nothing comes back."""
+        timeout = self.timeout if timeout is None else timeout
+        frames = encode(message, codec=codec, codecs=codecs)
+        attempts = 1 + (self.retries if message.type in IDEMPOTENT else 0)
+        cancel_sent = False
+        for attempt in range(attempts):
+            self.socket.send_multipart(frames, copy=False)
+            deadline = time.monotonic() + timeout
+            while True:
+                if cancel is not None and cancel.is_set() and not cancel_sent:
+                    self.socket.send_multipart(encode(Message("cancel", payload={"request": message.id})))
+                    cancel_sent = True
+                wait = min(deadline - time.monotonic(), 0.1 if cancel is not None else timeout)
+                if wait <= 0:
+                    break
+                if not self.socket.poll(int(wait * 1000)):
+                    continue
+                try:
+                    reply = decode(self.socket.recv_multipart(copy=False))
+                except ProtocolError as error:
+                    raise BackendError(error.code, f"the backend sent a malformed reply: {error}") from None
+                if reply.id != message.id:
+                    continue  # a reply to an earlier, abandoned request (or to our cancel)
+                deadline = time.monotonic() + timeout  # the server is alive: anything resets the clock
+                if reply.type == "progress":
+                    if on_progress is not None and not reply.payload.get("keepalive"):
+                        on_progress(reply.payload)
+                    continue
+                if reply.type == "error":
+                    raise BackendError(reply.payload.get("code", "error"), reply.payload.get("message", "the backend reported an error"))
+                if reply.type == "accepted":
+                    continue
+                return reply
+            self._connect()  # Lazy Pirate: a fresh socket, so a late reply cannot confuse the next request
+        raise ServerUnavailable(
+            f"no answer from the Scene-R1 backend at {self.address} within {timeout:g} s"
+            + (f" ({attempts} attempts)" if attempts > 1 else "")
+            + ": is `scene-r1 serve` running there" + (", and are the CURVE keys the server's?" if self.curve else "?")
+        )
+
+    # ---- the protocol's requests ----------------------------------------------------------------
+    def hello(self) -> dict:
+        return self.request(Message("hello", payload={"client": "scene-r1"})).payload
+
+    def health(self, timeout: float | None = None) -> dict:
+        return self.request(Message("health"), timeout=timeout).payload
+
+    def upload(self, scene=None, wire: tuple[dict, dict] | None = None, codec: str = "raw", timeout: float | None = None) -> str:
+        """Make sure the server holds the scene; returns its content hash. A scene the server
+        already holds costs one small round trip."""
+        meta, arrays = wire if wire is not None else scene_to_wire(scene)
+        if self.request(Message("scene.has", payload={"hash": meta["hash"]})).payload.get("have"):
+            return meta["hash"]
+        codecs = None
+        if codec == "jpeg":  # lossy only for colour; depth stays exact
+            codecs = {name: ("jpeg" if name.startswith("rgb/") else "zlib") for name in arrays}
+        reply = self.request(Message("scene.upload", payload=meta, arrays=arrays), timeout=timeout, codec=codec, codecs=codecs)
+        return reply.payload["hash"]
+
+    def query(self, scene_hash: str, mode: str, text: str = "", on_progress: Progress | None = None,
+              cancel: threading.Event | None = None, timeout: float | None = None, **options) -> Message:
+        """Run a query on an uploaded scene. mode: ground / ask / lift (options frame=, box=)."""
+        payload = {"scene": scene_hash, "mode": mode, "text": text, "options": options}
+        return self.request(Message("query", payload=payload), on_progress=on_progress, timeout=timeout, cancel=cancel)
+
+    def cancel(self, request_id: str) -> bool:
+        return bool(self.request(Message("cancel", payload={"request": request_id})).payload.get("found"))
+
+    def submit(self, scene_hash: str, mode: str, text: str = "", on_progress: Progress | None = None, **options) -> "Job":
+        """The callback/future form: the query runs on its own thread and socket."""
+        return Job(self, scene_hash, mode, text, on_progress, options)
+
+
+def result_instances(reply: Message) -> list[dict]:
+    """The result's instances with their 3D points and confidences joined in from the buffers."""
+    out = []
+    for number, instance in enumerate(reply.payload.get("instances", [])):
+        instance = dict(instance)
+        if f"points/{number}" in reply.arrays:
+            instance["points"] = np.asarray(reply.arrays[f"points/{number}"])
+            instance["confidence"] = np.asarray(reply.arrays[f"confidence/{number}"])
+        out.append(instance)
+    return out
+
+
+class Job(Future):
+    """A query running in the background. `cancel()` asks the server to stop it."""
+
+    def __init__(self, client: Client, scene_hash: str, mode: str, text: str, on_progress, options: dict):
+        super().__init__()
+        self._stop = threading.Event()
+        self._args = (client.address, client.timeout, client.retries, client.curve, client.context)
+        self._query = (scene_hash, mode, text, on_progress, options)
+        self.set_running_or_notify_cancel()
+        self._thread = threading.Thread(target=self._run, name="scene-r1-job", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        address, timeout, retries, curve, context = self._args
+        scene_hash, mode, text, on_progress, options = self._query
+        try:
+            with Client(address, timeout, retries, curve, context) as client:
+                self.set_result(client.query(scene_hash, mode, text, on_progress=on_progress, cancel=self._stop, **options))
+        except BaseException as error:  # delivered to whoever waits on the future
+            self.set_exception(error)
+
+    def cancel(self) -> bool:
+        """Ask the server to stop; the job then ends with BackendError(code="cancelled")."""
+        self._stop.set()
+        return True
