@@ -208,6 +208,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .bench_pipeline import run_pipeline_benchmark
 
         run_pipeline_benchmark()
+    if args.what in ("transport", "all"):
+        from .bench_transport import run_transport_benchmark
+
+        run_transport_benchmark()
     return 0
 
 
@@ -312,8 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.set_defaults(run=cmd_make_tiny_models)
 
     bench = commands.add_parser("bench", help="benchmarks, each against a baseline measured in the same run")
-    bench.add_argument("what", nargs="?", choices=("io", "lifting", "pipeline", "all"), default="io",
-                       help="io: synthetic rendering and reader speed; lifting: 3D mask accuracy vs naive union, and throughput; pipeline: overhead per query beside model time")
+    bench.add_argument("what", nargs="?", choices=("io", "lifting", "pipeline", "transport", "all"), default="io",
+                       help="io: synthetic rendering and reader speed; lifting: 3D mask accuracy vs naive union, and throughput; pipeline: overhead per query beside model time; transport: upload vs raw pyzmq, compression, cached queries")
     bench.add_argument("--real", type=Path, default=None, help="a real capture folder (default: ../shared/data/redkitchen-7scenes if present)")
     bench.add_argument("--frames", type=int, default=20)
     bench.add_argument("--width", type=int, default=640)

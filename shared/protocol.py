@@ -168,14 +168,15 @@ def error_message(request_id: str, code: str, text: str) -> Message:
 
 # ---- scenes on the wire ---------------------------------------------------------------------
 def scene_hash(arrays: dict[str, np.ndarray], meta: dict) -> str:
-    """Content hash of a scene: its metadata and every frame's bytes (blake2b, fast and stdlib)."""
-    digest = hashlib.blake2b(digest_size=16)
+    """Content hash of a scene: its metadata and every frame's bytes (SHA-256, which CPUs with
+    SHA extensions run at over 2 GB/s; truncated to 128 bits)."""
+    digest = hashlib.sha256()
     digest.update(json.dumps(meta, sort_keys=True).encode("utf-8"))
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}:{array.dtype.name}:{array.shape}".encode("ascii"))
         digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
+    return digest.hexdigest()[:32]
 
 
 def scene_to_wire(scene) -> tuple[dict, dict[str, np.ndarray]]:
