@@ -117,7 +117,9 @@ class Broker:
         scene = payload.get("scene") or payload.get("hash")
         holders = [w for w in alive if scene is not None and scene in w.scenes]
         pool = holders or alive
-        return min(pool, key=lambda w: (len(w.inflight) + w.reported_busy, w.last_seen))
+        # Least busy first; among equals the one caching the fewest scenes, so new scenes (and the
+        # memory they take) spread over the pool.
+        return min(pool, key=lambda w: (len(w.inflight) + w.reported_busy, len(w.scenes), w.name))
 
     def _expire(self, frontend) -> None:
         now = time.monotonic()
