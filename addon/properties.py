@@ -1,0 +1,61 @@
+"""The panel's state, stored per scene (so it is saved with the .blend)."""
+from __future__ import annotations
+
+import bpy
+
+
+class SceneR1HistoryItem(bpy.types.PropertyGroup):
+    query: bpy.props.StringProperty()
+    mode: bpy.props.StringProperty()
+    answer: bpy.props.StringProperty()
+    status: bpy.props.StringProperty()
+
+
+class SceneR1Settings(bpy.types.PropertyGroup):
+    query: bpy.props.StringProperty(name="Query", description="What to find, or the question to ask", default="")
+    mode: bpy.props.EnumProperty(name="Mode", items=[
+        ("ground", "Find objects", "Find what the sentence means and create it as selectable 3D objects"),
+        ("ask", "Ask a question", "Answer a question about the scene, with reasoning"),
+        ("lift", "From a box", "Drag a rectangle over the camera view; the object inside is lifted to 3D"),
+    ], default="ground")
+    capture_source: bpy.props.EnumProperty(name="Views", items=[
+        ("SCENE", "Orbit the scene", "Circle the bounds of all visible meshes"),
+        ("SELECTION", "Orbit the selection", "Circle the bounds of the selected objects"),
+        ("CAMERA", "Camera animation", "The active camera over the scene's frame range"),
+    ], default="SCENE")
+    frames: bpy.props.IntProperty(name="Frames", default=24, min=2, max=600)
+    width: bpy.props.IntProperty(name="Width", default=320, min=16, max=4096)
+    height: bpy.props.IntProperty(name="Height", default=240, min=16, max=4096)
+    fps: bpy.props.FloatProperty(name="FPS", default=4.0, min=0.1, max=60.0)
+    samples: bpy.props.IntProperty(name="Samples", default=8, min=1, max=4096, description="Cycles samples per captured frame")
+    box: bpy.props.FloatVectorProperty(name="Box", size=4, default=(0, 0, 0, 0), description="x1, y1, x2, y2 in captured-frame pixels (From a box)")
+    box_frame: bpy.props.IntProperty(name="Box frame", default=0, min=0)
+    answer: bpy.props.StringProperty(default="")
+    reasoning: bpy.props.StringProperty(default="")
+    history: bpy.props.CollectionProperty(type=SceneR1HistoryItem)
+
+
+class SceneR1Status(bpy.types.PropertyGroup):
+    """A running query's state: on the window manager, so it is never saved into the .blend."""
+
+    running: bpy.props.BoolProperty(default=False)
+    progress: bpy.props.FloatProperty(name="Progress", subtype="PERCENTAGE", min=0, max=100, default=0)
+    stage: bpy.props.StringProperty(default="")
+    message: bpy.props.StringProperty(default="")
+
+
+classes = (SceneR1HistoryItem, SceneR1Settings, SceneR1Status)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.scene_r1 = bpy.props.PointerProperty(type=SceneR1Settings)
+    bpy.types.WindowManager.scene_r1_status = bpy.props.PointerProperty(type=SceneR1Status)
+
+
+def unregister() -> None:
+    del bpy.types.WindowManager.scene_r1_status
+    del bpy.types.Scene.scene_r1
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,169 @@
+"""A backend result as Blender data: objects in the "Scene-R1" collection, and the operations on
+existing objects a result drives (selecting what it covers, separating a scan's covered faces)."""
+from __future__ import annotations
+
+import json
+
+import bmesh
+import bpy
+import numpy as np
+from mathutils.bvhtree import BVHTree
+
+from ..shared.capture import box_mesh, covered_faces, thin_points, vote_objects
+from ..shared.client import result_instances
+from .capture import RESULT_COLLECTION, scene_meshes
+
+HIGHLIGHT = "Scene-R1 highlight"
+
+
+def result_collection(context) -> bpy.types.Collection:
+    collection = bpy.data.collections.get(RESULT_COLLECTION)
+    if collection is None:
+        collection = bpy.data.collections.new(RESULT_COLLECTION)
+    if collection.name not in context.scene.collection.children:
+        context.scene.collection.children.link(collection)
+    return collection
+
+
+def highlight_material() -> bpy.types.Material:
+    material = bpy.data.materials.get(HIGHLIGHT)
+    if material is None:
+        material = bpy.data.materials.new(HIGHLIGHT)
+        if bpy.app.version < (5, 0, 0):
+            material.use_nodes = True  # always on from 5.0 (and the property deprecated)
+        nodes = material.node_tree.nodes
+        nodes.clear()
+        emission = nodes.new("ShaderNodeEmission")
+        emission.inputs["Color"].default_value = (1.0, 0.25, 0.0, 1.0)
+        emission.inputs["Strength"].default_value = 1.5  # brighter washes out to white under the view transform
+        output = nodes.new("ShaderNodeOutputMaterial")
+        material.node_tree.links.new(emission.outputs["Emission"], output.inputs["Surface"])
+        material.diffuse_color = (1.0, 0.45, 0.05, 1.0)  # the solid viewport's colour
+    return material
+
+
+def _title(payload: dict) -> str:
+    text = payload.get("query") or ("box on frame %s" % payload.get("key_frame"))
+    return ("SR1 " + text)[:60]
+
+
+def apply_result(context, reply, box_wire: float = 0.02) -> list[bpy.types.Object]:
+    # box_wire: wire thickness as a share of the box's diagonal
+    """One mesh object per lifted instance (its 3D mask points as vertices), with a glowing
+    wireframe box child, custom properties (query, reasoning, span, key frame, 2D box, score).
+    Builds everything first and links it last, so a failure leaves the .blend as it was."""
+    payload = reply.payload
+    instances = [i for i in result_instances(reply) if "points" in i]
+    if payload.get("mode") == "ask" or not instances:
+        return []
+    built = []
+    try:
+        for number, instance in enumerate(instances):
+            points = thin_points(instance["points"])
+            mesh = bpy.data.meshes.new(_title(payload))
+            mesh.from_pydata(points.tolist(), [], [])
+            obj = bpy.data.objects.new(_title(payload) + (f" {number + 1}" if len(instances) > 1 else ""), mesh)
+            _properties(obj, payload, instance)
+            corners, faces = box_mesh(instance["mask_3d"]["aabb"])
+            box_data = bpy.data.meshes.new(obj.name + " box")
+            box_data.from_pydata(corners.tolist(), [], faces)
+            box_data.materials.append(highlight_material())
+            box = bpy.data.objects.new(obj.name + " box", box_data)
+            wire = box.modifiers.new("wire", "WIREFRAME")
+            wire.thickness = max(0.005, box_wire * float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0))))
+            box.parent = obj
+            built += [obj, box]
+    except Exception:
+        for obj in built:
+            data = obj.data
+            bpy.data.objects.remove(obj)
+            bpy.data.meshes.remove(data)
+        raise
+    collection = result_collection(context)
+    for obj in built:
+        collection.objects.link(obj)
+    return [o for o in built if o.parent is None]
+
+
+def _properties(obj, payload: dict, instance: dict) -> None:
+    stages = payload.get("stages", {})
+    obj["scene_r1_query"] = payload.get("query", "")
+    obj["scene_r1_mode"] = payload.get("mode", "")
+    obj["scene_r1_label"] = instance.get("label", "")
+    for stage in ("temporal", "image", "answer"):
+        if "reasoning" in stages.get(stage, {}):
+            obj[f"scene_r1_reasoning_{stage}"] = stages[stage]["reasoning"]
+            obj[f"scene_r1_answer_{stage}"] = stages[stage]["answer"]
+    if payload.get("span"):
+        obj["scene_r1_span"] = [float(v) for v in payload["span"]]
+    if payload.get("key_frame") is not None:
+        obj["scene_r1_key_frame"] = int(payload["key_frame"])
+    obj["scene_r1_box_2d"] = [float(v) for v in instance.get("box_2d", [])]
+    obj["scene_r1_box_3d"] = [float(v) for corner in instance["mask_3d"]["aabb"] for v in corner]
+    obj["scene_r1_confidence"] = float(np.mean(instance["confidence"])) if len(instance["confidence"]) else 0.0
+    obj["scene_r1_timings"] = json.dumps(payload.get("timings", {}))
+
+
+def mask_points(obj) -> np.ndarray:
+    """A result object's 3D mask points, in world coordinates."""
+    mesh = obj.data
+    local = np.empty(len(mesh.vertices) * 3, np.float64)
+    mesh.vertices.foreach_get("co", local)
+    matrix = np.array(obj.matrix_world)
+    local = local.reshape(-1, 3)
+    return local @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def objects_covered(context, result_obj, radius: float = 0.03, max_points: int = 3000) -> list[bpy.types.Object]:
+    """The scene's objects a result's mask covers, by BVH distance voting (shared.capture.vote_objects)."""
+    points = thin_points(mask_points(result_obj), max_points)
+    depsgraph = context.evaluated_depsgraph_get()
+    distances = {}
+    for obj in scene_meshes(context):
+        tree = BVHTree.FromObject(obj, depsgraph)
+        matrix = np.array(obj.matrix_world)
+        inverse = np.linalg.inv(matrix)
+        local = points @ inverse[:3, :3].T + inverse[:3, 3]
+        found = np.full(len(points), np.inf)
+        for number, point in enumerate(local):
+            nearest = tree.find_nearest(point, 10 * radius)[0]
+            if nearest is not None:
+                world = matrix[:3, :3] @ np.array(nearest) + matrix[:3, 3]
+                found[number] = np.linalg.norm(world - points[number])
+        distances[obj.name] = found
+    return [bpy.data.objects[name] for name in vote_objects(distances, radius)]
+
+
+def select_covered(context, result_obj, radius: float = 0.03) -> list[bpy.types.Object]:
+    chosen = objects_covered(context, result_obj, radius)
+    for obj in context.view_layer.objects:
+        obj.select_set(obj in chosen)
+    if chosen:
+        context.view_layer.objects.active = chosen[0]
+    return chosen
+
+
+def separate_covered_faces(context, scan_obj, result_obj, radius: float = 0.03) -> bpy.types.Object | None:
+    """Split the faces of one scanned mesh that the mask covers into a new object."""
+    mesh = scan_obj.data
+    centres = np.empty(len(mesh.polygons) * 3, np.float64)
+    mesh.polygons.foreach_get("center", centres)
+    matrix = np.array(scan_obj.matrix_world)
+    centres = centres.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+    faces = set(covered_faces(centres, thin_points(mask_points(result_obj), 20000), radius).tolist())
+    if not faces:
+        return None
+    part = scan_obj.copy()
+    part.data = mesh.copy()
+    part.name = f"{scan_obj.name} - {result_obj.get('scene_r1_label') or result_obj.name}"
+    for target, keep in ((part, True), (scan_obj, False)):
+        editable = bmesh.new()
+        editable.from_mesh(target.data)
+        editable.faces.ensure_lookup_table()
+        doomed = [f for f in editable.faces if (f.index in faces) != keep]
+        bmesh.ops.delete(editable, geom=doomed, context="FACES")
+        editable.to_mesh(target.data)
+        editable.free()
+    for collection in scan_obj.users_collection:
+        collection.objects.link(part)
+    return part

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Build the Blender extension zip: the root __init__.py, addon/, shared/, the manifest and the
+pyzmq wheels for every platform Blender 4.2-5.0 runs on (Python 3.11). Never backend/ or torch.
+
+    python scripts/build_extension.py [--out dist] [--wheels wheels]
+
+Wheels are fetched once with `pip download` into --wheels and reused. Plain Python: no Blender
+needed (the zip follows Blender's extension layout; `blender --command extension validate`
+accepts it).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYZMQ = "pyzmq==27.3.0"  # the version constraints-blender.txt pins
+PLATFORMS = {  # Blender platform -> pip platform tag
+    "linux-x64": "manylinux_2_28_x86_64",
+    "windows-x64": "win_amd64",
+    "macos-arm64": "macosx_11_0_arm64",
+    "macos-x64": "macosx_10_15_x86_64",
+}
+INCLUDE = ["__init__.py", "addon", "shared", "LICENSE", "README.md"]
+
+
+def fetch_wheels(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for tag in PLATFORMS.values():
+        subprocess.run([sys.executable, "-m", "pip", "download", PYZMQ, "--only-binary=:all:", "--no-deps", "--python-version", "3.11",
+                        "--implementation", "cp", "--platform", tag, "--dest", str(folder), "--quiet"], check=True)
+    version = PYZMQ.split("==")[1]
+    wheels = sorted(folder.glob(f"pyzmq-{version}-*.whl"))
+    missing = [p for p, tag in PLATFORMS.items() if not any(_fits(w.name, tag) for w in wheels)]
+    if missing:
+        raise SystemExit(f"no pyzmq {version} wheel for {', '.join(missing)} in {folder}")
+    return wheels
+
+
+def _fits(name: str, tag: str) -> bool:
+    if tag.startswith("macosx"):  # a universal2 wheel serves both Mac architectures
+        return "macosx" in name and (tag.rsplit("_", 1)[-1] in name or "universal2" in name)
+    if tag.startswith("manylinux"):
+        return "manylinux" in name and "x86_64" in name
+    return tag in name
+
+
+def build(out: Path, wheels_folder: Path) -> Path:
+    manifest_text = (ROOT / "blender_manifest.toml").read_text(encoding="utf-8")
+    manifest = tomllib.loads(manifest_text)
+    wheels = fetch_wheels(wheels_folder)
+    listed = "wheels = [\n" + "".join(f'  "./wheels/{w.name}",\n' for w in wheels) + "]\n"
+    manifest_text = re.sub(r"(?ms)^wheels = \[.*?\]\n", "", manifest_text)
+    manifest_text = manifest_text.replace("\n[permissions]", "\n" + listed + "\n[permissions]", 1)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{manifest['id']}-{manifest['version']}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("blender_manifest.toml", manifest_text)
+        for name in INCLUDE:
+            path = ROOT / name
+            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+            for file in files:
+                if "__pycache__" in file.parts or file.suffix == ".pyc":
+                    continue
+                archive.write(file, file.relative_to(ROOT).as_posix())
+        for wheel in wheels:
+            archive.write(wheel, f"wheels/{wheel.name}")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    parser.add_argument("--wheels", type=Path, default=ROOT / "wheels")
+    args = parser.parse_args()
+    print(build(args.out, args.wheels))
+
+
+if __name__ == "__main__":
+    main()
