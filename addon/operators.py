@@ -108,7 +108,25 @@ def _tick():
         finish_query(context, runner)
     except Exception as error:  # noqa: BLE001
         status.message = f"failed while importing the result: {error}"
+    if status.message.startswith("failed"):
+        bpy.ops.scene_r1.report("INVOKE_DEFAULT", message=status.message)
     return None
+
+
+class SCENE_R1_OT_report(bpy.types.Operator):
+    """Shows a failed query as a Blender report (timers cannot report themselves)."""
+
+    bl_idname = "scene_r1.report"
+    bl_label = "Scene-R1 report"
+    bl_options = {"INTERNAL"}
+    message: bpy.props.StringProperty()
+
+    def invoke(self, context, event):
+        return self.execute(context)
+
+    def execute(self, context):
+        self.report({"ERROR"}, f"Scene-R1: {self.message}")
+        return {"FINISHED"}
 
 
 class SCENE_R1_OT_run(bpy.types.Operator):
@@ -246,7 +264,7 @@ class SCENE_R1_OT_stop_backend(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (SCENE_R1_OT_run, SCENE_R1_OT_cancel, SCENE_R1_OT_select_covered, SCENE_R1_OT_separate_faces, SCENE_R1_OT_draw_box,
+classes = (SCENE_R1_OT_run, SCENE_R1_OT_cancel, SCENE_R1_OT_report, SCENE_R1_OT_select_covered, SCENE_R1_OT_separate_faces, SCENE_R1_OT_draw_box,
            SCENE_R1_OT_start_backend, SCENE_R1_OT_stop_backend)
 
 

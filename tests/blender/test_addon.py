@@ -204,17 +204,21 @@ def test_a_backend_killed_mid_query_leaves_the_blend_unchanged(addon, backend):
     prefs = bpy.context.preferences.addons[scene_r1.addon.preferences.package_name()].preferences
     prefs.backend_address, prefs.timeout = backend[0], 3
     settings = scene.scene_r1
-    settings.mode, settings.query, settings.frames, settings.width, settings.height, settings.samples = "ground", "the cube", 6, 64, 48, 2
+    settings.mode, settings.frames, settings.width, settings.height, settings.samples = "lift", 40, 128, 96, 1
+    settings.box = cube_box(scene, settings)
     before = snapshot(scene)
     from scene_r1.addon.operators import finish_query, start_query
 
-    backend[1].send_signal(signal.SIGKILL)  # it dies while we capture; the upload finds nobody
-    backend[1].wait(10)
     runner = start_query(bpy.context)
-    started = time.monotonic()
+    while runner.stage not in ("tracking", "lifting") and not runner.finished:  # the backend is working on it
+        runner.step()
+        time.sleep(0.005)
+    backend[1].send_signal(signal.SIGKILL)
+    backend[1].wait(10)
+    killed = time.monotonic()
     runner.wait(60)
-    assert runner.state == runner.FAILED and "no answer" in runner.error
-    assert time.monotonic() - started < 30
+    assert runner.state == runner.FAILED and "no answer" in runner.error, (runner.state, runner.error)
+    assert time.monotonic() - killed < 10  # the client's timeout (3 s), not a hang
     assert finish_query(bpy.context, runner) == []
     assert bpy.context.window_manager.scene_r1_status.message.startswith("failed")
     assert snapshot(scene) == before
@@ -242,3 +246,30 @@ def test_the_built_zip_installs_and_enables(tmp_path):
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "installed" in run.stdout
+
+
+def test_run_and_cancel_operators_through_the_timer(addon, backend):
+    """The UI path: Run registers the timer; its ticks capture frame by frame; Cancel restores everything."""
+    from scene_r1.addon import operators
+
+    scene = addon
+    build_room(scene)
+    prefs = bpy.context.preferences.addons[scene_r1.addon.preferences.package_name()].preferences
+    prefs.backend_address = backend[0]
+    settings = scene.scene_r1
+    settings.mode, settings.query, settings.frames, settings.width, settings.height, settings.samples = "ground", "the cube", 8, 64, 48, 1
+    before = snapshot(scene)
+    assert bpy.ops.scene_r1.run() == {"FINISHED"}
+    status = bpy.context.window_manager.scene_r1_status
+    assert status.running
+    assert operators._tick() == operators.TICK  # one frame captured, the UI got control back
+    assert status.stage == "capture" and 0 < status.progress < 100
+    bpy.ops.scene_r1.cancel()
+    while operators._tick() is not None:
+        pass
+    assert status.message == "cancelled" and not status.running
+    assert snapshot(scene) == before
+    assert bpy.ops.scene_r1.run() == {"FINISHED"}  # and a new query can start
+    bpy.ops.scene_r1.cancel()
+    while operators._tick() is not None:
+        pass
