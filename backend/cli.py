@@ -187,6 +187,19 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training.rewards import RewardWeights
+    from .training.train import TrainSettings, train
+
+    settings = TrainSettings(task=args.task, model=args.model, data=str(args.data), out=str(args.out), sft_steps=args.sft_steps,
+                             grpo_steps=args.steps, learning_rate=args.lr, batch_size=args.batch_size, num_generations=args.generations,
+                             max_completion_length=args.max_completion_length, lora=args.lora, use_vllm=args.vllm, bf16=args.bf16,
+                             use_cpu=args.cpu, seed=args.seed, rewards=RewardWeights(giou=args.giou))
+    final = train(settings)
+    print(f"trained model: {final} (reward curves: {args.out}/reward_curves.json)")
+    return 0
+
+
 def cmd_make_tiny_models(args: argparse.Namespace) -> int:
     from .models.tiny import make_tiny_models
 
@@ -310,6 +323,25 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--out", type=Path, default=None)
     query.add_argument("--format", default=None)
     query.set_defaults(run=cmd_query)
+
+    training = commands.add_parser("train", help="GRPO (with an optional SFT warm start) from 2D boxes, spans or answers")
+    training.add_argument("--task", choices=("temporal", "image", "vqa"), required=True)
+    training.add_argument("--model", required=True, help="Hugging Face id or folder to start from")
+    training.add_argument("--data", type=Path, required=True, help="a folder of scene folders with gt.json (scene-r1 synth)")
+    training.add_argument("--out", type=Path, required=True)
+    training.add_argument("--steps", type=int, default=100, help="GRPO steps")
+    training.add_argument("--sft-steps", type=int, default=0, help="supervised warm-start steps before GRPO (0: none)")
+    training.add_argument("--lr", type=float, default=1e-5)
+    training.add_argument("--batch-size", type=int, default=2, help="prompts per device per step")
+    training.add_argument("--generations", type=int, default=4, help="completions per prompt")
+    training.add_argument("--max-completion-length", type=int, default=128)
+    training.add_argument("--lora", action="store_true")
+    training.add_argument("--giou", action="store_true", help="GIoU instead of IoU for the box reward")
+    training.add_argument("--vllm", action="store_true", help="generate with vLLM (colocated)")
+    training.add_argument("--bf16", action="store_true")
+    training.add_argument("--cpu", action="store_true")
+    training.add_argument("--seed", type=int, default=0)
+    training.set_defaults(run=cmd_train)
 
     tiny = commands.add_parser("make-tiny-models", help="build tiny random-weight Qwen2.5-VL and SAM2 models (tests, offline machines)")
     tiny.add_argument("--out", type=Path, required=True)

@@ -44,9 +44,11 @@ class PipelineSettings:
     video_frames: int = 32
     key_frame_candidates: int = 3  # frames of the span asked for a box; the best one is the key frame
     track_stride: int = 1  # track every n-th frame (plus the key frame) on long scans
+    video_as_images: bool = False  # models trained on frames-as-images (scene-r1-nano)
 
     def vlm_settings(self) -> VLMSettings:
-        return VLMSettings(model=self.vlm, device=self.device, dtype=self.dtype, max_new_tokens=self.max_new_tokens, video_frames=self.video_frames)
+        return VLMSettings(model=self.vlm, device=self.device, dtype=self.dtype, max_new_tokens=self.max_new_tokens,
+                           video_frames=self.video_frames, video_as_images=self.video_as_images)
 
     @classmethod
     def from_file(cls, path, **overrides) -> "PipelineSettings":

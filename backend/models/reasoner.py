@@ -28,6 +28,13 @@ IMAGE_PROMPT_ALL = (
     " The answer is a JSON list: [{{\"bbox_2d\": [x1, y1, x2, y2], \"label\": \"...\"}}, ...]{coordinates}."
 )
 VQA_PROMPT = "The video shows a room. {question} " + THINK_THEN_ANSWER + " Keep the answer short: a word, a number or a phrase."
+FRAME_TIMES = "The {count} images are frames of the video at {times} seconds. "
+
+
+def frames_preamble(times) -> str:
+    """Said before a prompt when the video is given as separate images (video_as_images), so the
+    model knows each frame's time: the training records use the same words."""
+    return FRAME_TIMES.format(count=len(times), times=", ".join(f"{t:.1f}" for t in times))
 
 # How each model family writes box coordinates. Qwen2.5-VL was trained on absolute pixels of
 # the image the processor fed it (resized to multiples of 28); Qwen2-VL and Qwen3-VL on 0..1000.
@@ -72,6 +79,7 @@ class VLMSettings:
     max_video_pixels: int | None = None  # per frame; None: the processor's own setting
     constrained_fallback: bool = True
     box_convention: str | None = None  # override BOX_CONVENTIONS for unknown families
+    video_as_images: bool = False  # frames as separate images with their times in words (models trained that way, e.g. scene-r1-nano)
 
 
 def sample_times(scene: Scene, count: int) -> list[int]:
@@ -208,7 +216,7 @@ class Reasoner:
         start_time = float(scene.timestamps[indices[0]])
         duration = float(scene.timestamps[indices[-1]]) - start_time
         prompt = TEMPORAL_PROMPT.format(fps=fps, duration=duration, query=_clean(query))
-        generation = self.generate(prompt, video=video, video_fps=fps, answer_format=[Number(int(duration) + 1), "s to ", Number(int(duration) + 1, above=0), "s"],
+        generation = self._ask_video(prompt, scene, indices, video, fps, answer_format=[Number(int(duration) + 1), "s to ", Number(int(duration) + 1, above=0), "s"],
                                    validate=lambda reply: parse_span(reply.answer))
         span = parse_span(generation.reply.answer, duration)
         return generation, (start_time + span[0], start_time + span[1])
@@ -239,8 +247,14 @@ class Reasoner:
         return boxes
 
     def answer_question(self, scene: Scene, question: str) -> Generation:
-        _, video, fps = self.video_of(scene)
-        return self.generate(VQA_PROMPT.format(question=_clean(question)), video=video, video_fps=fps, answer_format=None)
+        indices, video, fps = self.video_of(scene)
+        return self._ask_video(VQA_PROMPT.format(question=_clean(question)), scene, indices, video, fps, answer_format=None)
+
+    def _ask_video(self, prompt, scene, indices, video, fps, **kwargs) -> Generation:
+        if self.settings.video_as_images:
+            times = [float(scene.timestamps[i] - scene.timestamps[indices[0]]) for i in indices]
+            return self.generate(frames_preamble(times) + prompt, images=list(video), **kwargs)
+        return self.generate(prompt, video=video, video_fps=fps, **kwargs)
 
 
 @dataclass(frozen=True)

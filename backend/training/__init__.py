@@ -1,0 +1,1 @@
+"""Training (GRPO from 2D boxes and text, SFT warm start), datasets, rewards and evaluation."""
