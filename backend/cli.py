@@ -200,6 +200,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from .pipeline import Pipeline
+    from .training.evaluate import evaluate
+
+    pipeline = Pipeline(pipeline_settings(args))
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"eval {args.task}", total=None)
+        report = evaluate(args.data, args.task, pipeline, args.out, limit=args.limit, progress=lambda n: bar.update(task, completed=n))
+    print((args.out / "eval.md").read_text(encoding="utf-8"))
+    print(f"wrote {args.out}/eval.json and {args.out}/eval.md ({len(report['rows'])} rows)")
+    return 0
+
+
 def cmd_make_tiny_models(args: argparse.Namespace) -> int:
     from .models.tiny import make_tiny_models
 
@@ -342,6 +357,15 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--cpu", action="store_true")
     training.add_argument("--seed", type=int, default=0)
     training.set_defaults(run=cmd_train)
+
+    evaluation = commands.add_parser("eval", help="run the pipeline over a dataset and score it: Acc@0.25/0.5, temporal and 2D IoU, VQA exact match")
+    evaluation.add_argument("--task", choices=("ground", "vqa"), required=True)
+    evaluation.add_argument("--data", type=Path, required=True, help="a folder of scene folders with gt.json")
+    evaluation.add_argument("--out", type=Path, required=True)
+    evaluation.add_argument("--limit", type=int, default=None, help="queries per scene")
+    model_options(evaluation)
+    evaluation.add_argument("--model", dest="vlm", default=None, help="same as --vlm")
+    evaluation.set_defaults(run=cmd_eval)
 
     tiny = commands.add_parser("make-tiny-models", help="build tiny random-weight Qwen2.5-VL and SAM2 models (tests, offline machines)")
     tiny.add_argument("--out", type=Path, required=True)

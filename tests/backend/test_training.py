@@ -70,3 +70,91 @@ def test_train_cli_resumes_from_its_checkpoint(tiny_models, scenes, tmp_path):
     second = steps()
     assert sorted(second) == [1, 2, 3]
     assert second[1] == first[1] and second[2] == first[2]  # restored from the checkpoint (their timings too), not run again
+
+
+def test_eval_writes_the_table_and_its_numbers_match_a_hand_computation(tiny_models, scenes, tmp_path):
+    from scene_r1.backend.training.evaluate import evaluate
+    from scene_r1.shared.metrics import box_iou_2d, box_iou_3d, temporal_iou
+
+    pipeline = Pipeline(PipelineSettings(vlm=str(tiny_models["vlm"]), tracker="geometric", dtype="float32", max_new_tokens=12, video_frames=4))
+    report = evaluate(scenes, "ground", pipeline, tmp_path, limit=3)
+    assert (tmp_path / "eval.md").read_text().startswith("# scene-r1 eval: ground") and (tmp_path / "eval.json").exists()
+    rows = report["rows"]
+    assert len(rows) == 6
+    # by hand, one scene: the scores from gt.json and what the pipeline returned
+    truth = json.loads((scenes / "room-61" / "gt.json").read_text())
+    objects = {o["id"]: o for o in truth["objects"]}
+    for row, query in zip([r for r in rows if r["scene"] == "room-61"], truth["queries"]):
+        target = objects[query["target_id"]]
+        if "error" in row:
+            assert row["iou3d"] == row["temporal_iou"] == row["iou2d"] == 0.0
+            continue
+        assert row["temporal_iou"] == pytest.approx(max(temporal_iou(row["span"], s) for s in query["spans"]))
+        expected3d = box_iou_3d(np.array(row["box_3d"]), np.array(target["aabb"])) if row["box_3d"] else 0.0
+        assert row["iou3d"] == pytest.approx(expected3d)
+    overall = report["summary"]["overall"]
+    ious = [r["iou3d"] for r in rows]
+    assert overall["acc@0.25"] == pytest.approx(np.mean([v >= 0.25 for v in ious])) and overall["acc@0.5"] == pytest.approx(np.mean([v >= 0.5 for v in ious]))
+    assert overall["temporal_iou"] == pytest.approx(np.mean([r["temporal_iou"] for r in rows]))
+    split = report["summary"]
+    assert split["unique"]["queries"] + split["multiple"]["queries"] == 6
+    vqa = evaluate(scenes, "vqa", pipeline, tmp_path / "vqa", limit=2)
+    assert vqa["summary"]["overall"]["questions"] == 4
+    assert vqa["summary"]["overall"]["exact_match"] == pytest.approx(np.mean([r["exact_match"] for r in vqa["rows"]]))
+
+
+@pytest.fixture(scope="module")
+def scannet_scan(tmp_path_factory):
+    """A ScanNet-layout scan (SensReader export + 2D instance labels) written from a synthetic room,
+    with ScanRefer, Multi3DRefer and ScanQA files in their published formats."""
+    import cv2
+
+    from scene_r1.backend.io.images import write_color, write_png16
+    from scene_r1.backend.synth import build_synthetic
+
+    root = tmp_path_factory.mktemp("scannet")
+    scan = root / "scene0007_00"
+    for sub in ("color", "depth", "pose", "intrinsic", "instance-filt"):
+        (scan / sub).mkdir(parents=True)
+    synthetic = build_synthetic(SynthConfig(seed=63, frames=8, width=112, height=84))
+    k = np.eye(4)
+    k[:3, :3] = synthetic.scene.intrinsics_at(0).matrix
+    np.savetxt(scan / "intrinsic" / "intrinsic_color.txt", k)
+    np.savetxt(scan / "intrinsic" / "intrinsic_depth.txt", k)
+    for i in range(8):
+        frame, number = synthetic.scene.frame(i), i * 10  # every 10th frame of a 30 fps scan
+        write_color(scan / "color" / f"{number}.jpg", frame.rgb)
+        write_png16(scan / "depth" / f"{number}.png", np.round(frame.depth * 1000).astype(np.uint16))
+        np.savetxt(scan / "pose" / f"{number}.txt", frame.pose)
+        cv2.imwrite(str(scan / "instance-filt" / f"{number}.png"), synthetic.scene.instance(i).astype(np.uint8))  # value = object_id + 1
+    target = max(synthetic.room.objects, key=lambda o: (synthetic.scene.instance(3) == o.id).sum())
+    (root / "ScanRefer_filtered_val.json").write_text(json.dumps([
+        {"scene_id": "scene0007_00", "object_id": str(target.id - 1), "object_name": target.shape, "ann_id": "0",
+         "description": f"the {target.colour} {target.shape} in the room.", "token": ["the"]},
+        {"scene_id": "scene0999_00", "object_id": "3", "object_name": "chair", "ann_id": "0", "description": "a scan we do not have", "token": []},
+    ]))
+    (root / "multi3drefer_val.json").write_text(json.dumps([
+        {"scene_id": "scene0007_00", "object_ids": [target.id - 1], "description": "it", "eval_type": "st_w_d", "ann_id": 1}]))
+    (root / "ScanQA_v1.0_val.json").write_text(json.dumps([
+        {"scene_id": "scene0007_00", "question_id": "q0", "question": "What colour is it?", "answers": [target.colour], "object_ids": [target.id - 1], "object_names": [target.shape]}]))
+    return root, synthetic, target
+
+
+def test_scannet_records_from_the_public_annotation_formats(scannet_scan):
+    from scene_r1.backend.synth.generate import visible_boxes
+    from scene_r1.backend.training.scannet import read_multi3drefer, read_scanqa, read_scanrefer, scannet_records
+
+    root, synthetic, target = scannet_scan
+    refer = read_scanrefer(root / "ScanRefer_filtered_val.json")
+    assert set(refer) == {"scene0007_00", "scene0999_00"} and refer["scene0007_00"][0]["object_ids"] == [target.id - 1]
+    assert read_multi3drefer(root / "multi3drefer_val.json")["scene0007_00"][0]["eval_type"] == "st_w_d"
+    image = list(scannet_records(root, "image", expressions=refer))
+    assert len(image) == 1  # the scan we lack is skipped
+    views = [(b[target.id][1], i, b[target.id][0]) for i, b in enumerate(visible_boxes(synthetic.scene.instance(i), 50) for i in range(8)) if target.id in b]
+    pixels, best, box = max(views)
+    assert image[0]["box"] == pytest.approx(box)  # the box of the 2D label on the frame where it is seen most
+    temporal = list(scannet_records(root, "temporal", expressions=refer))
+    seen = sorted(i for _, i, _ in views)
+    assert temporal[0]["spans"][0][0] == pytest.approx(seen[0] * 10 / 30) and temporal[0]["spans"][-1][1] == pytest.approx(seen[-1] * 10 / 30)
+    vqa = list(scannet_records(root, "vqa", answers=read_scanqa(root / "ScanQA_v1.0_val.json")))
+    assert vqa[0]["answers"] == [target.colour]
