@@ -215,6 +215,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("OPEN3D_CPU_RENDERING", "true")  # llvmpipe where there is no GPU
+    from .viewer.app import run_viewer
+
+    backend_args = []
+    for flag, value in (("--vlm", args.vlm), ("--tracker", args.tracker), ("--device", args.device), ("--dtype", args.dtype), ("--config", args.config)):
+        if value is not None:
+            backend_args += [flag, str(value)]
+    auto = {"text": args.query or "", "mode": args.mode, "box": args.box or ""} if (args.query or args.box) else None
+    return run_viewer(args.dir, args.connect, backend_args, screenshot=args.screenshot, auto=auto, export_dir=args.export_dir)
+
+
 def cmd_make_tiny_models(args: argparse.Namespace) -> int:
     from .models.tiny import make_tiny_models
 
@@ -366,6 +380,17 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(evaluation)
     evaluation.add_argument("--model", dest="vlm", default=None, help="same as --vlm")
     evaluation.set_defaults(run=cmd_eval)
+
+    view = commands.add_parser("view", help="the Open3D viewer: the scan, queries, results, reasoning, exports")
+    view.add_argument("dir", type=Path)
+    view.add_argument("--connect", default=None, help="a running backend; default: start a local one")
+    view.add_argument("--query", default=None, help="run this query once the scan is shown")
+    view.add_argument("--mode", choices=("find", "ask", "box"), default="find")
+    view.add_argument("--box", default=None, help="box mode: 'FRAME x1,y1,x2,y2'")
+    view.add_argument("--screenshot", type=Path, default=None, help="after the first result: save a screenshot (X display) and the exports, then quit")
+    view.add_argument("--export-dir", type=Path, default=None)
+    model_options(view)
+    view.set_defaults(run=cmd_view)
 
     tiny = commands.add_parser("make-tiny-models", help="build tiny random-weight Qwen2.5-VL and SAM2 models (tests, offline machines)")
     tiny.add_argument("--out", type=Path, required=True)

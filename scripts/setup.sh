@@ -46,6 +46,9 @@ pip_in() {  # pip_in DIR ARGS...: quiet pip; its output is shown only when it fa
 
 setup_backend() {
   ldconfig -p | grep -q 'libusb-1.0.so.0' || apt_install libusb-1.0-0  # open3d links against it
+  # The viewer renders on the CPU (Vulkan on Mesa's llvmpipe) and is tested on a virtual display.
+  { ldconfig -p | grep -q 'libvulkan.so.1' && [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && command -v xvfb-run >/dev/null; } \
+    || apt_install libvulkan1 mesa-vulkan-drivers xvfb
   local stamp; stamp="$(stamp_of constraints.txt)"
   if fresh_venv .venv "$stamp"; then log ".venv is up to date"; return; fi
   log "building .venv (backend; torch first, from the pinned CPU-capable build)"
