@@ -56,7 +56,7 @@ def parse_box(text: str) -> list[float]:
 def pipeline_settings(args: argparse.Namespace):
     from .pipeline import PipelineSettings
 
-    overrides = {"vlm": args.vlm, "tracker": args.tracker, "device": args.device, "dtype": args.dtype}
+    overrides = {"vlm": args.vlm, "tracker": args.tracker, "device": args.device, "dtype": args.dtype, "video_as_images": getattr(args, "video_as_images", None)}
     if args.config is not None:
         return PipelineSettings.from_file(args.config, **overrides)
     return PipelineSettings(**{k: v for k, v in overrides.items() if v is not None})
@@ -229,6 +229,19 @@ def cmd_view(args: argparse.Namespace) -> int:
     return run_viewer(args.dir, args.connect, backend_args, screenshot=args.screenshot, auto=auto, export_dir=args.export_dir)
 
 
+def cmd_train_nano(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .training.nano import NanoRecipe, train_nano
+
+    recipe = NanoRecipe()
+    if args.quick:  # the recipe's shape in minutes, for checking a machine (not the shipped model)
+        recipe = replace(recipe, train_seeds=(1000, 1004), held_out_seeds=(5000, 5002), frames=8, rounds=1, sft_steps=20, grpo_steps=2)
+    final = train_nano(args.out, recipe)
+    print(f"scene-r1-nano: {final} (SFT only: {args.out}/sft-final); evaluate with scene-r1 eval --data {args.out}/data/held-out --vlm {final} --video-as-images")
+    return 0
+
+
 def cmd_make_tiny_models(args: argparse.Namespace) -> int:
     from .models.tiny import make_tiny_models
 
@@ -260,7 +273,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(Path(args.out), real_dir=args.real)
+    run_demo(Path(args.out), real_dir=args.real, vlm=args.vlm)
     return 0
 
 
@@ -300,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...")
         command.add_argument("--dtype", default=None, choices=("auto", "float32", "bfloat16", "float16"))
         command.add_argument("--config", type=Path, default=None, help="a TOML file with a [pipeline] table of the same settings")
+        command.add_argument("--video-as-images", action="store_true", default=None, help="show the video as frames with their times (models trained so, e.g. scene-r1-nano)")
         command.add_argument("--format", default=None)
 
     ground = commands.add_parser("ground", help="find the object(s) a sentence means: result.json + mask.ply")
@@ -392,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(view)
     view.set_defaults(run=cmd_view)
 
+    nano = commands.add_parser("train-nano", help="train scene-r1-nano from scratch on synthetic rooms (SFT, then GRPO) on the CPU")
+    nano.add_argument("--out", type=Path, default=Path("runs/nano"))
+    nano.add_argument("--quick", action="store_true", help="a few minutes' version of the recipe (checks the machinery)")
+    nano.set_defaults(run=cmd_train_nano)
+
     tiny = commands.add_parser("make-tiny-models", help="build tiny random-weight Qwen2.5-VL and SAM2 models (tests, offline machines)")
     tiny.add_argument("--out", type=Path, required=True)
     tiny.set_defaults(run=cmd_make_tiny_models)
@@ -408,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the main job as it stands: synthesize, read back, summarize, picture")
     demo.add_argument("--out", default="out/demo")
     demo.add_argument("--real", type=Path, default=None)
+    demo.add_argument("--vlm", default=None, help="the model for grounding and questions (default: the shipped scene-r1-nano, if present)")
     demo.set_defaults(run=cmd_demo)
     return parser
 

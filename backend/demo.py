@@ -12,7 +12,6 @@ from ..shared.metrics import box_iou_3d
 from ..shared.scene import summarize_scene
 from .bench import DEFAULT_REAL
 from .io import open_scene
-from .lifting import lift_to_folder
 from .synth import SynthConfig, load_ground_truth, write_synthetic
 
 
@@ -34,34 +33,122 @@ def query_sheet(scene, gt: dict, query: dict, columns: int = 4) -> np.ndarray:
     return np.concatenate([banner, sheet], axis=0)
 
 
-def run_demo(out: Path, real_dir: Path | None = None) -> None:
+NANO = Path(__file__).resolve().parents[1] / "models" / "scene-r1-nano"
+
+
+def mask_overlay(scene, frame_index: int, points: np.ndarray, box_2d=None) -> np.ndarray:
+    """A frame with the 3D mask's points projected onto it (depth-tested) and the 2D box."""
+    from ..shared.geometry import project_points
+
+    frame = scene.frame(frame_index)
+    image = np.ascontiguousarray(frame.rgb[..., ::-1]).copy()
+    uv, depth = project_points(points, frame.intrinsics, frame.pose)
+    width, height = frame.intrinsics.size
+    inside = (depth > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < width - 0.5) & (uv[:, 1] >= 0) & (uv[:, 1] < height - 0.5)
+    u, v = np.rint(uv[inside]).astype(int).T
+    depth_map = cv2.resize(np.nan_to_num(frame.depth), (width, height), interpolation=cv2.INTER_NEAREST)
+    visible = np.abs(depth_map[v, u] - depth[inside]) < 0.05 + 0.02 * depth[inside]
+    overlay = image.copy()
+    overlay[v[visible], u[visible]] = (0, 90, 255)
+    image = cv2.addWeighted(overlay, 0.6, image, 0.4, 0)
+    if box_2d is not None:
+        x1, y1, x2, y2 = (int(round(c)) for c in box_2d)
+        cv2.rectangle(image, (x1, y1), (x2, y2), (0, 255, 0), 1)
+    return image
+
+
+def _print_stages(console, payload: dict) -> None:
+    for stage, info in payload.get("stages", {}).items():
+        if isinstance(info, dict) and "reasoning" in info:
+            console.print(f"  [{stage}] reasoning: {info['reasoning'][:200]}")
+            console.print(f"  [{stage}] answer: {info['answer'][:200]}" + (" (format-constrained)" if info.get("constrained") else ""))
+
+
+def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from ..shared.client import Client, result_instances
+
     console = Console()
+    out.mkdir(parents=True, exist_ok=True)
     scene_dir = out / "synthetic-scene"
     console.rule("1. a synthetic room with exact ground truth")
     write_synthetic(SynthConfig(seed=7, frames=40, width=320, height=240, fps=4.0), scene_dir, progress=True)
     scene, gt = open_scene(scene_dir), load_ground_truth(scene_dir)
     for key, value in summarize_scene(scene).items():
         console.print(f"  {key}: {value}")
-    console.rule("2. what can be asked about it")
-    for query in gt["queries"][:6]:
-        console.print(f"  find: [bold]{query['text']}[/bold] -> object {query['target_id']}, visible {query['spans']}")
-    for qa in gt["qa"][:6]:
-        console.print(f"  ask:  [bold]{qa['question']}[/bold] -> {qa['answer']}")
-    picture = out / "query.png"
     relation = next((q for q in gt["queries"] if q["kind"] == "relation"), gt["queries"][0])
-    cv2.imwrite(str(picture), query_sheet(scene, gt, relation))
-    console.print(f"  picture of '{relation['text']}': {picture}")
-    console.rule("3. one box on one frame -> the object in 3D (no learned weights)")
-    target = next(o for o in gt["objects"] if o["id"] == relation["target_id"])
-    key = max(target["pixels"], key=target["pixels"].get)
-    result = lift_to_folder(scene, int(key), target["boxes"][key], out / "lift")
-    iou = box_iou_3d(result["aabb"], target["aabb"])
-    console.print(f"  box {target['boxes'][key]} on frame {key} -> {result['point_count']} points, 3D box IoU with the truth {iou:.2f}")
-    console.print(f"  wrote {out / 'lift' / 'result.json'} and {out / 'lift' / 'mask.ply'}")
+    cv2.imwrite(str(out / "query.png"), query_sheet(scene, gt, relation))
+
+    console.rule("2. the backend, reached through the client Blender uses")
+    vlm = vlm or (str(NANO) if (NANO / "config.json").exists() else None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    command = [sys.executable, "-m", "scene_r1.backend.cli", "serve", "--bind", address, "--tracker", "geometric"]
+    if vlm:
+        command += ["--vlm", vlm, "--dtype", "float32"] + (["--video-as-images"] if Path(vlm) == NANO else [])
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        with Client(address, timeout=300) as client:
+            console.print(f"  backend {client.hello()['name']} at {address}; model: {vlm or 'none (box prompts only)'}")
+            key = client.upload(scene)
+            console.print(f"  uploaded the scene once: {key}")
+
+            console.rule("3. one box on one frame -> the object in 3D (the annotator's path)")
+            target = next(o for o in gt["objects"] if o["id"] == relation["target_id"])
+            frame = int(max(target["pixels"], key=target["pixels"].get))
+            reply = client.query(key, "lift", frame=frame, box=target["boxes"][str(frame)])
+            lifted = result_instances(reply)[0]
+            iou = box_iou_3d(lifted["mask_3d"]["aabb"], target["aabb"])
+            console.print(f"  box {target['boxes'][str(frame)]} on frame {frame} ({target['name']}) -> {len(lifted['points'])} points, 3D IoU with the truth {iou:.2f}")
+            _save(out / "lift", reply)
+            cv2.imwrite(str(out / "lift" / "mask_over_frame.png"), mask_overlay(scene, frame, lifted["points"], lifted["box_2d"]))
+
+            if vlm:
+                console.rule("4. find an object by language")
+                reply = client.query(key, "ground", relation["text"], on_progress=lambda p: None)
+                payload = reply.payload
+                console.print(f"  query: [bold]{relation['text']}[/bold] (the {target['name']}, seen {relation['spans']})")
+                _print_stages(console, payload)
+                instances = [i for i in result_instances(reply) if "points" in i]
+                if instances:
+                    iou = box_iou_3d(instances[0]["mask_3d"]["aabb"], target["aabb"])
+                    console.print(f"  -> span {payload['span']}, key frame {payload['key_frame']}, 3D IoU with the truth {iou:.2f}")
+                    _save(out / "ground", reply)
+                    cv2.imwrite(str(out / "ground" / "mask_over_frame.png"), mask_overlay(scene, payload["key_frame"], instances[0]["points"], instances[0]["box_2d"]))
+                else:
+                    console.print(f"  -> nothing lifted: {payload.get('notes')}")
+                console.rule("5. ask a question")
+                for qa in gt["qa"][:3]:
+                    reply = client.query(key, "ask", qa["question"])
+                    _print_stages(console, reply.payload)
+                    console.print(f"  [bold]{qa['question']}[/bold] -> {reply.payload['answer']} (truth: {qa['answer']})")
+            else:
+                console.print("  no vision-language model here: pass --vlm ID_OR_FOLDER for grounding and questions")
+    finally:
+        server.terminate()
+        server.wait(10)
     real_dir = real_dir or DEFAULT_REAL
     if Path(real_dir).is_dir():
-        console.rule("4. a real RGB-D sequence")
-        for key, value in summarize_scene(open_scene(real_dir)).items():
-            console.print(f"  {key}: {value}")
+        console.rule("a real RGB-D sequence")
+        for key_name, value in summarize_scene(open_scene(real_dir)).items():
+            console.print(f"  {key_name}: {value}")
     console.rule("done")
-    console.print("Language grounding (the VLM), SAM2 tracking and the backend service arrive next; see README.")
+    console.print(f"  results: {out}/lift (and ground/ when a model is present): result.json, mask.ply, mask_over_frame.png")
+
+
+def _save(folder: Path, reply) -> None:
+    import json
+
+    import open3d as o3d
+
+    from ..shared.client import result_instances
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").write_text(json.dumps(reply.payload, indent=1, ensure_ascii=False), encoding="utf-8")
+    points = [i["points"] for i in result_instances(reply) if "points" in i]
+    if points:
+        o3d.io.write_point_cloud(str(folder / "mask.ply"), o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.concatenate(points).astype(np.float64))))

@@ -37,7 +37,7 @@ TOKENIZER_CORPUS = [
 ]
 
 
-def make_tiny_tokenizer(vocab_size: int = 512):
+def make_tiny_tokenizer(vocab_size: int = 512, corpus: list[str] | None = None):
     """A byte-level BPE tokenizer trained on the fly, carrying Qwen's special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -46,7 +46,7 @@ def make_tiny_tokenizer(vocab_size: int = 512):
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=QWEN_SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(TOKENIZER_CORPUS * 4, trainer)
+    tokenizer.train_from_iterator(TOKENIZER_CORPUS * 4 + list(corpus or []), trainer)
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         additional_special_tokens=QWEN_SPECIAL_TOKENS[1:7], chat_template=QWEN_CHAT_TEMPLATE,
@@ -55,7 +55,8 @@ def make_tiny_tokenizer(vocab_size: int = 512):
     return wrapped
 
 
-def make_tiny_qwen2_5_vl(out, hidden: int = 64, layers: int = 2, max_pixels: int = 56 * 56 * 4, seed: int = 0):
+def make_tiny_qwen2_5_vl(out, hidden: int = 64, layers: int = 2, max_pixels: int = 56 * 56 * 4, seed: int = 0,
+                         vision_hidden: int = 32, vision_depth: int = 2, vocab_size: int = 512, corpus: list[str] | None = None):
     """Qwen2_5_VLForConditionalGeneration + Qwen2_5_VLProcessor, random weights, saved to `out`."""
     import torch
     from transformers import (
@@ -63,7 +64,7 @@ def make_tiny_qwen2_5_vl(out, hidden: int = 64, layers: int = 2, max_pixels: int
     )
 
     torch.manual_seed(seed)
-    tokenizer = make_tiny_tokenizer()
+    tokenizer = make_tiny_tokenizer(vocab_size, corpus)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     heads = 4
     head_dim = hidden // heads
@@ -76,8 +77,8 @@ def make_tiny_qwen2_5_vl(out, hidden: int = 64, layers: int = 2, max_pixels: int
             bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
-            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden, patch_size=14,
-            spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[1], tokens_per_second=2,
+            depth=vision_depth, hidden_size=vision_hidden, intermediate_size=2 * vision_hidden, num_heads=2, out_hidden_size=hidden, patch_size=14,
+            spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[vision_depth - 1], tokens_per_second=2,
         ),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],

@@ -84,6 +84,10 @@ def train(settings: TrainSettings) -> Path:
         _write_log(trainer.state.log_history, sft_out / "log.jsonl")
         model_path = str(final)
 
+    if settings.grpo_steps <= 0:  # a warm start only
+        if settings.sft_steps <= 0:
+            raise ValueError("nothing to train: both sft_steps and grpo_steps are 0")
+        return Path(model_path)
     grpo_out = out / "grpo"
     functions, weights = task_rewards(settings.task, settings.rewards)
     model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype)

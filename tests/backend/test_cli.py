@@ -41,4 +41,6 @@ def test_demo_writes_its_picture(tmp_path):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "query.png").stat().st_size > 1000
     assert (tmp_path / "synthetic-scene" / "gt.json").is_file()
-    assert json.loads((tmp_path / "lift" / "result.json").read_text())["point_count"] > 0
+    result = json.loads((tmp_path / "lift" / "result.json").read_text())
+    assert result["mode"] == "lift" and result["instances"][0]["mask_3d"]["point_count"] > 0  # through the real backend process
+    assert (tmp_path / "lift" / "mask.ply").stat().st_size > 100 and (tmp_path / "lift" / "mask_over_frame.png").stat().st_size > 1000
