@@ -158,3 +158,16 @@ def test_scannet_records_from_the_public_annotation_formats(scannet_scan):
     assert temporal[0]["spans"][0][0] == pytest.approx(seen[0] * 10 / 30) and temporal[0]["spans"][-1][1] == pytest.approx(seen[-1] * 10 / 30)
     vqa = list(scannet_records(root, "vqa", answers=read_scanqa(root / "ScanQA_v1.0_val.json")))
     assert vqa[0]["answers"] == [target.colour]
+
+
+def test_train_nano_quick_runs_the_whole_recipe(tmp_path):
+    """The nano recipe's shape (data, tokenizer, rounds of SFT per task, GRPO per task) in seconds."""
+    assert main(["train-nano", "--quick", "--out", str(tmp_path / "nano")]) == 0
+    recipe = json.loads((tmp_path / "nano" / "recipe.json").read_text())
+    assert recipe["rounds"] == 1 and (tmp_path / "nano" / "sft-final" / "config.json").exists()
+    assert {p.name for p in (tmp_path / "nano" / "runs").iterdir()} == {"sft-0-temporal", "sft-0-image", "sft-0-vqa", "grpo-temporal", "grpo-image", "grpo-vqa"}
+    pipeline = Pipeline(PipelineSettings(vlm=str(tmp_path / "nano" / "final"), tracker="geometric", dtype="float32", max_new_tokens=16, video_frames=8, video_as_images=True))
+    from scene_r1.backend.io import open_scene
+
+    held_out = next((tmp_path / "nano" / "data" / "held-out").iterdir())
+    assert pipeline.ask(open_scene(held_out), "How many cubes are there?").mode == "ask"
