@@ -6,9 +6,9 @@ bpy work in capture.py, session.py and results.py.
 """
 import bpy
 
-from . import operators, panel, preferences, properties
+from . import operators, panel, preferences, properties, sample_scene
 
-modules = (preferences, properties, operators, panel)
+modules = (preferences, properties, operators, sample_scene, panel)
 
 
 def register() -> None:

@@ -56,6 +56,8 @@ class SCENE_R1_PT_panel(bpy.types.Panel):
             if settings.reasoning:
                 answer.label(text="Reasoning")
                 _wrapped(answer, settings.reasoning)
+        if not any(o.type == "MESH" for o in context.scene.objects):
+            layout.operator("scene_r1.sample_room", icon="MESH_CUBE")
         if len(settings.history):
             history = layout.box()
             history.label(text="History")

@@ -7,7 +7,6 @@ backend (`.venv/bin/scene-r1 serve`), drags a box around the cube from the camer
 rendered PNG with the result highlighted.
 """
 import argparse
-import math
 import os
 import socket
 import subprocess
@@ -30,7 +29,6 @@ def main() -> int:
 
     import bpy
     import numpy as np
-    from mathutils import Matrix
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.extensions.package_install_files(filepath=archive, repo="user_default", enable_on_install=True)
@@ -43,20 +41,8 @@ def main() -> int:
     print(f"installed {archive} as {extension}")
 
     scene = bpy.context.scene
-    bpy.ops.mesh.primitive_plane_add(size=6)
-    bpy.context.active_object.name = "Floor"
-    bpy.ops.mesh.primitive_cube_add(size=0.8, location=(-0.6, 0.2, 0.4))
-    bpy.context.active_object.name = "Cube"
-    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.35, location=(0.8, -0.3, 0.35))
-    bpy.context.active_object.name = "Sphere"
-    sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
-    sun.rotation_euler = (math.radians(40), 0, math.radians(30))
-    scene.collection.objects.link(sun)
-    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-    scene.collection.objects.link(camera)
-    pose = camera_tools.look_at(np.array([0.2, -3.2, 2.0]), np.array([0.0, 0.0, 0.3]))
-    camera.matrix_world = Matrix(camera_tools.opencv_to_blender_pose(pose).tolist())
-    scene.camera = camera
+    camera = importlib.import_module(extension + ".addon.sample_scene").build_sample_room(bpy.context)
+    pose = camera_tools.blender_to_opencv_pose(np.array(camera.matrix_world))
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -15,9 +15,7 @@ import numpy as np
 import pytest
 
 import scene_r1
-from mathutils import Matrix
-
-from scene_r1.shared.camera import Intrinsics, blender_to_opencv_pose, intrinsics_from_blender, look_at, opencv_to_blender_pose
+from scene_r1.shared.camera import Intrinsics, blender_to_opencv_pose, intrinsics_from_blender, look_at
 from scene_r1.shared.capture import CapturePlan
 from scene_r1.shared.geometry import project_points
 
@@ -58,21 +56,9 @@ def backend():
 
 
 def build_room(scene):
-    """A floor, a cube and a sphere, a sun, and a camera looking at the cube."""
-    bpy.ops.mesh.primitive_plane_add(size=6, location=(0, 0, 0))
-    bpy.context.active_object.name = "Floor"
-    bpy.ops.mesh.primitive_cube_add(size=0.8, location=(-0.6, 0.2, 0.4))
-    bpy.context.active_object.name = "Cube"
-    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.35, location=(0.8, -0.3, 0.35))
-    bpy.context.active_object.name = "Sphere"
-    sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
-    sun.rotation_euler = (math.radians(40), 0, math.radians(30))
-    scene.collection.objects.link(sun)
-    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-    scene.collection.objects.link(camera)
-    camera.matrix_world = Matrix(opencv_to_blender_pose(look_at(np.array([0.2, -3.2, 2.0]), np.array([0, 0, 0.3]))).tolist())
-    scene.camera = camera
-    return camera
+    from scene_r1.addon.sample_scene import build_sample_room
+
+    return build_sample_room(bpy.context)
 
 
 def cube_box(scene, settings):
