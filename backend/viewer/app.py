@@ -254,9 +254,14 @@ class Viewer:
         self.status.text = f"exported to {folder} ({', '.join(p.name for p in paths.values())})"
 
     def _take_screenshot(self):
-        for _ in range(3):  # let a few frames draw
-            time.sleep(0.5)
-            self.post(self.window.post_redraw)
+        # Wait until the main loop has gone round (and so drawn) several times since the result:
+        # each posted call runs on the main thread between frames, and the Vulkan swapchain
+        # (4 images on llvmpipe) shows a frame only a few presents after it was drawn.
+        for _ in range(12):
+            drawn = threading.Event()
+            self.post(lambda: (self.window.post_redraw(), drawn.set()))
+            drawn.wait(30)
+            time.sleep(0.15)
         from PIL import ImageGrab
 
         image = ImageGrab.grab(xdisplay=os.environ.get("DISPLAY"))
