@@ -89,7 +89,7 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
         address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
     command = [sys.executable, "-m", "scene_r1.backend.cli", "serve", "--bind", address, "--tracker", "geometric"]
     if vlm:
-        command += ["--vlm", vlm, "--dtype", "float32"] + (["--video-as-images"] if Path(vlm) == NANO else [])
+        command += ["--vlm", vlm, "--dtype", "float32"]  # a model folder's scene_r1.json says how to ask it
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         with Client(address, timeout=300) as client:

@@ -82,6 +82,22 @@ class VLMSettings:
     video_as_images: bool = False  # frames as separate images with their times in words (models trained that way, e.g. scene-r1-nano)
 
 
+MODEL_HINTS = "scene_r1.json"  # in a model folder: how the model was trained to be asked
+
+
+def with_model_hints(settings: VLMSettings) -> VLMSettings:
+    """Settings a model folder asks for (e.g. scene-r1-nano: frames as images, 8 of them)."""
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    hints = Path(settings.model).expanduser() / MODEL_HINTS
+    if not hints.is_file():
+        return settings
+    known = {"video_as_images", "video_frames", "box_convention"}
+    return replace(settings, **{k: v for k, v in json.loads(hints.read_text(encoding="utf-8")).items() if k in known})
+
+
 def sample_times(scene: Scene, count: int) -> list[int]:
     """Frame indices evenly spaced in time (an even count: Qwen's video patches span two frames)."""
     count = max(2, min(count, len(scene)))
@@ -98,6 +114,7 @@ class Reasoner:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        settings = with_model_hints(settings)
         self.settings = settings
         self.torch = torch
         self.processor = load_pretrained(AutoProcessor, settings.model)

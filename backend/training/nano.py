@@ -97,4 +97,6 @@ def _copy_model(source: Path, target: Path) -> None:
 
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(source, target)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoint-*", "*.pt", "training_args.bin"))
+    # How the model is to be asked: as it was trained (see reasoner.with_model_hints).
+    (target / "scene_r1.json").write_text(json.dumps({"video_as_images": True, "video_frames": 8}), encoding="utf-8")

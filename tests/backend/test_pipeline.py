@@ -128,3 +128,16 @@ def test_cli_ground_and_ask(tiny_models, synthetic_folder, tmp_path, capsys):
     assert "answer:" in capsys.readouterr().out
     config.write_text('[pipeline]\nvlm_model = "x"\n')
     assert main(["ask", str(synthetic_folder), "?", "--config", str(config)]) == 2
+
+
+def test_a_model_folder_says_how_it_is_asked(tiny_models, tmp_path):
+    import shutil
+
+    from scene_r1.backend.models.reasoner import with_model_hints
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_models["vlm"], folder)
+    (folder / "scene_r1.json").write_text('{"video_as_images": true, "video_frames": 6, "unrelated": 1}')
+    settings = with_model_hints(VLMSettings(model=str(folder)))
+    assert settings.video_as_images and settings.video_frames == 6
+    assert with_model_hints(VLMSettings(model="Qwen/Qwen2.5-VL-7B-Instruct")) == VLMSettings(model="Qwen/Qwen2.5-VL-7B-Instruct")
