@@ -4,8 +4,6 @@ Talks to the backend only through ..shared's client; never imports torch or ..ba
 Operators and panels are thin: decisions live in ..shared.capture (plain functions), and the
 bpy work in capture.py, session.py and results.py.
 """
-import bpy
-
 from . import operators, panel, preferences, properties, sample_scene
 
 modules = (preferences, properties, operators, sample_scene, panel)

@@ -1,5 +1,4 @@
 """Operators: thin shells over capture.py, session.py and results.py."""
-from __future__ import annotations
 
 import bpy
 import numpy as np

@@ -1,5 +1,4 @@
 """The N-panel in the 3D viewport (sidebar tab "Scene-R1")."""
-from __future__ import annotations
 
 import bpy
 

@@ -1,5 +1,4 @@
 """Add-on preferences: where the backend is, its keys, and an optional local backend process."""
-from __future__ import annotations
 
 import atexit
 import shlex

@@ -1,5 +1,4 @@
 """The panel's state, stored per scene (so it is saved with the .blend)."""
-from __future__ import annotations
 
 import bpy
 

@@ -1,5 +1,4 @@
 """A small sample room to try the extension on (and the one the tests and the Blender demo use)."""
-from __future__ import annotations
 
 import math
 

@@ -4,7 +4,6 @@ fraction of the total, on tiny models so the overhead is not hidden behind a big
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np

@@ -6,8 +6,7 @@ lists; `trl_reward` adapts a per-completion function to that calling convention.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

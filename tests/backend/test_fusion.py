@@ -6,7 +6,6 @@ import pytest
 
 from scene_r1.backend.cli import main
 from scene_r1.backend.fusion import FusionSettings, fuse_scene, indices_near
-from scene_r1.backend.io import open_scene
 from scene_r1.backend.lifting import lift_from_box
 from scene_r1.backend.synth import SynthConfig, build_synthetic
 from scene_r1.backend.synth.generate import visible_boxes

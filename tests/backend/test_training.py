@@ -74,7 +74,7 @@ def test_train_cli_resumes_from_its_checkpoint(tiny_models, scenes, tmp_path):
 
 def test_eval_writes_the_table_and_its_numbers_match_a_hand_computation(tiny_models, scenes, tmp_path):
     from scene_r1.backend.training.evaluate import evaluate
-    from scene_r1.shared.metrics import box_iou_2d, box_iou_3d, temporal_iou
+    from scene_r1.shared.metrics import box_iou_3d, temporal_iou
 
     pipeline = Pipeline(PipelineSettings(vlm=str(tiny_models["vlm"]), tracker="geometric", dtype="float32", max_new_tokens=12, video_frames=4))
     report = evaluate(scenes, "ground", pipeline, tmp_path, limit=3)

@@ -16,7 +16,6 @@ from scene_r1.backend.pipeline import Pipeline, PipelineSettings
 from scene_r1.backend.viewer.logic import (
     export_result, read_scannet_instances, reasoning_text, result_drawables, result_title, vertex_labels,
 )
-from scene_r1.shared.client import result_instances
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 

@@ -1,6 +1,5 @@
 """The Blender extension, headless: install, capture, a query against a real backend process,
 selection, and a failed query that leaves the .blend as it was."""
-import math
 import os
 import signal
 import socket
