@@ -253,18 +253,29 @@ class Viewer:
         paths = export_result(folder, self.scene.name, self.fused.mesh_vertices, self.fused.mesh_colors, last["payload"], last["arrays"])
         self.status.text = f"exported to {folder} ({', '.join(p.name for p in paths.values())})"
 
-    def _take_screenshot(self):
-        # Wait until the main loop has gone round (and so drawn) several times since the result:
-        # each posted call runs on the main thread between frames, and the Vulkan swapchain
-        # (4 images on llvmpipe) shows a frame only a few presents after it was drawn.
-        for _ in range(12):
-            drawn = threading.Event()
-            self.post(lambda: (self.window.post_redraw(), drawn.set()))
-            drawn.wait(30)
-            time.sleep(0.15)
+    def _take_screenshot(self, timeout: float = 60.0, still: int = 3):
+        """Grab the display once it shows the result. A CPU renderer under load presents frames
+        seconds late (the Vulkan swapchain keeps several), so keep asking for redraws and wait
+        until the screen has held still for `still` grabs in a row: nothing changes after the
+        result, so a still screen is the result's."""
         from PIL import ImageGrab
 
-        image = ImageGrab.grab(xdisplay=os.environ.get("DISPLAY"))
+        previous, image, unchanged, changed = None, None, 0, False
+        started = time.monotonic()
+        while time.monotonic() - started < timeout and not (unchanged >= still and (changed or time.monotonic() - started > 15)):
+            for _ in range(4):  # one redraw per swapchain image, so none still holds an old frame
+                drawn = threading.Event()
+                self.post(lambda: (self.window.post_redraw(), drawn.set()))
+                drawn.wait(30)
+                time.sleep(0.1)
+            image = ImageGrab.grab(xdisplay=os.environ.get("DISPLAY"))
+            current = np.asarray(image, np.int16)
+            # Filament dithers: two draws of the same scene differ by a grey level here and there.
+            difference = np.abs(current - previous).mean() if previous is not None else 0.0
+            same = previous is not None and difference < 1.0
+            changed = changed or difference > 2.0  # the result arrived on screen (a late frame)
+            unchanged = unchanged + 1 if same else 0
+            previous = current
         Path(self.screenshot).parent.mkdir(parents=True, exist_ok=True)
         image.save(self.screenshot)
         self.post(self._on_export)
