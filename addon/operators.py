@@ -139,7 +139,8 @@ class SCENE_R1_OT_run(bpy.types.Operator):
         except (ValueError, RuntimeError) as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        bpy.app.timers.register(_tick, first_interval=0.0)
+        if not bpy.app.timers.is_registered(_tick):  # one timer drives whichever query runs
+            bpy.app.timers.register(_tick, first_interval=0.0)
         return {"FINISHED"}
 
 

@@ -13,8 +13,11 @@ status=0
 run() {  # run NAME PYTHON PATHS...
   local name="$1" python="$2"; shift 2
   printf '\n\033[1m== %s ==\033[0m\n' "$name"
-  "$python" -m pytest -q -p no:cacheprovider --junitxml="$REPORTS/$name.xml" "$@" || status=1
+  "$python" -m pytest -q -p no:cacheprovider --junitxml="$REPORTS/$name.xml" "$@"
+  local code=$?
+  if [ "$code" -ne 0 ]; then status=1; crashed+=("$name exited with $code"); fi
 }
+crashed=()
 run backend .venv/bin/python tests/shared tests/backend "$@"
 run blender-5.0 .venv-blender/bin/python tests/shared tests/blender "$@"
 run blender-4.2 .venv-blender-4.2/bin/python tests/shared tests/blender "$@"
@@ -32,4 +35,6 @@ passed = total["tests"] - failed - total["skipped"]
 print(f"\nall environments: {passed} passed, {failed} failed, {total['skipped']} skipped")
 PY
 rm -rf "$REPORTS"
+# A run can pass every test and still fail (a crash at exit, a collection error): say so.
+for line in "${crashed[@]}"; do echo "  $line"; done
 exit $status
