@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Qwen's chat special tokens; ids follow the order (after the byte-level vocabulary is learned).
+# Qwen's chat special tokens (ids in this order, first in the vocabulary).
 QWEN_SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|image_pad|>", "<|video_pad|>", "<think>", "</think>", "<answer>", "</answer>",
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
 ]
+# The paper's reasoning tags: single tokens, but ordinary text. Decoding with
+# skip_special_tokens (as trl does for rewards) must keep them.
+REASONING_TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 
 # Qwen2.5-VL's chat template (the structure of the published one): a default system turn,
 # vision placeholders inside user content, and the assistant turn opened for generation.
@@ -47,9 +49,10 @@ def make_tiny_tokenizer(vocab_size: int = 512, corpus: list[str] | None = None):
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=QWEN_SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(TOKENIZER_CORPUS * 4 + list(corpus or []), trainer)
+    tokenizer.add_tokens(REASONING_TAGS)
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        additional_special_tokens=QWEN_SPECIAL_TOKENS[1:7], chat_template=QWEN_CHAT_TEMPLATE,
+        additional_special_tokens=QWEN_SPECIAL_TOKENS[1:], chat_template=QWEN_CHAT_TEMPLATE,
     )
     wrapped.padding_side = "left"  # generation pads on the left
     return wrapped

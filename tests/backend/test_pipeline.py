@@ -141,3 +141,11 @@ def test_a_model_folder_says_how_it_is_asked(tiny_models, tmp_path):
     settings = with_model_hints(VLMSettings(model=str(folder)))
     assert settings.video_as_images and settings.video_frames == 6
     assert with_model_hints(VLMSettings(model="Qwen/Qwen2.5-VL-7B-Instruct")) == VLMSettings(model="Qwen/Qwen2.5-VL-7B-Instruct")
+
+
+def test_tiny_tokenizer_keeps_the_reasoning_tags_when_special_tokens_are_skipped(tiny_pipeline):
+    """trl decodes completions with skip_special_tokens before the rewards see them."""
+    tokenizer = tiny_pipeline.reasoner.tokenizer
+    ids = tokenizer.encode("<think>a</think><answer>2s to 4s</answer><|im_end|>", add_special_tokens=False)
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "<think>a</think><answer>2s to 4s</answer>"
+    assert len(tokenizer.encode("<think>", add_special_tokens=False)) == 1

@@ -167,7 +167,7 @@ def test_ground_and_ask_through_the_server_with_the_tiny_models(tiny_server, sce
 
 
 def test_cancel_stops_a_long_job(tiny_server):
-    long_scene = small_scene(45, frames=60)
+    long_scene = small_scene(45, frames=240)  # long enough that the job is still tracking when the cancel arrives
     with Client(tiny_server.endpoint, timeout=60) as client:
         key = client.upload(long_scene)
         frame, box = best_box(long_scene, 45)
@@ -268,7 +268,7 @@ def free_port() -> int:
 
 def test_a_killed_server_is_reported_within_the_timeout_and_a_restarted_one_serves(tmp_path):
     address = f"tcp://127.0.0.1:{free_port()}"
-    scene = small_scene(46, frames=80)
+    scene = small_scene(46, frames=160)
     frame, box = best_box(scene, 46)
     server = serve_subprocess(address)
     try:
