@@ -65,11 +65,10 @@ def _print_stages(console, payload: dict) -> None:
 
 
 def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) -> None:
-    import socket
     import subprocess
-    import sys
 
     from ..shared.client import Client, result_instances
+    from .server import spawn_local_server
 
     console = Console()
     out.mkdir(parents=True, exist_ok=True)
@@ -84,13 +83,10 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
 
     console.rule("2. the backend, reached through the client Blender uses")
     vlm = vlm or (str(NANO) if (NANO / "config.json").exists() else None)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
-    command = [sys.executable, "-m", "scene_r1.backend.cli", "serve", "--bind", address, "--tracker", "geometric"]
+    extra = ["--tracker", "geometric"]
     if vlm:
-        command += ["--vlm", vlm, "--dtype", "float32"]  # a model folder's scene_r1.json says how to ask it
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        extra += ["--vlm", vlm, "--dtype", "float32"]  # a model folder's scene_r1.json says how to ask it
+    address, server = spawn_local_server(extra, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         with Client(address, timeout=300) as client:
             console.print(f"  backend {client.hello()['name']} at {address}; model: {vlm or 'none (box prompts only)'}")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import collections
 import queue
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -320,6 +323,16 @@ class Server:
                 arrays[f"confidence/{number}"] = instance.mask3d.confidence.astype(np.float32)
         cached.results[memo_key] = (payload, arrays)
         return payload, arrays
+
+
+def spawn_local_server(extra: list[str] = (), **popen) -> tuple[str, subprocess.Popen]:
+    """`scene-r1 serve` as a child process on a free loopback port: (its address, the process).
+    What the viewer and the demo start when no backend address is given."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    process = subprocess.Popen([sys.executable, "-m", "scene_r1.backend.cli", "serve", "--bind", address, *extra], stdin=subprocess.DEVNULL, **popen)
+    return address, process
 
 
 def make_keys(folder) -> dict[str, Path]:

@@ -9,8 +9,6 @@ with gui.Application.post_to_main_thread.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -23,20 +21,12 @@ import open3d as o3d
 from ...shared.client import Client
 from ..fusion import FusionSettings, fuse_scene
 from ..io import open_scene
+from ..server import spawn_local_server
 from .logic import export_result, reasoning_text, result_drawables, result_title
 
 gui = o3d.visualization.gui
 rendering = o3d.visualization.rendering
 MODES = ("find", "ask", "box")
-
-
-def start_local_backend(extra: list[str]) -> tuple[str, subprocess.Popen]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-m", "scene_r1.backend.cli", "serve", "--bind", address, *extra], stdin=subprocess.DEVNULL)
-    return address, process
 
 
 class Viewer:
@@ -45,7 +35,7 @@ class Viewer:
         self.scene = open_scene(scene_dir)
         self.backend = None
         if address is None:
-            address, self.backend = start_local_backend(backend_args or [])
+            address, self.backend = spawn_local_server(backend_args or [])
         self.address = address
         self.export_dir = Path(export_dir or Path(scene_dir) / "scene-r1-exports")
         self.screenshot, self.auto = screenshot, auto
