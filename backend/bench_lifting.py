@@ -74,17 +74,22 @@ def lifting_accuracy(seeds=(31, 32, 33), frames: int = 20, width: int = 320, hei
 
 def lifting_throughput(frames: int = 300, width: int = 640, height: int = 480, unique: int = 20) -> tuple[float, float, float]:
     """(seconds to lift `frames` masks, seconds to TSDF-fuse them (every 10th frame, the usual
-    key-frame rate of a 30 fps scan), seconds for one numpy pass over the same depth+mask bytes)."""
+    key-frame rate of a 30 fps scan) and extract the point cloud and mesh, seconds for one numpy
+    pass over the same depth+mask bytes).
+
+    `unique` frames are rendered and each is held for frames/unique consecutive frames, as a slow
+    scan would see the room, so every 10th frame still shows a different view."""
     synthetic = build_synthetic(SynthConfig(seed=5, frames=unique, width=width, height=height))
     rendered = [synthetic.scene.frame(i) for i in range(unique)]
     instances = [synthetic.scene.instance(i) for i in range(unique)]
     target = np.bincount(np.concatenate([i[i > 0] for i in instances])).argmax()
-    order = [i % unique for i in range(frames)]
+    order = [k * unique // frames for k in range(frames)]
     scene = Scene.from_arrays([rendered[i].rgb for i in order], [rendered[i].depth for i in order], synthetic.scene.intrinsics[order],
                               synthetic.scene.poses[order], np.arange(frames) / 10.0, cache_frames=frames)
     masks = {k: instances[i] == target for k, i in enumerate(order)}
     for k in range(frames):
         scene.frame(k)  # decode (here: validate) once, outside the timing, as a server's cache would
+    fuse_scene(scene, frames=[0])  # Open3D's one-time start-up (a server pays it once, at launch)
 
     def numpy_pass():
         return sum(float(scene.frame(k).depth[masks[k]].sum()) for k in range(frames))
@@ -111,4 +116,4 @@ def run_lifting_benchmark(throughput_frames: int = 300) -> None:
     with console.status(f"lifting {throughput_frames} frames of 640x480..."):
         ours, fusing, baseline = lifting_throughput(throughput_frames)
     print(f"throughput: lifting {throughput_frames} frames 640x480 in {ours:.3f} s; one numpy pass over the same bytes {baseline:.3f} s; ratio {ours / baseline:.1f}x")
-    print(f"throughput: TSDF fusion of every 10th of those frames in {fusing:.3f} s; lifting + fusing {ours + fusing:.3f} s; ratio to the numpy pass {(ours + fusing) / baseline:.1f}x")
+    print(f"throughput: TSDF fusion of every 10th of those frames in {fusing:.3f} s; lifting + fusing {ours + fusing:.3f} s (goal < 1 s); ratio to the numpy pass {(ours + fusing) / baseline:.1f}x")

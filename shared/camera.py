@@ -69,6 +69,11 @@ class Intrinsics:
         )
 
 
+    def cropped(self, left: int, top: int, width: int, height: int) -> "Intrinsics":
+        """The same camera seen through a window of the image whose top-left pixel is (left, top)."""
+        return Intrinsics(self.fx, self.fy, self.cx - left, self.cy - top, width, height)
+
+
 def blender_to_opencv_pose(matrix_world: np.ndarray) -> np.ndarray:
     """Camera-to-world pose of a Blender camera (its matrix_world) in the OpenCV convention."""
     pose = np.asarray(matrix_world, dtype=np.float64)

@@ -20,11 +20,11 @@ def room():
 
 def test_fused_surface_lies_on_the_room_geometry(room):
     synthetic, fused = room
-    assert len(fused.points) > 5000 and len(fused.mesh_triangles) > 5000
+    assert len(fused.mesh_vertices) > 5000 and len(fused.mesh_triangles) > 5000
     assert fused.frames_fused == 16
     distance = synthetic.renderer.distance_to_surfaces(fused.mesh_vertices)
     assert np.median(distance) < 0.004 and np.quantile(distance, 0.95) < 0.015  # pixel-centre convention matters here
-    assert fused.colors.min() >= 0 and fused.colors.max() <= 1
+    assert fused.mesh_colors.min() >= 0 and fused.mesh_colors.max() <= 1
 
 
 def test_a_lifted_mask_as_indices_of_the_scene_vertices_matches_the_object(room):
@@ -63,3 +63,11 @@ def test_lift_cli_with_fuse_writes_mesh_and_vertex_indices(synthetic_folder, tmp
     vertices = np.asarray(mesh.vertices)[indices]
     low, high = np.array(result["aabb"])
     assert np.all((vertices > low - 0.05) & (vertices < high + 0.05))
+
+
+def test_wide_frames_fused_at_every_other_pixel_stay_on_the_surface():
+    synthetic = build_synthetic(SynthConfig(seed=32, frames=6, width=320, height=240))
+    fused = fuse_scene(synthetic.scene, FusionSettings(voxel=0.02, max_width=160))
+    distance = synthetic.renderer.distance_to_surfaces(fused.mesh_vertices)
+    assert len(fused.mesh_vertices) > 3000
+    assert np.median(distance) < 0.004 and np.quantile(distance, 0.95) < 0.015
