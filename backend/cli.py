@@ -236,7 +236,7 @@ def cmd_train_nano(args: argparse.Namespace) -> int:
 
     recipe = NanoRecipe()
     if args.quick:  # the recipe's shape in minutes, for checking a machine (not the shipped model)
-        recipe = replace(recipe, train_seeds=(1000, 1004), held_out_seeds=(5000, 5002), frames=8, rounds=1, sft_steps=20, grpo_steps=2)
+        recipe = replace(recipe, train_seeds=(1000, 1004), held_out_seeds=(5000, 5002), frames=8, image_views=2, sft_steps=20, grpo_steps=2)
     final = train_nano(args.out, recipe)
     print(f"scene-r1-nano: {final} (SFT only: {args.out}/sft-final); evaluate with scene-r1 eval --data {args.out}/data/held-out --vlm {final} --video-as-images")
     return 0

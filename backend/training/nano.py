@@ -2,8 +2,9 @@
 on synthetic rooms by our own pipeline (SFT warm start, then GRPO), with the generic `train`.
 
 The recipe is fixed (seeds, sizes, steps) so the same command gives the same model. The three
-tasks are trained in rounds (temporal, image, vqa, temporal, ...) from one model, each round a
-`train()` run continuing from the last, which keeps every task alive in the one small model.
+tasks are trained together (`task="all"`: their records interleaved, one SFT run, then one GRPO
+run whose rewards each score their own task). Trained in turns instead, the small model forgot
+each task during the next one: the image task's boxes were gone after the VQA turn.
 """
 from __future__ import annotations
 
@@ -13,11 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..synth import SynthConfig, write_synthetic
-from .records import RecordSettings, records
+from .records import TASKS, RecordSettings, records
 from .train import TrainSettings, train
-
-TASKS = ("temporal", "image", "vqa")
-
 
 @dataclass(frozen=True)
 class NanoRecipe:
@@ -31,9 +29,9 @@ class NanoRecipe:
     vision_hidden: int = 96
     vision_depth: int = 4
     vocab_size: int = 1024
-    rounds: int = 3
-    sft_steps: int = 300  # per task and round
-    grpo_steps: int = 40  # per task, in the last round
+    image_views: int = 6  # image-task frames per query (the best-seen ones)
+    sft_steps: int = 2400  # all three tasks mixed
+    grpo_steps: int = 60
     sft_learning_rate: float = 1e-3
     grpo_learning_rate: float = 2e-5
     batch_size: int = 4
@@ -61,33 +59,25 @@ def train_nano(out, recipe: NanoRecipe = NanoRecipe(), log=print) -> Path:
     data = make_data(out / "data" / "train", recipe.train_seeds, recipe)
     make_data(out / "data" / "held-out", recipe.held_out_seeds, recipe)
     log(f"[nano] data ready in {time.perf_counter() - started:.0f} s")
-    settings = RecordSettings(video_frames=8)
+    settings = RecordSettings(video_frames=8, image_views=recipe.image_views)
     corpus = [r["solution"] + " " + r["prompt"][0]["content"][-1]["text"] for task in TASKS for r in records(data, task, settings)]
     base = out / "init"
     if not (base / "config.json").exists():
         make_tiny_qwen2_5_vl(base, hidden=recipe.hidden, layers=recipe.layers, vision_hidden=recipe.vision_hidden, vision_depth=recipe.vision_depth,
                              vocab_size=recipe.vocab_size, corpus=corpus, seed=recipe.seed)
-    model = str(base)
-    common = dict(data=str(data), batch_size=recipe.batch_size, num_generations=recipe.num_generations, use_cpu=True, seed=recipe.seed,
-                  max_completion_length=recipe.max_completion_length, records=settings, save_steps=10_000)
-    for round_number in range(recipe.rounds):
-        for task in TASKS:
-            run = out / "runs" / f"sft-{round_number}-{task}"
-            if not (run / "sft" / "final" / "config.json").exists():
-                train(TrainSettings(task=task, model=model, out=str(run), sft_steps=recipe.sft_steps, grpo_steps=0,
-                                    sft_learning_rate=recipe.sft_learning_rate, **common))
-            model = str(run / "sft" / "final")
-            log(f"[nano] SFT round {round_number + 1} {task}: {time.perf_counter() - started:.0f} s")
+    run = out / "run"
+    common = dict(task="all", model=str(base), data=str(data), out=str(run), batch_size=recipe.batch_size, num_generations=recipe.num_generations,
+                  use_cpu=True, seed=recipe.seed, max_completion_length=recipe.max_completion_length, records=settings, save_steps=200)
+    if not (run / "sft" / "final" / "config.json").exists():
+        train(TrainSettings(sft_steps=recipe.sft_steps, grpo_steps=0, sft_learning_rate=recipe.sft_learning_rate, **common))
+    log(f"[nano] SFT on all three tasks: {time.perf_counter() - started:.0f} s")
     sft_final = out / "sft-final"
-    _copy_model(Path(model), sft_final)
-    for task in TASKS:
-        run = out / "runs" / f"grpo-{task}"
-        if not (run / "final" / "config.json").exists():
-            train(TrainSettings(task=task, model=model, out=str(run), grpo_steps=recipe.grpo_steps, learning_rate=recipe.grpo_learning_rate, **common))
-        model = str(run / "final")
-        log(f"[nano] GRPO {task}: {time.perf_counter() - started:.0f} s")
+    _copy_model(run / "sft" / "final", sft_final)
+    # GRPO starts from the SFT model; train() with sft_steps=0 runs GRPO only.
+    train(TrainSettings(**common | {"model": str(sft_final)}, grpo_steps=recipe.grpo_steps, learning_rate=recipe.grpo_learning_rate))
+    log(f"[nano] GRPO on all three tasks: {time.perf_counter() - started:.0f} s")
     final = out / "final"
-    _copy_model(Path(model), final)
+    _copy_model(run / "final", final)
     (out / "timing.json").write_text(json.dumps({"seconds": time.perf_counter() - started}), encoding="utf-8")
     return final
 

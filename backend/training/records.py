@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +35,7 @@ class RecordSettings:
     patch: int = 28  # Qwen2.5-VL: 14-pixel patches merged 2x2
     convention: str = "resized-pixels"
     image_side: int = 0  # downscale frames so their longer side is at most this (0: keep)
+    image_views: int = 1  # image task: frames per query, the best-seen first (more views, more boxes to learn from)
 
 
 def model_input_size(width: int, height: int, settings: RecordSettings) -> tuple[int, int]:
@@ -119,8 +121,9 @@ def synthetic_records(folder, task: str, settings: RecordSettings = RecordSettin
         if task == "temporal":
             yield temporal_record(scene, indices, times, query["text"], query["spans"], target["name"], settings, scene_id)
         elif task == "image":
-            frame = max(target["pixels"], key=target["pixels"].get)  # where it is seen best
-            yield image_record(scene, int(frame), query["text"], target["boxes"][frame], target["name"], settings, scene_id)
+            best_seen = sorted(target["pixels"], key=target["pixels"].get, reverse=True)[: settings.image_views]
+            for frame in best_seen:
+                yield image_record(scene, int(frame), query["text"], target["boxes"][frame], target["name"], settings, scene_id)
         else:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
@@ -136,13 +139,37 @@ def scene_folders(data) -> list[Path]:
     return found
 
 
+# Every task's label columns, so records of several tasks share one Arrow schema (None where absent).
+LABEL_COLUMNS = ("spans", "duration", "box", "frame_size", "model_size", "convention", "answers")
+
+
+def task_list(task: str) -> tuple[str, ...]:
+    """"image" -> ("image",); "temporal,vqa" -> both; "all" -> the three tasks."""
+    tasks = TASKS if task == "all" else tuple(t.strip() for t in task.split(",") if t.strip())
+    unknown = [t for t in tasks if t not in TASKS]
+    if not tasks or unknown:
+        raise ValueError(f"task must be one of {TASKS}, a comma-separated list of them, or 'all'; got {task!r}")
+    return tasks
+
+
 def records(data, task: str, settings: RecordSettings = RecordSettings()) -> Iterator[dict]:
+    """One task's records, or for several tasks ("all", "image,vqa") their records interleaved
+    scene by scene (one model trained on the mix keeps every task; trained in turns it forgets)."""
+    tasks = task_list(task)
     for folder in scene_folders(data):
-        yield from synthetic_records(folder, task, settings)
+        if len(tasks) == 1:
+            yield from synthetic_records(folder, tasks[0], settings)
+            continue
+        streams = [synthetic_records(folder, t, settings) for t in tasks]
+        for group in zip_longest(*streams):
+            for record in group:
+                if record is not None:
+                    yield {column: None for column in LABEL_COLUMNS} | record
 
 
 def as_dataset(data, task: str, settings: RecordSettings = RecordSettings()):
     """A Hugging Face Dataset streamed through its Arrow cache (images stored, not held)."""
     from datasets import Dataset
 
+    task_list(task)  # a bad task name is the caller's error, not a dataset-generation failure
     return Dataset.from_generator(records, gen_kwargs={"data": str(data), "task": task, "settings": settings})

@@ -101,25 +101,34 @@ class RewardWeights:
 
 
 def task_rewards(task: str, weights: RewardWeights = RewardWeights()):
-    """(reward functions for trl, their weights) for one task: format + the task's accuracy reward."""
+    """(reward functions for trl, their weights): format + each task's accuracy reward. With several
+    tasks ("all"), each function scores its own task's samples and returns None for the others,
+    which trl leaves out of that reward."""
+    from .records import task_list
 
-    def format_component(completions, task_name=None, **_):
-        return [format_reward(completion_text(c), task) for c in completions]
+    tasks = task_list(task)
 
-    def temporal_component(completions, spans, duration, **_):
-        return [temporal_reward(completion_text(c), s, d) for c, s, d in zip(completions, spans, duration)]
+    def mine(name, sample_tasks, count):
+        return [name in tasks and (t is None or t == name) for t in (sample_tasks or [None] * count)]
 
-    def box_component(completions, box, frame_size, model_size, convention, **_):
-        return [box_reward(completion_text(c), b, f, m, v, weights.giou) for c, b, f, m, v in zip(completions, box, frame_size, model_size, convention)]
+    def format_component(completions, task=None, **_):
+        names = task or [tasks[0]] * len(completions)
+        return [format_reward(completion_text(c), t) for c, t in zip(completions, names)]
 
-    def answer_component(completions, answers, **_):
-        return [answer_reward(completion_text(c), a) for c, a in zip(completions, answers)]
+    def temporal_component(completions, spans, duration, task=None, **_):
+        return [temporal_reward(completion_text(c), s, d) if ok else None
+                for c, s, d, ok in zip(completions, spans, duration, mine("temporal", task, len(completions)))]
+
+    def box_component(completions, box, frame_size, model_size, convention, task=None, **_):
+        return [box_reward(completion_text(c), b, f, m, v, weights.giou) if ok else None
+                for c, b, f, m, v, ok in zip(completions, box, frame_size, model_size, convention, mine("image", task, len(completions)))]
+
+    def answer_component(completions, answers, task=None, **_):
+        return [answer_reward(completion_text(c), a) if ok else None for c, a, ok in zip(completions, answers, mine("vqa", task, len(completions)))]
 
     format_component.__name__ = "format"
     temporal_component.__name__ = "temporal_iou"
     box_component.__name__ = "box_giou" if weights.giou else "box_iou"
     answer_component.__name__ = "answer_match"
     accuracy = {"temporal": (temporal_component, weights.temporal), "image": (box_component, weights.box), "vqa": (answer_component, weights.answer)}
-    if task not in accuracy:
-        raise ValueError(f"task must be temporal, image or vqa, got {task!r}")
-    return [format_component, accuracy[task][0]], [weights.format, accuracy[task][1]]
+    return [format_component] + [accuracy[t][0] for t in tasks], [weights.format] + [accuracy[t][1] for t in tasks]

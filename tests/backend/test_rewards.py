@@ -59,3 +59,19 @@ def test_task_rewards_follow_trls_calling_convention():
     assert completion_text(completions[0]).startswith("<think>")
     with pytest.raises(ValueError):
         task_rewards("dance")
+
+
+def test_with_several_tasks_each_accuracy_reward_scores_only_its_own_samples():
+    functions, weights = task_rewards("all")
+    assert [f.__name__ for f in functions] == ["format", "temporal_iou", "box_iou", "answer_match"] and weights == [0.5, 1.0, 1.0, 1.0]
+    completions = [[{"role": "assistant", "content": "<think>a</think><answer>1s to 2s</answer>"}],
+                   [{"role": "assistant", "content": '<think>a</think><answer>{"bbox_2d": [0, 0, 10, 10]}</answer>'}],
+                   [{"role": "assistant", "content": "<think>a</think><answer>two</answer>"}]]
+    columns = {"task": ["temporal", "image", "vqa"], "spans": [[[1.0, 2.0]], None, None], "duration": [4.0, None, None],
+               "box": [None, [0, 0, 10, 10], None], "frame_size": [None, (10, 10), None], "model_size": [None, (10, 10), None],
+               "convention": [None, "resized-pixels", None], "answers": [None, None, ["2"]]}
+    format_scores, temporal, box, answer = (f(completions, **columns) for f in functions)
+    assert format_scores == [1.0, 1.0, 1.0]
+    assert temporal[1:] == [None, None] and temporal[0] == pytest.approx(1.0)
+    assert box[0] is None and box[2] is None and box[1] == pytest.approx(1.0)
+    assert answer == [None, None, 1.0]

@@ -33,6 +33,31 @@ def test_records_carry_labels_in_2d_and_text_only(scenes):
     assert not any("aabb" in key or "points" in key for key in list(record) + list(temporal) + list(vqa))
 
 
+def test_several_tasks_interleave_in_one_dataset_and_each_view_of_an_object_is_a_record(scenes):
+    mixed = as_dataset(scenes, "all")
+    tasks = mixed["task"]
+    assert set(tasks) == {"temporal", "image", "vqa"} and tasks[:3] == ["temporal", "image", "vqa"]
+    singles = sum(len(as_dataset(scenes, t)) for t in ("temporal", "image", "vqa"))
+    assert len(mixed) == singles
+    image = next(r for r in mixed if r["task"] == "image")
+    assert image["answers"] is None and len(image["box"]) == 4
+    one_view = as_dataset(scenes, "image")
+    three_views = as_dataset(scenes, "image", RecordSettings(image_views=3))
+    assert len(one_view) < len(three_views) <= 3 * len(one_view)
+    with pytest.raises(ValueError):
+        as_dataset(scenes, "image,dance")
+
+
+def test_one_run_trains_all_three_tasks_and_each_reward_scores_only_its_own(tiny_models, scenes, tmp_path):
+    settings = TrainSettings(task="all", model=str(tiny_models["vlm"]), data=str(scenes), out=str(tmp_path / "run"), sft_steps=2, grpo_steps=2,
+                             learning_rate=5e-3, sft_learning_rate=5e-3, batch_size=3, num_generations=2, max_completion_length=16, use_cpu=True,
+                             save_steps=100)
+    final = train(settings)
+    assert (final / "model.safetensors").exists()
+    curves = json.loads((tmp_path / "run" / "reward_curves.json").read_text())
+    assert {"rewards/format/mean", "rewards/temporal_iou/mean", "rewards/box_iou/mean", "rewards/answer_match/mean"} <= set(curves)
+
+
 def test_grpo_steps_change_the_weights_log_every_reward_and_save_a_loadable_model(tiny_models, scenes, tmp_path):
     before = load_file(str(tiny_models["vlm"] / "model.safetensors"))
     settings = TrainSettings(task="image", model=str(tiny_models["vlm"]), data=str(scenes), out=str(tmp_path / "run"), sft_steps=2, grpo_steps=3,
@@ -161,11 +186,12 @@ def test_scannet_records_from_the_public_annotation_formats(scannet_scan):
 
 
 def test_train_nano_quick_runs_the_whole_recipe(tmp_path):
-    """The nano recipe's shape (data, tokenizer, rounds of SFT per task, GRPO per task) in seconds."""
+    """The nano recipe's shape (data, tokenizer, SFT then GRPO on the three tasks mixed) in seconds."""
     assert main(["train-nano", "--quick", "--out", str(tmp_path / "nano")]) == 0
     recipe = json.loads((tmp_path / "nano" / "recipe.json").read_text())
-    assert recipe["rounds"] == 1 and (tmp_path / "nano" / "sft-final" / "config.json").exists()
-    assert {p.name for p in (tmp_path / "nano" / "runs").iterdir()} == {"sft-0-temporal", "sft-0-image", "sft-0-vqa", "grpo-temporal", "grpo-image", "grpo-vqa"}
+    assert recipe["sft_steps"] == 20 and (tmp_path / "nano" / "sft-final" / "config.json").exists()
+    curves = json.loads((tmp_path / "nano" / "run" / "reward_curves.json").read_text())
+    assert {"rewards/temporal_iou/mean", "rewards/box_iou/mean", "rewards/answer_match/mean"} <= set(curves)
     pipeline = Pipeline(PipelineSettings(vlm=str(tmp_path / "nano" / "final"), tracker="geometric", dtype="float32", max_new_tokens=16, video_frames=8, video_as_images=True))
     from scene_r1.backend.io import open_scene
 
