@@ -14,7 +14,7 @@ import numpy as np
 import open3d as o3d
 
 from ..shared.geometry import backproject_depth, project_points, valid_depth
-from ..shared.lifting import LiftSettings, axis_aligned_box, count_votes, lift_masks, masked_points, resize_mask, voxel_average
+from ..shared.lifting import LiftSettings, axis_aligned_box, count_votes, lift_masks, masked_points, resize_mask, vote_in_frames, voxel_average
 from ..shared.scene import Frame, Scene, SceneError
 
 MIN_SEGMENT_PIXELS = 12
@@ -250,10 +250,10 @@ def remove_stray_clusters(points: np.ndarray, eps: float = 0.05, keep_ratio: flo
     return (labels >= 0) & (sizes[np.maximum(labels, 0)] >= keep_ratio * sizes.max())
 
 
-def mask_to_3d(scene: Scene, masks: dict[int, np.ndarray], settings: LiftSettings = LiftSettings()) -> Mask3D:
-    """Vote, clean and box per-frame masks into a Mask3D."""
+def mask_to_3d(scene: Scene, masks: dict[int, np.ndarray], settings: LiftSettings = LiftSettings(), vote=vote_in_frames) -> Mask3D:
+    """Vote, clean and box per-frame masks into a Mask3D (`vote`: see shared.lifting.lift_masks)."""
     start = time.perf_counter()
-    lifted = lift_masks(scene, masks, settings)
+    lifted = lift_masks(scene, masks, settings, vote=vote)
     voted = time.perf_counter()
     if len(lifted.points) == 0:
         raise SceneError("no point is marked in-mask by most of the frames that see it: the masks disagree")

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..shared.geometry import valid_depth
+from ..shared.lifting import vote_in_frames
 from ..shared.metrics import box_iou_3d
 from ..shared.scene import Scene, SceneError
 from .lifting import Mask3D, mask_to_3d
@@ -182,6 +183,11 @@ class Pipeline:
         self.notes: list[str] = []
         self._reasoner = reasoner
         self.tracker = tracker or self._make_tracker()
+        self._vote = vote_in_frames
+        if settings.device.startswith("cuda"):  # a GPU votes all frames at once; on a CPU numpy is faster (bench lifting)
+            from .voting import TorchVoter
+
+            self._vote = TorchVoter(settings.device)
         self._lock = threading.Lock()
 
     @property
@@ -276,7 +282,7 @@ class Pipeline:
             if instance.error:
                 continue
             try:
-                instance.mask3d = mask_to_3d(scene, instance.masks)
+                instance.mask3d = mask_to_3d(scene, instance.masks, vote=self._vote)
             except SceneError as error:
                 instance.error = f"lifting: {error}"
         _drop_duplicates(instances)

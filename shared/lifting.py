@@ -128,10 +128,22 @@ def count_votes(points: np.ndarray, frame: Frame, mask: np.ndarray, settings: Li
     return seen, in_mask
 
 
-def lift_masks(scene: Scene, masks: Mapping[int, np.ndarray], settings: LiftSettings = LiftSettings()) -> LiftedPoints:
+def vote_in_frames(points: np.ndarray, frames: list[Frame], masks: list[np.ndarray], settings: LiftSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(seen, in-mask) counts per point over all frames, one frame at a time (numpy)."""
+    seen = np.zeros(len(points), np.int32)
+    votes = np.zeros(len(points), np.int32)
+    for frame, mask in zip(frames, masks):
+        s, v = count_votes(points, frame, mask, settings)
+        seen += s
+        votes += v
+    return seen, votes
+
+
+def lift_masks(scene: Scene, masks: Mapping[int, np.ndarray], settings: LiftSettings = LiftSettings(), vote=vote_in_frames) -> LiftedPoints:
     """Vote 2D masks (frame index -> HxW bool, colour or depth resolution) into 3D points.
 
     Frames with an empty mask still vote (they say "not here"); frames absent from `masks` do not.
+    `vote` counts the votes (vote_in_frames here; the backend passes a torch one for GPUs).
     """
     if not masks:
         raise SceneError("no masks to lift")
@@ -144,12 +156,7 @@ def lift_masks(scene: Scene, masks: Mapping[int, np.ndarray], settings: LiftSett
     points = voxel_average(np.concatenate(candidates) if candidates else np.zeros((0, 3)), settings.voxel)
     if len(points) == 0:
         raise SceneError("the masks cover no pixel with valid depth (away from depth edges): nothing to lift")
-    seen = np.zeros(len(points), np.int32)
-    votes = np.zeros(len(points), np.int32)
-    for i in masks:
-        s, v = count_votes(points, frames[i], depth_masks[i], settings)
-        seen += s
-        votes += v
+    seen, votes = vote(points, [frames[i] for i in masks], [depth_masks[i] for i in masks], settings)
     confidence = votes / np.maximum(seen, 1)
     keep = (seen >= min(settings.min_views, len(masks))) & (confidence > settings.min_confidence)
     return LiftedPoints(points[keep], confidence[keep], seen[keep])

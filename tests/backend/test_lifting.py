@@ -89,6 +89,37 @@ def test_voting_rejects_false_positive_blobs_that_the_naive_union_keeps(rooms):
     assert inside(naive_union(synthetic.scene, masks)).mean() < 0.95
 
 
+def test_torch_voting_counts_the_same_votes_as_numpy(rooms):
+    """The GPU path's rule is the numpy one: same seen / in-mask counts (run here on torch's CPU device),
+    with frames of two sizes split into separate chunks."""
+    from scene_r1.backend.voting import TorchVoter
+    from scene_r1.shared.lifting import LiftSettings, vote_in_frames
+
+    synthetic, boxes = rooms[1]
+    obj = next(o for o in synthetic.room.objects if sum(o.id in b for b in boxes) >= 5)
+    frames = [synthetic.scene.frame(i) for i in range(len(synthetic.scene))]
+    masks = [synthetic.scene.instance(i) == obj.id for i in range(len(synthetic.scene))]
+    lifted = lift_masks(synthetic.scene, dict(enumerate(masks)))
+    rng = np.random.default_rng(0)
+    points = np.concatenate([lifted.points, rng.uniform(obj.aabb[0] - 1, obj.aabb[1] + 1, (2000, 3))])  # on the object and anywhere
+    settings = LiftSettings()
+    expected = vote_in_frames(points, frames, masks, settings)
+    counted = TorchVoter("cpu", frames_per_chunk=5)(points, frames, masks, settings)
+    for ours, theirs in zip(counted, expected):
+        assert ours.dtype == theirs.dtype and np.mean(ours == theirs) > 0.999
+    assert expected[1].sum() > 1000  # the points were voted for, not trivially zero
+    # a frame of another size is voted in its own chunk
+    from dataclasses import replace
+
+    half = synthetic.scene.frame(0)
+    k = half.depth_intrinsics
+    small = replace(half, depth=half.depth[::2, ::2].copy(), depth_intrinsics=Intrinsics(k.fx / 2, k.fy / 2, k.cx / 2, k.cy / 2, 80, 60))
+    mixed = frames[:3] + [small] + frames[3:6]
+    mixed_masks = masks[:3] + [masks[0][::2, ::2]] + masks[3:6]
+    for ours, theirs in zip(TorchVoter("cpu")(points, mixed, mixed_masks, settings), vote_in_frames(points, mixed, mixed_masks, settings)):
+        assert np.mean(ours == theirs) > 0.999
+
+
 def test_real_sequence_box_reprojects_onto_the_object(real_sequence):
     scene = open_scene(real_sequence)
     mug = lift_from_box(scene, 0, [355, 158, 405, 205])  # the white mug on the table, drawn by hand
