@@ -12,6 +12,7 @@ from ..shared.metrics import box_iou_3d
 from ..shared.scene import summarize_scene
 from .bench import DEFAULT_REAL
 from .io import open_scene
+from .models.loading import SHIPPED_NANO
 from .synth import SynthConfig, load_ground_truth, write_synthetic
 
 
@@ -33,7 +34,6 @@ def query_sheet(scene, gt: dict, query: dict, columns: int = 4) -> np.ndarray:
     return np.concatenate([banner, sheet], axis=0)
 
 
-NANO = Path(__file__).resolve().parents[1] / "models" / "scene-r1-nano"
 
 
 def mask_overlay(scene, frame_index: int, points: np.ndarray, box_2d=None) -> np.ndarray:
@@ -82,7 +82,7 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
     cv2.imwrite(str(out / "query.png"), query_sheet(scene, gt, relation))
 
     console.rule("2. the backend, reached through the client Blender uses")
-    vlm = vlm or (str(NANO) if (NANO / "config.json").exists() else None)
+    vlm = vlm or (str(SHIPPED_NANO) if (SHIPPED_NANO / "config.json").exists() else None)
     extra = ["--tracker", "geometric"]
     if vlm:
         extra += ["--vlm", vlm, "--dtype", "float32"]  # a model folder's scene_r1.json says how to ask it

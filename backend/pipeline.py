@@ -18,7 +18,7 @@ from ..shared.lifting import vote_in_frames
 from ..shared.metrics import box_iou_3d
 from ..shared.scene import Scene, SceneError
 from .lifting import Mask3D, mask_to_3d
-from .models.loading import ModelError
+from .models.loading import SHIPPED_NANO, ModelError
 from .models.parsing import ParsedBox, ParseError
 from .models.reasoner import Generation, Reasoner, VLMSettings
 from .models.tracker import GeometricTracker, Sam2Settings, Sam2Tracker, Tracker
@@ -33,11 +33,14 @@ class Cancelled(Exception):
     """The caller asked to stop; nothing of the unfinished query is kept."""
 
 
+DEFAULT_VLM = "Qwen/Qwen2.5-VL-7B-Instruct"
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """What `scene-r1 ground/ask/serve` run. Also read from a TOML config file ([pipeline])."""
 
-    vlm: str = "Qwen/Qwen2.5-VL-7B-Instruct"
+    vlm: str = DEFAULT_VLM  # when it is not on this machine, the shipped scene-r1-nano is used (with a note)
     tracker: str = "auto"  # "auto": SAM2 (DEFAULT_TRACKER) if its weights are here, else geometric; an id/path; or "geometric"
     device: str = "cpu"
     dtype: str = "auto"
@@ -194,7 +197,16 @@ class Pipeline:
     def reasoner(self) -> Reasoner:
         """Loaded on first use: the box-prompt path never needs the vision-language model."""
         if self._reasoner is None:
-            self._reasoner = Reasoner(self.settings.vlm_settings())
+            try:
+                self._reasoner = Reasoner(self.settings.vlm_settings())
+            except ModelError as error:
+                # Nothing configured and the default checkpoint not on this machine: the shipped
+                # scene-r1-nano keeps the whole product working (a newcomer without a GPU or downloads).
+                if self.settings.vlm != DEFAULT_VLM or not (SHIPPED_NANO / "config.json").is_file():
+                    raise
+                self.notes.append(f"{DEFAULT_VLM} is not on this machine ({str(error).splitlines()[0][:160]}); "
+                                  f"using the shipped scene-r1-nano ({SHIPPED_NANO}), a small model trained on synthetic rooms only")
+                self._reasoner = Reasoner(replace(self.settings.vlm_settings(), model=str(SHIPPED_NANO)))
         return self._reasoner
 
     def _make_tracker(self) -> Tracker:
@@ -220,6 +232,7 @@ class Pipeline:
         return getattr(self._reasoner, "model_seconds", 0.0) + getattr(self.tracker, "model_seconds", 0.0)
 
     def _ground(self, scene, query, every, progress, cancel) -> GroundingResult:
+        self.reasoner  # loaded (or its fallback chosen, with a note) before the result copies the notes
         result = GroundingResult(query=query, scene=scene.name, notes=list(self.notes))
         total_start, model_start = time.perf_counter(), self.model_seconds()
 

@@ -5,6 +5,9 @@ from pathlib import Path
 
 from ...shared.scene import SceneError
 
+# Trained by `scene-r1 train-nano` and kept in the repository (models/scene-r1-nano).
+SHIPPED_NANO = Path(__file__).resolve().parents[2] / "models" / "scene-r1-nano"
+
 
 class ModelError(SceneError):
     """A model that cannot be loaded or that answered with nothing usable."""

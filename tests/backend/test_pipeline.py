@@ -110,6 +110,24 @@ def test_missing_models_say_how_to_get_them(monkeypatch, tmp_path):
         Reasoner(VLMSettings(model=str(tmp_path / "missing")))
 
 
+def test_without_the_default_checkpoint_the_shipped_nano_model_answers_and_the_result_says_so(tiny_models, synthetic, monkeypatch, tmp_path):
+    import scene_r1.backend.pipeline as pipeline_module
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(pipeline_module, "SHIPPED_NANO", tiny_models["vlm"])
+    pipeline = Pipeline(PipelineSettings(tracker="geometric", dtype="float32", max_new_tokens=8, video_frames=4))
+    assert pipeline.reasoner.settings.model == str(tiny_models["vlm"])
+    assert any("Qwen/Qwen2.5-VL-7B-Instruct is not on this machine" in note and "scene-r1-nano" in note for note in pipeline.notes)
+    result = pipeline.ground(synthetic.scene, "the cube")  # random weights: whatever it finds, the note travels with it
+    assert any("scene-r1-nano" in note for note in result.notes)
+    # a model the user named is never swapped for another
+    monkeypatch.setattr(pipeline_module, "SHIPPED_NANO", tmp_path / "no-nano")
+    with pytest.raises(ModelError):
+        Pipeline(PipelineSettings(tracker="geometric")).reasoner
+    with pytest.raises(ModelError):
+        Pipeline(PipelineSettings(vlm="Qwen/Not-A-Real-Model", tracker="geometric")).reasoner
+
+
 def test_auto_tracker_without_sam2_weights_uses_the_geometric_one_and_says_so(tiny_pipeline, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     pipeline = Pipeline(PipelineSettings(tracker="auto"), reasoner=tiny_pipeline.reasoner)
