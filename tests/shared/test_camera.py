@@ -74,6 +74,15 @@ def test_intrinsics_scaled_keeps_the_field_of_view():
     assert k.scaled(320, 240).scaled(640, 480) == k
 
 
+def test_a_cropped_window_sees_each_point_at_the_same_pixel_shifted_by_its_corner():
+    k = Intrinsics(585, 585, 319.5, 239.5, 640, 480)
+    window = k.cropped(100, 50, 200, 120)
+    point = np.array([[0.3, -0.2, 2.0]])
+    full, _ = project_points(point, k, np.eye(4))
+    inside, _ = project_points(point, window, np.eye(4))
+    assert np.allclose(inside, full - [100, 50]) and window.size == (200, 120)
+
+
 @pytest.mark.parametrize("bad", [dict(fx=0), dict(fy=-1), dict(cx=float("nan")), dict(width=0)])
 def test_bad_intrinsics_are_refused(bad):
     values = dict(fx=500, fy=500, cx=320, cy=240, width=640, height=480) | bad
@@ -107,3 +116,14 @@ def test_radial_to_planar():
     u, v = np.meshgrid((np.arange(64) - k.cx) / k.fx, (np.arange(48) - k.cy) / k.fy)
     radial = planar * np.sqrt(1 + u**2 + v**2)
     assert np.allclose(radial_to_planar_depth(radial, k), planar, atol=1e-6)
+
+
+def test_backprojection_with_a_stride_keeps_every_nth_pixel_of_the_full_result():
+    k = Intrinsics(100, 100, 31.5, 23.5, 64, 48)
+    depth = np.random.default_rng(0).uniform(0.5, 3, (48, 64)).astype(np.float32)
+    depth[::7, ::5] = 0  # invalid pixels are skipped before thinning
+    mask = np.zeros_like(depth, bool)
+    mask[10:30, 5:50] = True
+    points, pixels = backproject_depth(depth, k, np.eye(4), mask)
+    thinned, thinned_pixels = backproject_depth(depth, k, np.eye(4), mask, stride=3)
+    assert np.array_equal(thinned, points[::3]) and np.array_equal(thinned_pixels, pixels[::3])
