@@ -188,13 +188,20 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .training.records import RecordSettings, task_list
     from .training.rewards import RewardWeights
     from .training.train import TrainSettings, train
+
+    try:
+        task_list(args.task)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     settings = TrainSettings(task=args.task, model=args.model, data=str(args.data), out=str(args.out), sft_steps=args.sft_steps,
                              grpo_steps=args.steps, learning_rate=args.lr, batch_size=args.batch_size, num_generations=args.generations,
                              max_completion_length=args.max_completion_length, lora=args.lora, use_vllm=args.vllm, bf16=args.bf16,
-                             use_cpu=args.cpu, seed=args.seed, rewards=RewardWeights(giou=args.giou))
+                             use_cpu=args.cpu, seed=args.seed, rewards=RewardWeights(giou=args.giou), records=RecordSettings(image_views=args.image_views))
     final = train(settings)
     print(f"trained model: {final} (reward curves: {args.out}/reward_curves.json)")
     return 0
@@ -368,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(run=cmd_query)
 
     training = commands.add_parser("train", help="GRPO (with an optional SFT warm start) from 2D boxes, spans or answers")
-    training.add_argument("--task", choices=("temporal", "image", "vqa"), required=True)
+    training.add_argument("--task", required=True, help="temporal, image, vqa, a comma-separated mix of them, or all (one model on the mix)")
     training.add_argument("--model", required=True, help="Hugging Face id or folder to start from")
     training.add_argument("--data", type=Path, required=True, help="a folder of scene folders with gt.json (scene-r1 synth)")
     training.add_argument("--out", type=Path, required=True)
@@ -378,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--batch-size", type=int, default=2, help="prompts per device per step")
     training.add_argument("--generations", type=int, default=4, help="completions per prompt")
     training.add_argument("--max-completion-length", type=int, default=128)
+    training.add_argument("--image-views", type=int, default=1, help="image task: frames per query, the best-seen first")
     training.add_argument("--lora", action="store_true")
     training.add_argument("--giou", action="store_true", help="GIoU instead of IoU for the box reward")
     training.add_argument("--vllm", action="store_true", help="generate with vLLM (colocated)")

@@ -197,3 +197,8 @@ def test_train_nano_quick_runs_the_whole_recipe(tmp_path):
 
     held_out = next((tmp_path / "nano" / "data" / "held-out").iterdir())
     assert pipeline.ask(open_scene(held_out), "How many cubes are there?").mode == "ask"
+
+
+def test_train_cli_refuses_an_unknown_task_before_loading_anything(tmp_path, capsys):
+    assert main(["train", "--task", "image,dance", "--model", str(tmp_path / "none"), "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert "dance" in capsys.readouterr().err
