@@ -17,6 +17,7 @@ from ..synth import SynthConfig, write_synthetic
 from .records import TASKS, RecordSettings, records
 from .train import TrainSettings, train
 
+
 @dataclass(frozen=True)
 class NanoRecipe:
     train_seeds: tuple[int, int] = (1000, 1400)  # range of synthetic room seeds for training (0.2 s a room)
