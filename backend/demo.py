@@ -1,5 +1,6 @@
 """The main job as it stands: make a synthetic scene, read it back through the same readers real
 scans use, show what it holds and its ground truth, and draw a picture of a query's target."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,12 +9,11 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from ..shared.metrics import box_iou_3d
 from ..shared.scene import summarize_scene
-from .bench import DEFAULT_REAL
-from .io import open_scene
+from .data import DEFAULT_REAL, open_scene
+from .data.synth import SynthConfig, load_ground_truth, write_synthetic
+from .eval.metrics import box_iou_3d
 from .models.loading import SHIPPED_NANO
-from .synth import SynthConfig, load_ground_truth, write_synthetic
 
 
 def query_sheet(scene, gt: dict, query: dict, columns: int = 4) -> np.ndarray:
@@ -26,14 +26,14 @@ def query_sheet(scene, gt: dict, query: dict, columns: int = 4) -> np.ndarray:
         tile = np.ascontiguousarray(scene.frame(index).rgb[..., ::-1])
         x1, y1, x2, y2 = target["boxes"][str(index)]
         cv2.rectangle(tile, (x1, y1), (x2 - 1, y2 - 1), (0, 255, 0), 2)
-        cv2.putText(tile, f"t={scene.timestamps[index]:.2f}s", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        cv2.putText(
+            tile, f"t={scene.timestamps[index]:.2f}s", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1
+        )
         tiles.append(tile)
     sheet = np.concatenate(tiles, axis=1)
     banner = np.zeros((28, sheet.shape[1], 3), np.uint8)
     cv2.putText(banner, query["text"], (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
     return np.concatenate([banner, sheet], axis=0)
-
-
 
 
 def mask_overlay(scene, frame_index: int, points: np.ndarray, box_2d=None) -> np.ndarray:
@@ -61,14 +61,17 @@ def _print_stages(console, payload: dict) -> None:
     for stage, info in payload.get("stages", {}).items():
         if isinstance(info, dict) and "reasoning" in info:
             console.print(f"  [{stage}] reasoning: {info['reasoning'][:200]}")
-            console.print(f"  [{stage}] answer: {info['answer'][:200]}" + (" (format-constrained)" if info.get("constrained") else ""))
+            console.print(
+                f"  [{stage}] answer: {info['answer'][:200]}"
+                + (" (format-constrained)" if info.get("constrained") else "")
+            )
 
 
 def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) -> None:
     import subprocess
 
     from ..shared.client import Client, result_instances
-    from .server import spawn_local_server
+    from .service.local import spawn_local_server
 
     console = Console()
     out.mkdir(parents=True, exist_ok=True)
@@ -99,29 +102,43 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
             reply = client.query(key, "lift", frame=frame, box=target["boxes"][str(frame)])
             lifted = result_instances(reply)[0]
             iou = box_iou_3d(lifted["mask_3d"]["aabb"], target["aabb"])
-            console.print(f"  box {target['boxes'][str(frame)]} on frame {frame} ({target['name']}) -> {len(lifted['points'])} points, 3D IoU with the truth {iou:.2f}")
+            console.print(
+                f"  box {target['boxes'][str(frame)]} on frame {frame} ({target['name']}) -> {len(lifted['points'])} points, 3D IoU with the truth {iou:.2f}"
+            )
             _save(out / "lift", reply)
-            cv2.imwrite(str(out / "lift" / "mask_over_frame.png"), mask_overlay(scene, frame, lifted["points"], lifted["box_2d"]))
+            cv2.imwrite(
+                str(out / "lift" / "mask_over_frame.png"),
+                mask_overlay(scene, frame, lifted["points"], lifted["box_2d"]),
+            )
 
             if vlm:
                 console.rule("4. find an object by language")
                 reply = client.query(key, "ground", relation["text"], on_progress=lambda p: None)
                 payload = reply.payload
-                console.print(f"  query: [bold]{relation['text']}[/bold] (the {target['name']}, seen {relation['spans']})")
+                console.print(
+                    f"  query: [bold]{relation['text']}[/bold] (the {target['name']}, seen {relation['spans']})"
+                )
                 _print_stages(console, payload)
                 instances = [i for i in result_instances(reply) if "points" in i]
                 if instances:
                     iou = box_iou_3d(instances[0]["mask_3d"]["aabb"], target["aabb"])
-                    console.print(f"  -> span {payload['span']}, key frame {payload['key_frame']}, 3D IoU with the truth {iou:.2f}")
+                    console.print(
+                        f"  -> span {payload['span']}, key frame {payload['key_frame']}, 3D IoU with the truth {iou:.2f}"
+                    )
                     _save(out / "ground", reply)
-                    cv2.imwrite(str(out / "ground" / "mask_over_frame.png"), mask_overlay(scene, payload["key_frame"], instances[0]["points"], instances[0]["box_2d"]))
+                    cv2.imwrite(
+                        str(out / "ground" / "mask_over_frame.png"),
+                        mask_overlay(scene, payload["key_frame"], instances[0]["points"], instances[0]["box_2d"]),
+                    )
                 else:
                     console.print(f"  -> nothing lifted: {payload.get('notes')}")
                 console.rule("5. ask a question")
                 for qa in gt["qa"][:3]:
                     reply = client.query(key, "ask", qa["question"])
                     _print_stages(console, reply.payload)
-                    console.print(f"  [bold]{qa['question']}[/bold] -> {reply.payload['answer']} (truth: {qa['answer']})")
+                    console.print(
+                        f"  [bold]{qa['question']}[/bold] -> {reply.payload['answer']} (truth: {qa['answer']})"
+                    )
             else:
                 console.print("  no vision-language model here: pass --vlm ID_OR_FOLDER for grounding and questions")
     finally:
@@ -133,7 +150,9 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
         for key_name, value in summarize_scene(open_scene(real_dir)).items():
             console.print(f"  {key_name}: {value}")
     console.rule("done")
-    console.print(f"  results: {out}/lift (and ground/ when a model is present): result.json, mask.ply, mask_over_frame.png")
+    console.print(
+        f"  results: {out}/lift (and ground/ when a model is present): result.json, mask.ply, mask_over_frame.png"
+    )
 
 
 def _save(folder: Path, reply) -> None:
@@ -147,4 +166,7 @@ def _save(folder: Path, reply) -> None:
     (folder / "result.json").write_text(json.dumps(reply.payload, indent=1, ensure_ascii=False), encoding="utf-8")
     points = [i["points"] for i in result_instances(reply) if "points" in i]
     if points:
-        o3d.io.write_point_cloud(str(folder / "mask.ply"), o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.concatenate(points).astype(np.float64))))
+        o3d.io.write_point_cloud(
+            str(folder / "mask.ply"),
+            o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.concatenate(points).astype(np.float64))),
+        )

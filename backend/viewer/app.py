@@ -6,6 +6,7 @@ Talks to the backend through the same client as Blender (a local backend is star
 address is given). Worker threads never touch the UI: they hand everything to the main thread
 with gui.Application.post_to_main_thread.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,9 @@ import numpy as np
 import open3d as o3d
 
 from ...shared.client import Client
-from ..fusion import FusionSettings, fuse_scene
-from ..io import open_scene
-from ..server import spawn_local_server
+from ..data import open_scene
+from ..geometry.fusion import FusionSettings, fuse_scene
+from ..service.local import spawn_local_server
 from .logic import export_result, reasoning_text, result_drawables, result_title
 
 gui = o3d.visualization.gui
@@ -30,8 +31,17 @@ MODES = ("find", "ask", "box")
 
 
 class Viewer:
-    def __init__(self, scene_dir, address: str | None = None, backend_args: list[str] | None = None, export_dir=None,
-                 screenshot=None, auto: dict | None = None, width: int = 1280, height: int = 800):
+    def __init__(
+        self,
+        scene_dir,
+        address: str | None = None,
+        backend_args: list[str] | None = None,
+        export_dir=None,
+        screenshot=None,
+        auto: dict | None = None,
+        width: int = 1280,
+        height: int = 800,
+    ):
         self.scene = open_scene(scene_dir)
         self.backend = None
         if address is None:
@@ -125,8 +135,11 @@ class Viewer:
         """Fuse the scan and upload it (worker thread), then show it (main thread)."""
         try:
             stride = max(1, len(self.scene) // 60)
-            fused = fuse_scene(self.scene, FusionSettings(frame_stride=stride),
-                               progress=lambda done, total: self.post(lambda: self._set_progress("fusing the scan", done / total)))
+            fused = fuse_scene(
+                self.scene,
+                FusionSettings(frame_stride=stride),
+                progress=lambda done, total: self.post(lambda: self._set_progress("fusing the scan", done / total)),
+            )
             with Client(self.address, timeout=120) as client:
                 self.post(lambda: self._set_progress("uploading the scan", 0.0))
                 self.scene_hash = client.upload(self.scene)
@@ -140,8 +153,16 @@ class Viewer:
     def _query(self, mode: str, text: str, options: dict):
         try:
             with Client(self.address, timeout=120) as client:
-                reply = client.query(self.scene_hash, mode, text, cancel=self.cancel,
-                                     on_progress=lambda p: self.post(lambda: self._set_progress(p["stage"], p["done"] / max(p["total"], 1))), **options)
+                reply = client.query(
+                    self.scene_hash,
+                    mode,
+                    text,
+                    cancel=self.cancel,
+                    on_progress=lambda p: self.post(
+                        lambda: self._set_progress(p["stage"], p["done"] / max(p["total"], 1))
+                    ),
+                    **options,
+                )
         except Exception as error:  # noqa: BLE001
             message = str(error)
             self.post(lambda: self._fail(message))
@@ -202,17 +223,23 @@ class Viewer:
                 geometry.colors = o3d.utility.Vector3dVector(drawable.colors)
                 material.shader, material.point_size = "defaultUnlit", 4.0
             else:
-                geometry = o3d.geometry.LineSet(o3d.utility.Vector3dVector(drawable.points), o3d.utility.Vector2iVector(drawable.lines))
+                geometry = o3d.geometry.LineSet(
+                    o3d.utility.Vector3dVector(drawable.points), o3d.utility.Vector2iVector(drawable.lines)
+                )
                 geometry.colors = o3d.utility.Vector3dVector(drawable.colors)
                 material.shader, material.line_width = "unlitLine", 3.0
             self.widget.scene.add_geometry(drawable.name, geometry, material)
             names.append(drawable.name)
         checkbox = gui.Checkbox(result_title(payload)[:60])
         checkbox.checked = True
-        checkbox.set_on_checked(lambda checked, names=names: [self.widget.scene.show_geometry(n, checked) for n in names])
+        checkbox.set_on_checked(
+            lambda checked, names=names: [self.widget.scene.show_geometry(n, checked) for n in names]
+        )
         self.result_list.add_child(checkbox)
         self.results.append({"payload": payload, "arrays": arrays, "names": names})
-        self.reasoning.text = (reasoning_text(payload) + (f"\nanswer: {payload['answer']}" if payload.get("answer") else ""))[:1200]
+        self.reasoning.text = (
+            reasoning_text(payload) + (f"\nanswer: {payload['answer']}" if payload.get("answer") else "")
+        )[:1200]
         self._show_key_frame(payload)
         self.status.text = result_title(payload)
         self.progress.value = 1.0
@@ -240,7 +267,9 @@ class Viewer:
             return
         last = self.results[-1]
         folder = self.export_dir / f"result-{len(self.results) - 1}"
-        paths = export_result(folder, self.scene.name, self.fused.mesh_vertices, self.fused.mesh_colors, last["payload"], last["arrays"])
+        paths = export_result(
+            folder, self.scene.name, self.fused.mesh_vertices, self.fused.mesh_colors, last["payload"], last["arrays"]
+        )
         self.status.text = f"exported to {folder} ({', '.join(p.name for p in paths.values())})"
 
     def _take_screenshot(self, timeout: float = 60.0, still: int = 3):
@@ -252,7 +281,9 @@ class Viewer:
 
         previous, image, unchanged, changed = None, None, 0, False
         started = time.monotonic()
-        while time.monotonic() - started < timeout and not (unchanged >= still and (changed or time.monotonic() - started > 15)):
+        while time.monotonic() - started < timeout and not (
+            unchanged >= still and (changed or time.monotonic() - started > 15)
+        ):
             for _ in range(4):  # one redraw per swapchain image, so none still holds an old frame
                 drawn = threading.Event()
                 self.post(lambda: (self.window.post_redraw(), drawn.set()))

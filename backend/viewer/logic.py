@@ -8,6 +8,7 @@ Exports of a selected result:
   per scan vertex;
 - JSON: the backend's result with the scan-vertex indices of every instance.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fusion import indices_near
+from ..geometry.neighbours import indices_near
 
-PALETTE = np.array([[1.0, 0.35, 0.0], [0.1, 0.6, 1.0], [0.2, 0.8, 0.2], [0.9, 0.1, 0.6], [1.0, 0.85, 0.0], [0.5, 0.3, 1.0]])
+PALETTE = np.array(
+    [[1.0, 0.35, 0.0], [0.1, 0.6, 1.0], [0.2, 0.8, 0.2], [0.9, 0.1, 0.6], [1.0, 0.85, 0.0], [0.5, 0.3, 1.0]]
+)
 
 
 @dataclass
@@ -53,13 +56,21 @@ def result_drawables(payload: dict, arrays: dict, number: int = 0) -> list[Drawa
         colour = PALETTE[(number + k) % len(PALETTE)]
         points = np.asarray(arrays[f"points/{k}"], float)
         confidence = np.clip(np.asarray(arrays.get(f"confidence/{k}", np.ones(len(points))), float), 0, 1)[:, None]
-        drawables.append(Drawable(f"result{number}/instance{k}/points", "points", points, (0.35 + 0.65 * confidence) * colour))
+        drawables.append(
+            Drawable(f"result{number}/instance{k}/points", "points", points, (0.35 + 0.65 * confidence) * colour)
+        )
         corners, edges = box_lines(instance["mask_3d"]["aabb"])
-        drawables.append(Drawable(f"result{number}/instance{k}/aabb", "lines", corners, np.tile(colour, (len(edges), 1)), edges))
+        drawables.append(
+            Drawable(f"result{number}/instance{k}/aabb", "lines", corners, np.tile(colour, (len(edges), 1)), edges)
+        )
         obb = instance["mask_3d"].get("obb")
         if obb:
             corners, edges = obb_lines(obb["center"], obb["extent"], obb["rotation"])
-            drawables.append(Drawable(f"result{number}/instance{k}/obb", "lines", corners, np.tile(colour * 0.6, (len(edges), 1)), edges))
+            drawables.append(
+                Drawable(
+                    f"result{number}/instance{k}/obb", "lines", corners, np.tile(colour * 0.6, (len(edges), 1)), edges
+                )
+            )
     return drawables
 
 
@@ -108,17 +119,27 @@ def read_scannet_instances(summary) -> list[dict]:
         if not line.strip():
             continue
         relative, label_id, confidence = line.split()
-        out.append({"mask": np.loadtxt(summary.parent / relative, dtype=np.int64).reshape(-1) != 0, "label_id": int(label_id), "confidence": float(confidence)})
+        out.append(
+            {
+                "mask": np.loadtxt(summary.parent / relative, dtype=np.int64).reshape(-1) != 0,
+                "label_id": int(label_id),
+                "confidence": float(confidence),
+            }
+        )
     return out
 
 
 def export_json(path, payload: dict, labels: np.ndarray) -> None:
     data = dict(payload)
-    data["scan_vertex_indices"] = {str(k): np.flatnonzero(labels == k + 1).tolist() for k in range(len(payload.get("instances", [])))}
+    data["scan_vertex_indices"] = {
+        str(k): np.flatnonzero(labels == k + 1).tolist() for k in range(len(payload.get("instances", [])))
+    }
     Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
-def export_result(folder, scene_name: str, vertices, colors, payload: dict, arrays: dict, radius: float = 0.03) -> dict[str, Path]:
+def export_result(
+    folder, scene_name: str, vertices, colors, payload: dict, arrays: dict, radius: float = 0.03
+) -> dict[str, Path]:
     """All three exports of one result into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,7 +147,11 @@ def export_result(folder, scene_name: str, vertices, colors, payload: dict, arra
     export_ply(folder / f"{scene_name}_labels.ply", vertices, colors, labels)
     summary = export_scannet_instances(folder / "scannet", scene_name, labels, payload)
     export_json(folder / f"{scene_name}_result.json", payload, labels)
-    return {"ply": folder / f"{scene_name}_labels.ply", "scannet": summary, "json": folder / f"{scene_name}_result.json"}
+    return {
+        "ply": folder / f"{scene_name}_labels.ply",
+        "scannet": summary,
+        "json": folder / f"{scene_name}_result.json",
+    }
 
 
 def result_title(payload: dict) -> str:

@@ -1,11 +1,13 @@
 """The layout is the architecture: one installed package, scene_r1, and an extension root."""
+
 import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +24,21 @@ def test_every_package_folder_is_declared():
 
 def test_wheel_holds_only_scene_r1(tmp_path):
     shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools keeps stale files in build/
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+    )
     wheel = next(tmp_path.glob("scene_r1-*.whl"))
     shutil.rmtree(ROOT / "build", ignore_errors=True)
     names = zipfile.ZipFile(wheel).namelist()

@@ -1,4 +1,5 @@
 """shared/ is the contract both sides speak: it must import with numpy alone."""
+
 import subprocess
 import sys
 
