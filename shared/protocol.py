@@ -100,10 +100,11 @@ def encode(message: Message, codec: str = "raw", codecs: dict[str, str] | None =
     header = {"v": PROTOCOL_VERSION, "type": message.type, "id": message.id, "payload": message.payload}
     header["buffers"] = descriptors
     try:
-        text = json.dumps(header, ensure_ascii=True, allow_nan=False)
+        _check_tree(message.payload, 0)  # what the other side's decoder would refuse
+        text = json.dumps(header, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as error:
-        raise ProtocolError("bad-message", f"the message cannot be sent as JSON: {error}") from None
-    return [text.encode("ascii")] + frames
+        raise ProtocolError("bad-message", f"the message cannot be sent as JSON: {str(error)[:200]}") from None
+    return [text] + frames
 
 
 def encode_reply(message: Message) -> list:
