@@ -28,7 +28,15 @@ def register(commands) -> None:
     serve.add_argument("--name", default=None, help="worker name shown by the broker")
     option(serve, "--jobs", ServerSettings, "jobs", "queries run at once (GPU work); health and cancel never wait")
     option(serve, "--max-frames", ServerSettings, "max_frames", "frames accepted in one scene")
-    serve.add_argument("--cache-gb", type=float, default=8.0, help="decoded scenes kept in memory (default: 8)")
+    serve.add_argument(
+        "--cache-gb", type=float, default=8.0, help="decoded scenes and their results kept in memory (default: 8)"
+    )
+    serve.add_argument(
+        "--max-message-mb",
+        type=float,
+        default=ServerSettings.max_message_bytes / (1 << 20),
+        help="cap on one message's buffers, checked before anything is allocated (default: %(default)g)",
+    )
     model_arguments(serve)
     serve.set_defaults(run=run_serve)
 
@@ -64,6 +72,7 @@ def run_serve(args) -> int:
         jobs=args.jobs,
         max_frames=args.max_frames,
         cache_bytes=int(args.cache_gb * (1 << 30)),
+        max_message_bytes=int(args.max_message_mb * (1 << 20)),
         pipeline=pipeline_settings(args),
     )
     server = Server(settings)

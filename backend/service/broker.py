@@ -164,6 +164,10 @@ class Broker:
             self._reply(frontend, client, error(_peek(frames[1]), problem.code, str(problem)))
             return
         request_id, payload = header["id"], header["payload"]
+        if (client, request_id) in self.routes:  # its reply could not be told from the first one's
+            text = f"request {request_id} is already in flight from this client: every request needs its own id"
+            self._reply(frontend, client, error(request_id, "duplicate-id", text))
+            return
         worker = self._choose(client, header["type"], payload)
         if worker is None or len(self.routes) >= MAX_ROUTES:
             self._reply(frontend, client, error(request_id, "no-workers", "no Scene-R1 worker is free at this broker"))
