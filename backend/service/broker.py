@@ -25,6 +25,7 @@ from ...shared.protocol import MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, ProtocolErro
 from ...shared.protocol import error_message as error
 from ...shared.scene import SceneError
 from . import keys
+from .transport import RECEIVE_QUEUE
 from .validation import validate_heartbeat, validate_request
 
 log = logging.getLogger("scene_r1.broker")
@@ -69,6 +70,7 @@ class Broker:
             for socket in (frontend, backend):
                 socket.setsockopt(zmq.LINGER, 0)
                 socket.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes + MAX_HEADER_BYTES)
+                socket.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
             if self.curve_keys is not None:
                 auth = self._secure(context, frontend, backend, Path(self.curve_keys))
             frontend.bind(self.frontend_address)

@@ -12,6 +12,7 @@ from ...shared.protocol import MAX_HEADER_BYTES, Message, encode_reply
 from . import keys
 
 log = logging.getLogger("scene_r1.service")
+RECEIVE_QUEUE = 32  # messages received and not yet handled, at most (ZeroMQ's RCVHWM)
 
 
 class Transport:
@@ -24,6 +25,8 @@ class Transport:
         # No single frame may exceed a message's buffer budget (plus its header).
         self.socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes + MAX_HEADER_BYTES)
         self.socket.setsockopt(zmq.SNDHWM, 10_000)
+        # Few messages wait here undecoded: a flood is held back in the sender's queue, not our memory.
+        self.socket.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
         try:
             if curve_keys is not None:
                 self._secure(Path(curve_keys))
