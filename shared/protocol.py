@@ -42,7 +42,7 @@ CODECS = ("raw", "zlib", "png", "jpeg")
 
 # ---- limits ------------------------------------------------------------------------------------
 MAX_HEADER_BYTES = 1 << 20
-MAX_MESSAGE_BYTES = 1 << 30  # default cap on one message's decoded (and compressed) buffer bytes
+MAX_MESSAGE_BYTES = 4 << 30  # default cap on one message's decoded (and compressed) buffer bytes
 MAX_BUFFERS = 20_002  # 10,000 frames of colour + depth, and a little
 MAX_NESTING = 16  # JSON depth of a header
 MAX_TEXT_CHARS = 2000  # a query's text
@@ -342,6 +342,10 @@ def check_query(mode, text, options) -> None:
         raise ProtocolError("bad-payload", text)
     if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
         raise ProtocolError("bad-payload", f"a query's text must be a string of at most {MAX_TEXT_CHARS} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # e.g. a command line's undecodable bytes, kept as lone surrogates
+        raise ProtocolError("bad-payload", "a query's text is not valid UTF-8 text") from None
     if mode != "lift" and not text.strip():
         raise ProtocolError("bad-payload", f"a {mode} query needs text")
     if not isinstance(options, dict):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, CameraError, Intrinsics
 from ...shared.scene import MAX_IMAGE_SIDE, Frame, Scene, SceneError
-from . import images
+from . import checks, images
 
 CANONICAL_FORMAT = "scene-r1"
 CANONICAL_VERSION = 1
@@ -117,59 +117,17 @@ def is_canonical(path: Path) -> bool:
     return not isinstance(meta, dict) or meta.get("format") == CANONICAL_FORMAT
 
 
-def _inside(folder: Path, relative, meta_path: Path) -> Path:
-    """A file named in scene.json: a relative path that stays inside the scene folder."""
-    if not isinstance(relative, str) or not relative or Path(relative).is_absolute() or ".." in Path(relative).parts:
-        raise SceneError(f"{meta_path}: frame file {str(relative)[:80]!r} must be a path inside the scene folder")
-    return folder / relative
-
-
-def _size(meta: dict, key: str, meta_path: Path) -> tuple[int, int]:
-    size = meta.get(key)
-    if (
-        not isinstance(size, list)
-        or len(size) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_IMAGE_SIDE for v in size)
-    ):
-        raise SceneError(f"{meta_path}: {key} must be [width, height], whole numbers from 1 to {MAX_IMAGE_SIDE}")
-    return size[0], size[1]
-
-
-def _canonical_meta(meta_path: Path) -> dict:
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        raise SceneError(f"{meta_path} is not valid UTF-8 JSON: {str(error)[:200]}") from None
-    except OSError as error:
-        raise SceneError(f"cannot read {meta_path}: {error.strerror or error}") from None
-    if not isinstance(meta, dict):
-        raise SceneError(f"{meta_path} must hold a JSON object")
-    version = meta.get("version", 0)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise SceneError(f"{meta_path}: version must be a whole number, got {str(version)[:20]!r}")
-    if version > CANONICAL_VERSION:
-        raise SceneError(f"{meta_path} is version {version}; this Scene-R1 reads up to {CANONICAL_VERSION}")
-    frames = meta.get("frames")
-    if not isinstance(frames, list) or not frames or not all(isinstance(f, dict) for f in frames):
-        raise SceneError(f"{meta_path}: frames must be a non-empty list of objects")
-    scale = meta.get("depth_scale", 0.001)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e3:
-        raise SceneError(f"{meta_path}: depth_scale must be a positive number of metres per unit")
-    if not isinstance(meta.get("name", ""), str):
-        raise SceneError(f"{meta_path}: name must be a string")
-    return meta
-
-
 def open_canonical(path: Path) -> Scene:
     meta_path = path / "scene.json"
-    meta = _canonical_meta(meta_path)
+    meta = checks.canonical_meta(meta_path, CANONICAL_VERSION)
     frames, scale = meta["frames"], float(meta.get("depth_scale", 0.001))
-    color_size, depth_size = _size(meta, "color_size", meta_path), _size(meta, "depth_size", meta_path)
+    color_size = checks.size_pair(meta, "color_size", meta_path)
+    depth_size = checks.size_pair(meta, "depth_size", meta_path)
     try:
-        rgb = [_inside(path, f["rgb"], meta_path) for f in frames]
-        depth = [_inside(path, f["depth"], meta_path) for f in frames]
+        rgb = [checks.inside(path, f["rgb"], meta_path) for f in frames]
+        depth = [checks.inside(path, f["depth"], meta_path) for f in frames]
         has_instance = all("instance" in f for f in frames)
-        instance = [_inside(path, f["instance"], meta_path) for f in frames] if has_instance else None
+        instance = [checks.inside(path, f["instance"], meta_path) for f in frames] if has_instance else None
         intrinsics = np.array([f["intrinsics"] for f in frames], dtype=np.float64)
         has_depth_intrinsics = bool(frames) and all("depth_intrinsics" in f for f in frames)
         depth_intrinsics = (

@@ -183,6 +183,7 @@ def test_the_one_list_of_types_modes_and_options():
         ("ask", " ", {}),
         ("ask", "x" * (MAX_TEXT_CHARS + 1), {}),
         ("ask", "why", {"repeat": 1}),
+        ("ask", "caf\udce9?", {}),  # undecodable bytes from a command line
         ("ground", "a", {"no_cache": "yes"}),
         ("lift", "", {"frame": -1, "box": [1, 2, 3, 4]}),
         ("lift", "", {"frame": True, "box": [1, 2, 3, 4]}),
