@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from ...shared.scene import MAX_IMAGE_SIDE, SceneError
 
 
@@ -50,3 +53,31 @@ def canonical_meta(meta_path: Path, newest_version: int) -> dict:
     if not isinstance(meta.get("name", ""), str):
         raise SceneError(f"{meta_path}: name must be a string")
     return meta
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header alone (PIL reads no pixels here)."""
+    try:
+        with Image.open(path) as image:
+            size = image.size
+    except FileNotFoundError:
+        raise SceneError(f"missing file: {path}") from None
+    except Exception as error:
+        raise SceneError(f"cannot read image header of {path}: {error}") from None
+    if not all(0 < side <= MAX_IMAGE_SIDE for side in size):
+        raise SceneError(f"{path} is {size[0]}x{size[1]}; sides must be between 1 and {MAX_IMAGE_SIDE} pixels")
+    return size
+
+
+def load_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    try:
+        matrix = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except FileNotFoundError:
+        raise SceneError(f"missing file: {path}") from None
+    except OSError as error:  # a folder, a symlink loop, no permission
+        raise SceneError(f"cannot read {path}: {error.strerror or error}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SceneError(f"{path} does not hold a numeric matrix: {str(error)[:200]}") from None
+    if matrix.shape != shape:
+        raise SceneError(f"{path} holds a {matrix.shape[0]}x{matrix.shape[1]} matrix, expected {shape[0]}x{shape[1]}")
+    return matrix
