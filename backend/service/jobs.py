@@ -22,7 +22,9 @@ log = logging.getLogger("scene_r1.service")
 
 
 @dataclass
-class Job:
+class QueryJob:
+    """A query waiting for, or running on, a job thread (the client side's Future is shared.client.Job)."""
+
     route: list  # routing envelope (client identity) to answer through
     request_id: str
     scene_key: str
@@ -35,12 +37,12 @@ class Job:
 class JobRunner:
     """A queue of jobs, `threads` threads running them with `run(job, progress)`."""
 
-    def __init__(self, run: Callable[[Job, Callable], tuple[dict, dict]], threads: int = 1):
+    def __init__(self, run: Callable[[QueryJob, Callable], tuple[dict, dict]], threads: int = 1):
         self._run = run
-        self.jobs: queue.Queue[Job | None] = queue.Queue()
+        self.jobs: queue.Queue[QueryJob | None] = queue.Queue()
         self.outbox: queue.Queue[tuple[list, Message]] = queue.Queue()
-        self.running: dict[str, Job] = {}
-        self.queued: dict[str, Job] = {}
+        self.running: dict[str, QueryJob] = {}
+        self.queued: dict[str, QueryJob] = {}
         self.lock = threading.Lock()
         self.served = 0
         self.threads = [
@@ -55,7 +57,7 @@ class JobRunner:
         for _ in self.threads:
             self.jobs.put(None)
 
-    def submit(self, job: Job) -> int | None:
+    def submit(self, job: QueryJob) -> int | None:
         """Queue a job; None when a job of that request id is already on its way (a retry)."""
         with self.lock:
             if job.request_id in self.running or job.request_id in self.queued:
@@ -100,7 +102,7 @@ class JobRunner:
                     self.running.pop(job.request_id, None)
                     self.served += 1
 
-    def _answer(self, job: Job) -> Message:
+    def _answer(self, job: QueryJob) -> Message:
         def progress(stage, done, total):
             if job.cancel.is_set():
                 raise Cancelled("cancelled")
@@ -119,5 +121,5 @@ class JobRunner:
             log.exception("query %s failed", job.request_id)
             return error_message(job.request_id, "internal", f"{type(error).__name__}: {error}")
 
-    def _reply(self, job: Job, message: Message) -> None:
+    def _reply(self, job: QueryJob, message: Message) -> None:
         self.outbox.put((job.route, message))

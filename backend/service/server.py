@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...shared.defaults import DEFAULT_ADDRESS
-from ...shared.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Message
+from ...shared.protocol import MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, PROTOCOL_VERSION, QUERY_OPTIONS, Message
 from ...shared.results import result_to_wire
 from ...shared.scene import SceneError
 from ...shared.scene_wire import scene_from_wire
@@ -26,7 +26,7 @@ from ..pipeline.pipeline import Pipeline
 from ..pipeline.settings import PipelineSettings
 from .cache import SceneCache, memo_key
 from .dispatch import Dispatcher
-from .jobs import Job, JobRunner
+from .jobs import JobRunner, QueryJob
 from .keys import is_loopback
 from .transport import Transport
 
@@ -139,6 +139,7 @@ class Server:
     # ---- handlers (payloads already validated) ----------------------------------------------------
     def _hello(self, route: list, message: Message) -> Message:
         limits = {"max_frames": self.settings.max_frames, "max_message_bytes": self.settings.max_message_bytes}
+        limits |= {"max_text_chars": MAX_TEXT_CHARS, "query_options": QUERY_OPTIONS}
         payload = {"protocol": PROTOCOL_VERSION, "server": "scene-r1", "name": self.name, "limits": limits}
         payload |= {"vlm": self.settings.pipeline.vlm, "tracker": self.settings.pipeline.tracker}
         return Message("hello", message.id, payload)
@@ -169,7 +170,7 @@ class Server:
                 message.id,
                 {"code": "unknown-scene", "message": f"this server does not hold scene {key}: upload it first"},
             )
-        job = Job(route, message.id, key, payload["mode"], payload.get("text", ""), payload.get("options", {}))
+        job = QueryJob(route, message.id, key, payload["mode"], payload.get("text", ""), payload.get("options", {}))
         position = self.runner.submit(job)
         if position is None:
             return Message("accepted", message.id, {"queued": True})  # a retried request: already on its way
@@ -180,7 +181,7 @@ class Server:
         return Message("cancel", message.id, {"request": target, "found": self.runner.cancel(target)})
 
     # ---- a job thread --------------------------------------------------------------------------------
-    def _run(self, job: Job, progress) -> tuple[dict, dict]:
+    def _run(self, job: QueryJob, progress) -> tuple[dict, dict]:
         cached = self.cache.get(job.scene_key)
         if cached is None:
             raise SceneError(f"scene {job.scene_key} was dropped from the cache before the query ran; upload it again")
