@@ -6,8 +6,8 @@ a Job (a concurrent.futures.Future with cancel support).
 
 Timeouts follow ZeroMQ's Lazy Pirate pattern under one deadline: when nothing (not even a
 progress event or a keep-alive) arrives within `timeout` seconds, the server is declared
-unavailable, with the address in the error. Within that time an idempotent request is sent up
-to 1 + `retries` times, each attempt on a fresh socket with an equal share of what is left.
+unavailable, with the address in the error. Within that time a small idempotent request is sent
+up to 1 + `retries` times, each attempt on a fresh socket with an equal share of what is left.
 Sends never block past the deadline either (a DEALER with no peer would block for ever).
 """
 
@@ -27,7 +27,9 @@ from .protocol import REPLIES, Message, ProtocolError, check_query, decode, enco
 from .results import QueryResult, result_from_wire
 from .scene_wire import scene_to_wire
 
-IDEMPOTENT = {"hello", "health", "scene.has", "scene.upload", "cancel"}
+# Small idempotent requests are re-sent within the deadline. An upload is sent once and given the
+# whole deadline: sending it again would cost the whole transfer again (and halve its time).
+RESENT = {"hello", "health", "scene.has", "cancel"}
 Progress = Callable[[dict], None]
 
 
@@ -134,7 +136,7 @@ class Client:
         for `timeout` seconds: one deadline over every retry, reset only when the server speaks."""
         timeout = self.timeout if timeout is None else timeout
         frames = encode(message, codec=codec, codecs=codecs)
-        attempts = 1 + (self.retries if message.type in IDEMPOTENT else 0)
+        attempts = 1 + (self.retries if message.type in RESENT else 0)
         deadline = time.monotonic() + timeout  # silence allowed in all, over every attempt
         state = {"cancel_sent": False, "deadline": deadline}
         for attempt in range(attempts):
