@@ -38,8 +38,9 @@ def make_keys(folder) -> dict[str, Path]:
         pairs = {role: zmq.auth.create_certificates(folder, role) for role in ("server", "client", "worker")}
     finally:
         os.umask(previous)
-    for _, secret in pairs.values():
+    for public, secret in pairs.values():
         os.chmod(secret, 0o600)
+        os.chmod(public, 0o644)  # public keys are meant to be copied
     for role, allow_list in (("client", CLIENTS), ("worker", WORKERS)):
         (folder / allow_list).mkdir(exist_ok=True)
         shutil.copy(pairs[role][0], folder / allow_list / f"{role}.key")
