@@ -25,6 +25,7 @@ import zmq
 from .defaults import DEFAULT_ADDRESS
 from .protocol import REPLIES, Message, ProtocolError, check_query, decode, encode
 from .results import QueryResult, result_from_wire
+from .scan import ScanReply, check_scan_request, scan_from_wire
 from .scene_wire import scene_to_wire
 
 # Small idempotent requests are re-sent within the deadline. An upload is sent once and given the
@@ -232,6 +233,26 @@ class Client:
         reply = self.request(Message("query", payload=payload), on_progress=on_progress, timeout=timeout, cancel=cancel)
         try:
             return result_from_wire(reply.payload, reply.arrays)
+        except ValueError as error:
+            raise BackendError("malformed", str(error)) from None
+
+    def open_scan(
+        self,
+        path: str,
+        on_progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+        **options,
+    ) -> ScanReply:
+        """Have the backend open a capture folder on its own machine (7-Scenes, ScanNet, Record3D, a
+        Scene-R1 folder...): the fused mesh, the camera path and the hash that names the scene in
+        later queries (nothing is uploaded). Options: voxel (metres), max_triangles, no_cache."""
+        payload = {"path": str(path), **options}
+        check_scan_request(payload)
+        message = Message("scan.open", payload=payload)
+        reply = self.request(message, on_progress=on_progress, timeout=timeout, cancel=cancel)
+        try:
+            return scan_from_wire(reply.payload, reply.arrays)
         except ValueError as error:
             raise BackendError("malformed", str(error)) from None
 

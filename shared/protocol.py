@@ -30,9 +30,20 @@ from .image_header import HeaderError, image_header
 PROTOCOL_VERSION = 1
 
 # Request types (client -> server) and reply types (server -> client).
-REQUESTS = ("hello", "health", "scene.has", "scene.upload", "query", "cancel")
-REPLIES = ("hello", "health", "scene.has", "scene.stored", "accepted", "progress", "result", "error", "cancel")
-WITH_BUFFERS = ("scene.upload", "result")  # every other message carries none
+REQUESTS = ("hello", "health", "scene.has", "scene.upload", "query", "cancel", "scan.open")
+REPLIES = (
+    "hello",
+    "health",
+    "scene.has",
+    "scene.stored",
+    "accepted",
+    "progress",
+    "result",
+    "error",
+    "cancel",
+    "scan.opened",
+)
+WITH_BUFFERS = ("scene.upload", "result", "scan.opened")  # every other message carries none
 QUERY_MODES = ("ground", "ask", "lift")
 # The options each query mode takes; `no_cache` asks for a fresh run instead of a memoised result.
 QUERY_OPTIONS = {"ground": ("every", "no_cache"), "ask": ("no_cache",), "lift": ("frame", "box", "no_cache")}

@@ -33,8 +33,20 @@ def scene_to_wire(scene) -> tuple[dict, dict[str, np.ndarray]]:
     for index in range(len(scene)):
         frame = scene.frame(index)
         arrays[f"rgb/{index}"] = frame.rgb
-        arrays[f"depth/{index}"] = np.nan_to_num(frame.depth, nan=0.0).astype(np.float32, copy=False)
-    meta = {
+        arrays[f"depth/{index}"] = wire_depth(frame.depth)
+    meta = scene_meta(scene)
+    meta["hash"] = scene_hash(arrays, {k: v for k, v in meta.items() if k != "name"})
+    return meta, arrays
+
+
+def wire_depth(depth: np.ndarray) -> np.ndarray:
+    """A frame's depth as it travels (and is hashed): float32 metres, 0 = invalid."""
+    return np.nan_to_num(depth, nan=0.0).astype(np.float32, copy=False)
+
+
+def scene_meta(scene) -> dict:
+    """A scene's metadata payload, without its hash."""
+    return {
         "name": scene.name,
         "frames": len(scene),
         "intrinsics": np.asarray(scene.intrinsics, dtype=np.float64).round(9).tolist(),
@@ -44,8 +56,6 @@ def scene_to_wire(scene) -> tuple[dict, dict[str, np.ndarray]]:
         "poses": np.asarray(scene.poses, dtype=np.float64).round(12).tolist(),
         "timestamps": np.asarray(scene.timestamps, dtype=np.float64).round(9).tolist(),
     }
-    meta["hash"] = scene_hash(arrays, {k: v for k, v in meta.items() if k != "name"})
-    return meta, arrays
 
 
 def check_scene_meta(meta: dict, max_frames: int = MAX_FRAMES) -> int:

@@ -37,6 +37,14 @@ def register(commands) -> None:
         default=ServerSettings.max_message_bytes / (1 << 20),
         help="cap on one message's buffers, checked before anything is allocated (default: %(default)g)",
     )
+    serve.add_argument(
+        "--scan-root",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder below which scan.open may read capture folders (repeatable; default: any folder "
+        "this user can read)",
+    )
     model_arguments(serve)
     serve.set_defaults(run=run_serve)
 
@@ -73,6 +81,7 @@ def run_serve(args) -> int:
         max_frames=args.max_frames,
         cache_bytes=int(args.cache_gb * (1 << 30)),
         max_message_bytes=int(args.max_message_mb * (1 << 20)),
+        scan_roots=tuple(args.scan_root),
         pipeline=pipeline_settings(args),
     )
     server = Server(settings)

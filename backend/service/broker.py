@@ -29,7 +29,7 @@ from .transport import RECEIVE_QUEUE
 from .validation import validate_heartbeat, validate_request
 
 log = logging.getLogger("scene_r1.broker")
-FINAL = ("result", "error", "scene.stored", "scene.has", "hello", "health", "cancel")
+FINAL = ("result", "error", "scene.stored", "scene.has", "hello", "health", "cancel", "scan.opened")
 MAX_ROUTES = 100_000  # requests in flight through the broker
 
 
@@ -136,7 +136,7 @@ class Broker:
         if header["type"] in FINAL:
             worker.inflight.discard(key)
             self.routes.pop(key, None)
-        if header["type"] == "scene.stored" and isinstance(header["payload"].get("hash"), str):
+        if header["type"] in ("scene.stored", "scan.opened") and isinstance(header["payload"].get("hash"), str):
             worker.scenes.add(header["payload"]["hash"])
         frontend.send_multipart([route] + list(frames[2:]), copy=False)
 

@@ -32,6 +32,7 @@ class QueryJob:
     text: str
     options: dict
     cancel: threading.Event = field(default_factory=threading.Event)
+    reply: str = "result"  # the final reply's type ("scan.opened" for a scan.open job)
 
 
 class JobRunner:
@@ -110,13 +111,13 @@ class JobRunner:
 
         try:
             payload, arrays = self._run(job, progress)
-            return Message("result", job.request_id, payload, arrays)
+            return Message(job.reply, job.request_id, payload, arrays)
         except Cancelled:
             return error_message(job.request_id, "cancelled", "the query was cancelled; nothing was kept")
         except ModelError as error:
             return error_message(job.request_id, "model", str(error))
-        except (SceneError, IndexError) as error:  # e.g. a frame index past the scene's end
-            return error_message(job.request_id, "bad-query", str(error))
+        except (SceneError, IndexError) as error:  # e.g. a frame index past the scene's end, an unreadable scan
+            return error_message(job.request_id, "bad-query" if job.reply == "result" else "bad-scan", str(error))
         except Exception as error:  # noqa: BLE001 - one failed query must not take the worker down
             log.exception("query %s failed", job.request_id)
             return error_message(job.request_id, "internal", f"{type(error).__name__}: {error}")

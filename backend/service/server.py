@@ -20,6 +20,7 @@ from pathlib import Path
 from ...shared.defaults import DEFAULT_ADDRESS
 from ...shared.protocol import MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, PROTOCOL_VERSION, QUERY_OPTIONS, Message
 from ...shared.results import result_to_wire
+from ...shared.scan import scan_to_wire
 from ...shared.scene import SceneError
 from ...shared.scene_wire import scene_from_wire
 from ..pipeline.pipeline import Pipeline
@@ -28,6 +29,7 @@ from .cache import SceneCache, memo_key
 from .dispatch import Dispatcher
 from .jobs import JobRunner, QueryJob
 from .keys import is_loopback
+from .scans import fuse_scan, open_scan, scan_folder, triangle_cap
 from .transport import Transport
 
 log = logging.getLogger("scene_r1.service")
@@ -43,6 +45,7 @@ class ServerSettings:
     max_message_bytes: int = MAX_MESSAGE_BYTES  # decoded buffer bytes of one message, checked before allocation
     max_frames: int = 5000
     cache_bytes: int = 8 << 30  # decoded scenes and their results held (least recently used dropped first)
+    scan_roots: tuple[Path, ...] = ()  # folders scan.open may read below (empty: any the server's user can read)
     keepalive_s: float = 1.0  # a running query's client hears from us at least this often
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
 
@@ -74,6 +77,7 @@ class Server:
                 "scene.upload": self._scene_upload,
                 "query": self._query,
                 "cancel": self._cancel,
+                "scan.open": self._scan_open,
             },
             settings.max_message_bytes,
             {"max_frames": settings.max_frames},
@@ -176,12 +180,23 @@ class Server:
             return Message("accepted", message.id, {"queued": True})  # a retried request: already on its way
         return Message("accepted", message.id, {"position": position})
 
+    def _scan_open(self, route: list, message: Message) -> Message:
+        """A capture folder is checked here (one line back at once when it is not one); reading,
+        hashing and fusing it run on a job thread like a query."""
+        folder, scan_format = scan_folder(message.payload["path"], self.settings.scan_roots)
+        options = {k: v for k, v in message.payload.items() if k != "path"} | {"format": scan_format}
+        job = QueryJob(route, message.id, "", "scan.open", str(folder), options, reply="scan.opened")
+        position = self.runner.submit(job)
+        return Message("accepted", message.id, {"queued": True} if position is None else {"position": position})
+
     def _cancel(self, route: list, message: Message) -> Message:
         target = message.payload["request"]
         return Message("cancel", message.id, {"request": target, "found": self.runner.cancel(target)})
 
     # ---- a job thread --------------------------------------------------------------------------------
     def _run(self, job: QueryJob, progress) -> tuple[dict, dict]:
+        if job.mode == "scan.open":
+            return self._open_scan(job, progress)
         cached = self.cache.get(job.scene_key)
         if cached is None:
             raise SceneError(f"scene {job.scene_key} was dropped from the cache before the query ran; upload it again")
@@ -200,4 +215,19 @@ class Server:
         result.worker = self.name
         payload, arrays = result_to_wire(result)
         self.cache.put_result(job.scene_key, memo, payload, arrays)
+        return payload, arrays
+
+    def _open_scan(self, job: QueryJob, progress) -> tuple[dict, dict]:
+        options = job.options
+        scene, key, nbytes = open_scan(Path(job.text), options["format"], progress)
+        if self.cache.get(key) is None:  # else the same frames are held already (uploaded or opened)
+            self.cache.put(key, scene, nbytes)
+        cap = triangle_cap(options.get("max_triangles"), self.settings.max_message_bytes, len(scene))
+        memo = memo_key("scan.open", "", {"voxel": options.get("voxel"), "max_triangles": cap})
+        stored = None if options.get("no_cache") else self.cache.result(key, memo)
+        if stored is not None:  # the same folder opened again: its mesh is not fused twice
+            return stored[0] | {"cached": True}, stored[1]
+        payload, arrays = scan_to_wire(fuse_scan(scene, key, options.get("voxel"), cap, progress))
+        payload["worker"] = self.name
+        self.cache.put_result(key, memo, payload, arrays)
         return payload, arrays

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...shared.protocol import MAX_NAME_CHARS, REQUESTS, ProtocolError, check_query, is_request_id, is_scene_hash
+from ...shared.scan import check_scan_request
 from ...shared.scene_wire import check_scene_meta
 
 MAX_SCENES_REPORTED = 10_000  # scene hashes in one worker heartbeat
@@ -51,6 +52,7 @@ CHECKS: dict[str, Callable[[dict, dict], None]] = {
     "scene.upload": _scene_upload,
     "query": _query,
     "cancel": _cancel,
+    "scan.open": lambda payload, limits: check_scan_request(payload),
 }
 assert tuple(CHECKS) == REQUESTS
 

@@ -174,7 +174,7 @@ def test_error_replies_never_echo_a_bad_id():
 
 
 def test_the_one_list_of_types_modes_and_options():
-    assert set(REQUESTS) == {"hello", "health", "scene.has", "scene.upload", "query", "cancel"}
+    assert set(REQUESTS) == {"hello", "health", "scene.has", "scene.upload", "query", "cancel", "scan.open"}
     assert "result" in REPLIES and "error" in REPLIES and set(QUERY_MODES) == {"ground", "ask", "lift"}
     check_query("ground", "the mug", {"every": True, "no_cache": True})
     check_query("lift", "", {"frame": 3, "box": [1, 2, 3.5, 4]})
