@@ -25,6 +25,7 @@ PROTOCOL_VERSION = 1
 REQUESTS = ("hello", "health", "scene.has", "scene.upload", "query", "cancel")
 REPLIES = ("hello", "health", "scene.has", "scene.stored", "accepted", "progress", "result", "error", "cancelled")
 QUERY_MODES = ("ground", "ask", "lift")
+MAX_QUERY_CHARS = 2000  # a query's text, in characters (the server refuses longer ones)
 
 DTYPES = ("uint8", "uint16", "int32", "int64", "float32", "float64", "bool")
 CODECS = ("raw", "zlib", "png", "jpeg")
