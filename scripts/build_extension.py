@@ -54,6 +54,50 @@ def fetch_wheels(folder: Path) -> list[Path]:
     return wheels
 
 
+def retag_for_blender(wheels: list[Path], folder: Path) -> list[Path]:
+    """Blender's installer reads the Python versions an extension supports from its wheels' names,
+    and drops an abi3 wheel's "any 3.x" as soon as a cp311 wheel is listed too: the zip would then
+    claim 3.11 only and Blender 5.1+ (Python 3.13) would refuse it. pyzmq serves 3.13 with stable-ABI
+    (abi3) wheels, so each is shipped as an explicit cp313 wheel: the same files, with the tag in
+    its name, its WHEEL metadata and RECORD saying cp313."""
+    out = []
+    for wheel in wheels:
+        distribution, version, python_tag, abi_tag, platform = wheel.name[: -len(".whl")].split("-")
+        if abi_tag != "abi3":
+            out.append(wheel)
+            continue
+        target = folder / "blender" / f"{distribution}-{version}-cp313-cp313-{platform}.whl"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _rewrite_tags(wheel, target, f"{python_tag}-{abi_tag}-", "cp313-cp313-")
+        out.append(target)
+    return out
+
+
+def _rewrite_tags(source: Path, target: Path, old: str, new: str) -> None:
+    import base64
+    import hashlib
+
+    with zipfile.ZipFile(source) as inside:
+        items = {info.filename: inside.read(info) for info in inside.infolist()}
+    info_dir = next(name.split("/")[0] for name in items if name.endswith(".dist-info/WHEEL"))
+    wheel_meta = items[f"{info_dir}/WHEEL"].decode().replace(f"Tag: {old}", f"Tag: {new}")
+    items[f"{info_dir}/WHEEL"] = wheel_meta.encode()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(items[f"{info_dir}/WHEEL"]).digest()).rstrip(b"=").decode()
+    record = [
+        f"{info_dir}/WHEEL,sha256={digest},{len(items[f'{info_dir}/WHEEL'])}"
+        if line.startswith(f"{info_dir}/WHEEL,")
+        else line
+        for line in items[f"{info_dir}/RECORD"].decode().splitlines()
+    ]
+    items[f"{info_dir}/RECORD"] = ("\n".join(record) + "\n").encode()
+    partial = target.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, data in items.items():
+            out.writestr(name, data)
+    partial.replace(target)
+
+
 def _serves(name: str, python: str) -> bool:
     """Whether a wheel runs on CPython `python`: its own version, or a stable-ABI (abi3) wheel of an
     older one (the rule Blender's extension installer applies)."""
@@ -74,7 +118,7 @@ def _fits(name: str, tag: str) -> bool:
 def build(out: Path, wheels_folder: Path) -> Path:
     manifest_text = (ROOT / "blender_manifest.toml").read_text(encoding="utf-8")
     manifest = tomllib.loads(manifest_text)
-    wheels = fetch_wheels(wheels_folder)
+    wheels = retag_for_blender(fetch_wheels(wheels_folder), wheels_folder)
     listed = "wheels = [\n" + "".join(f'  "./wheels/{w.name}",\n' for w in wheels) + "]\n"
     manifest_text = re.sub(r"(?ms)^wheels = \[.*?\]\n", "", manifest_text)
     manifest_text = manifest_text.replace("\n[permissions]", "\n" + listed + "\n[permissions]", 1)
