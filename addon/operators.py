@@ -8,7 +8,7 @@ from . import preferences
 from .capture import _World, camera_view, capture_frames, object_groups, plan_from_settings, scene_meshes
 from .core.query import Backend, QueryRunner, validate_query
 from .core.selection import Choice, objects_for_result, objects_in_box
-from .results import apply_result, select_result_objects
+from .results import apply_result, select_only, select_result_objects
 
 _runner: QueryRunner | None = None
 TICK = 0.1
@@ -48,6 +48,8 @@ def start_query(context, settings=None) -> QueryRunner | None:
         if choice.objects:
             _native_done(context, settings, choice)
             return None
+        if not choice.scores and "empty background" in choice.reason:  # nothing there to lift either
+            raise ValueError(choice.reason)
     plan = plan_from_settings(context, settings)
     options = {}
     if settings.mode == "lift":
@@ -114,9 +116,7 @@ def finish_query(context, runner: QueryRunner) -> list:
     else:
         chosen = apply_result(context, result)
         if chosen:
-            for obj in context.view_layer.objects:
-                obj.select_set(obj in chosen)
-            context.view_layer.objects.active = chosen[0]
+            select_only(context, chosen)
             message = f"no whole object ({choice.reason}); its 3D mask is {chosen[0].name}"
         else:
             message = f"nothing found: {choice.reason}"

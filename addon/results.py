@@ -64,11 +64,11 @@ def _glowing_box(name: str, aabb, wire: float):
     data.materials.append(highlight_material())
     box = bpy.data.objects.new(name, data)
     modifier = box.modifiers.new("wire", "WIREFRAME")
-    modifier.thickness = max(0.005, wire * float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0))))
+    modifier.thickness = max(0.01, wire * float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0))))
     return box
 
 
-def select_result_objects(context, names: list[str], info: dict, box_wire: float = 0.02) -> list[bpy.types.Object]:
+def select_result_objects(context, names: list[str], info: dict, box_wire: float = 0.04) -> list[bpy.types.Object]:
     """A Blender-native result: the scene's own objects, selected (the first active), each with the
     query and reasoning in custom properties and a glowing wire box (in the Scene-R1 collection,
     parented so it follows the object) that shows in the viewport and in renders."""
@@ -80,16 +80,25 @@ def select_result_objects(context, names: list[str], info: dict, box_wire: float
             obj[f"scene_r1_{key}"] = value
         matrix = np.array(obj.matrix_world)
         corners = np.array([matrix @ np.append(np.array(c), 1.0) for c in obj.bound_box])[:, :3]
-        box = _glowing_box(f"SR1 highlight {obj.name}"[:60], [corners.min(axis=0), corners.max(axis=0)], box_wire)
+        low, high = corners.min(axis=0), corners.max(axis=0)
+        pad = max(0.02, 0.1 * float(np.linalg.norm(high - low)))  # around the object, not on its surface
+        box = _glowing_box(f"SR1 highlight {obj.name}"[:60], [low - pad, high + pad], box_wire)
         box["scene_r1_highlight"] = obj.name
         collection.objects.link(box)
         box.parent = obj
         box.matrix_parent_inverse = obj.matrix_world.inverted()
+    select_only(context, chosen)
+    return chosen
+
+
+def select_only(context, chosen: list) -> None:
+    """Select exactly `chosen`, the first one active."""
+    context.view_layer.update()  # objects removed just now leave no stale entries behind
     for obj in context.view_layer.objects:
-        obj.select_set(obj in chosen)
+        if obj is not None:
+            obj.select_set(obj in chosen)
     if chosen:
         context.view_layer.objects.active = chosen[0]
-    return chosen
 
 
 def apply_result(context, result, box_wire: float = 0.02) -> list[bpy.types.Object]:

@@ -50,7 +50,9 @@ def box_window(box, size: tuple[int, int]) -> tuple[slice, slice]:
 
 
 def objects_in_box(index_map, names: list[str], box, groups: dict[str, str] | None = None) -> Choice:
-    """The object a box was drawn around, from one frame's object-index map."""
+    """The object (or the thing of several parts: one group) a box was drawn around, from one frame's
+    object-index map: the candidate whose visible pixels best match the box (IoU), among single
+    objects with most of their visible pixels inside and groups of such objects."""
     index_map = _check_map(index_map)
     rows, columns = box_window(box, (index_map.shape[1], index_map.shape[0]))
     inside = np.bincount(index_map[rows, columns].ravel(), minlength=len(names) + 1)
@@ -58,21 +60,23 @@ def objects_in_box(index_map, names: list[str], box, groups: dict[str, str] | No
     area = max((rows.stop - rows.start) * (columns.stop - columns.start), 1)
     if inside[1:].sum() == 0:
         return Choice(reason="the box covers no object: only empty background is inside it")
-    scores = {}
-    for number in np.flatnonzero(inside[1:]) + 1:
-        contained = inside[number] / visible[number]
-        iou = inside[number] / (visible[number] + area - inside[number])
-        if contained >= MIN_CONTAINED:
-            scores[names[number - 1]] = float(iou)
-    best = max(scores, key=scores.get, default=None)
+    contained = {names[n - 1]: (int(inside[n]), int(visible[n])) for n in np.flatnonzero(inside[1:]) + 1}
+    candidates = {(name,): pixels for name, pixels in contained.items() if pixels[0] >= MIN_CONTAINED * pixels[1]}
+    for key in set((groups or {}).values()):
+        members = [n for n, (i, v) in contained.items() if groups.get(n) == key and i >= GROUP_CONTAINED * v]
+        if len(members) > 1:
+            root_first = sorted(members, key=lambda n: (n != key, -contained[n][0], n))
+            candidates[tuple(root_first)] = tuple(map(sum, zip(*(contained[n] for n in members))))
+    scores = {parts: pixels[0] / (pixels[1] + area - pixels[0]) for parts, pixels in candidates.items()}
+    best = max(scores, key=lambda parts: (scores[parts], -len(parts)), default=None)
+    single = {parts[0]: float(score) for parts, score in scores.items() if len(parts) == 1}
     if best is None or scores[best] < MIN_IOU:
         return Choice(
-            scores=scores,
+            scores=single,
             reason="the box does not frame one object: it holds a small part of a larger surface"
             " (a scanned mesh of many things needs the backend's 3D mask)",
         )
-    contained = {names[n - 1]: inside[n] / visible[n] for n in np.flatnonzero(inside[1:]) + 1}
-    return Choice(_with_relatives(best, contained, groups), scores)
+    return Choice(list(best), single | {best[0]: float(scores[best])})
 
 
 def object_at(index_map, names: list[str], pixel: tuple[int, int]) -> str | None:

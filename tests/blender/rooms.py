@@ -37,6 +37,13 @@ def build_study(context) -> dict[str, list[str]]:
     _add("cone", "Lamp", (1.5, 1.4, 0.45), radius1=0.2, depth=0.9)
     _add("torus", "Ring", (-0.6, -0.4, 0.06), major_radius=0.22, minor_radius=0.06)
     _add("uv_sphere", "Globe", (1.2, -0.2, 0.18), radius=0.18)
+    for name, colour in (("Floor", (0.35, 0.3, 0.25)), ("Wall", (0.55, 0.6, 0.65)), ("Desk", (0.45, 0.3, 0.18))):
+        material = bpy.data.materials.new(f"{name} paint")
+        material.diffuse_color = (*colour, 1.0)
+        if bpy.app.version < (5, 0, 0):
+            material.use_nodes = True
+        material.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = (*colour, 1.0)
+        bpy.data.objects[name].data.materials.append(material)
     sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
     sun.rotation_euler = (math.radians(40), 0, math.radians(30))
     scene.collection.objects.link(sun)

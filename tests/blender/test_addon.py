@@ -1,5 +1,6 @@
 """The Blender extension, headless: install, capture, a query against a real backend process,
 selection, and a failed query that leaves the .blend as it was."""
+
 import os
 import signal
 import socket
@@ -44,7 +45,11 @@ def backend():
     if not BACKEND.exists():
         pytest.skip(f"the backend environment is not built ({BACKEND}); scripts/test.sh builds it first")
     address = f"tcp://127.0.0.1:{free_port()}"
-    process = subprocess.Popen([str(BACKEND), "serve", "--bind", address, "--tracker", "geometric"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(BACKEND), "serve", "--bind", address, "--tracker", "geometric"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     from scene_r1.shared.client import Client
 
     with Client(address, timeout=60, retries=0) as client:
@@ -64,7 +69,9 @@ def cube_box(scene, settings):
     """The cube's bounding box in the camera's captured image (our intrinsics and pose)."""
     camera = scene.camera
     data = camera.data
-    intrinsics = intrinsics_from_blender(data.lens, data.sensor_width, data.sensor_height, data.sensor_fit, settings.width, settings.height)
+    intrinsics = intrinsics_from_blender(
+        data.lens, data.sensor_width, data.sensor_height, data.sensor_fit, settings.width, settings.height
+    )
     cube = bpy.data.objects["Cube"]
     corners = np.array([np.array(cube.matrix_world) @ np.append(np.array(c), 1) for c in cube.bound_box])[:, :3]
     uv, _ = project_points(corners, intrinsics, blender_to_opencv_pose(np.array(camera.matrix_world)))
@@ -74,11 +81,21 @@ def cube_box(scene, settings):
 def snapshot(scene):
     render = scene.render
     return {
-        "objects": sorted(o.name for o in bpy.data.objects), "meshes": sorted(m.name for m in bpy.data.meshes),
-        "materials": sorted(m.name for m in bpy.data.materials), "collections": sorted(c.name for c in bpy.data.collections),
-        "cameras": sorted(c.name for c in bpy.data.cameras), "images": sorted(i.name for i in bpy.data.images),
-        "render": (render.engine, render.resolution_x, render.resolution_y, render.filepath, render.image_settings.file_format),
-        "camera": scene.camera.name if scene.camera else None, "selected": sorted(o.name for o in bpy.context.selected_objects),
+        "objects": sorted(o.name for o in bpy.data.objects),
+        "meshes": sorted(m.name for m in bpy.data.meshes),
+        "materials": sorted(m.name for m in bpy.data.materials),
+        "collections": sorted(c.name for c in bpy.data.collections),
+        "cameras": sorted(c.name for c in bpy.data.cameras),
+        "images": sorted(i.name for i in bpy.data.images),
+        "render": (
+            render.engine,
+            render.resolution_x,
+            render.resolution_y,
+            render.filepath,
+            render.image_settings.file_format,
+        ),
+        "camera": scene.camera.name if scene.camera else None,
+        "selected": sorted(o.name for o in bpy.context.selected_objects),
     }
 
 
@@ -93,7 +110,9 @@ def test_capture_gives_exact_depth_intrinsics_and_poses(empty_blend):
     assert frame.rgb.shape == (60, 80, 3) and frame.rgb.dtype == np.uint8
     # The cube's near face is 4 m in front of a camera 5 m from its centre.
     assert np.allclose(frame.depth[25:35, 35:45], 4.0, atol=1e-4)
-    assert np.allclose(captured.scene.poses, poses) and captured.scene.intrinsics_at(1).as_array() == pytest.approx(intrinsics.as_array())
+    assert np.allclose(captured.scene.poses, poses) and captured.scene.intrinsics_at(1).as_array() == pytest.approx(
+        intrinsics.as_array()
+    )
     assert captured.object_names == ["Cube"] and set(np.unique(captured.object_index[0])) == {0, 1}
     # Depth back-projects onto the cube's surface from the oblique view too.
     oblique = captured.scene.frame(1)
@@ -111,7 +130,14 @@ def test_a_box_query_creates_the_result_and_selects_the_right_object(addon, back
     prefs = bpy.context.preferences.addons[scene_r1.addon.preferences.package_name()].preferences
     prefs.backend_address, prefs.timeout = backend[0], 60
     settings = scene.scene_r1
-    settings.mode, settings.capture_source, settings.frames, settings.width, settings.height, settings.samples = "lift", "SCENE", 10, 128, 96, 4
+    settings.mode, settings.capture_source, settings.frames, settings.width, settings.height, settings.samples = (
+        "lift",
+        "SCENE",
+        10,
+        128,
+        96,
+        4,
+    )
     settings.box = cube_box(scene, settings)
     from scene_r1.addon.operators import finish_query, start_query
     from scene_r1.addon.results import select_covered
@@ -123,10 +149,14 @@ def test_a_box_query_creates_the_result_and_selects_the_right_object(addon, back
     assert len(created) == 1
     result = created[0]
     assert result.users_collection[0].name == "Scene-R1" and len(result.data.vertices) > 50
-    assert result["scene_r1_mode"] == "lift" and result["scene_r1_key_frame"] == 0 and len(result["scene_r1_box_3d"]) == 6
+    assert (
+        result["scene_r1_mode"] == "lift" and result["scene_r1_key_frame"] == 0 and len(result["scene_r1_box_3d"]) == 6
+    )
     low, high = np.array(result["scene_r1_box_3d"]).reshape(2, 3)
     cube = bpy.data.objects["Cube"]
-    assert np.allclose(low, np.array(cube.location) - 0.4, atol=0.08) and np.allclose(high, np.array(cube.location) + 0.4, atol=0.08)
+    assert np.allclose(low, np.array(cube.location) - 0.4, atol=0.08) and np.allclose(
+        high, np.array(cube.location) + 0.4, atol=0.08
+    )
     assert [o.name for o in select_covered(bpy.context, result)] == ["Cube"]
     assert settings.history[-1].status == "done"
     render_result_picture(scene, f"blender-result-{bpy.app.version_string.split()[0]}.png")
@@ -177,7 +207,9 @@ def test_separating_the_covered_faces_of_a_scan(addon, backend):
 def cube_box_of_points(scene, settings):
     camera = scene.camera
     data = camera.data
-    intrinsics = intrinsics_from_blender(data.lens, data.sensor_width, data.sensor_height, data.sensor_fit, settings.width, settings.height)
+    intrinsics = intrinsics_from_blender(
+        data.lens, data.sensor_width, data.sensor_height, data.sensor_fit, settings.width, settings.height
+    )
     corners = np.array([[x, y, z] for x in (-1.0, -0.2) for y in (-0.2, 0.6) for z in (0.0, 0.8)])
     uv, _ = project_points(corners, intrinsics, blender_to_opencv_pose(np.array(camera.matrix_world)))
     return [float(uv[:, 0].min()), float(uv[:, 1].min()), float(uv[:, 0].max()), float(uv[:, 1].max())]
@@ -211,8 +243,18 @@ def test_a_backend_killed_mid_query_leaves_the_blend_unchanged(addon, backend):
 
 def test_the_built_zip_installs_and_enables(tmp_path):
     """scripts/build_extension.py's zip through Blender's own installer, in a fresh process."""
-    build = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_extension.py"), "--out", str(tmp_path / "dist"), "--wheels", str(ROOT / "wheels")],
-                           capture_output=True, text=True)
+    build = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_extension.py"),
+            "--out",
+            str(tmp_path / "dist"),
+            "--wheels",
+            str(ROOT / "wheels"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr
     archive = Path(build.stdout.strip().splitlines()[-1])
     script = textwrap.dedent(f"""
@@ -227,7 +269,10 @@ def test_the_built_zip_installs_and_enables(tmp_path):
         assert "torch" not in sys.modules
         print("installed", module.__file__)
     """)
-    env = os.environ | {"BLENDER_USER_RESOURCES": str(tmp_path / "user"), "BLENDER_USER_CONFIG": str(tmp_path / "user" / "config")}
+    env = os.environ | {
+        "BLENDER_USER_RESOURCES": str(tmp_path / "user"),
+        "BLENDER_USER_CONFIG": str(tmp_path / "user" / "config"),
+    }
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "installed" in run.stdout
@@ -242,7 +287,14 @@ def test_run_and_cancel_operators_through_the_timer(addon, backend):
     prefs = bpy.context.preferences.addons[scene_r1.addon.preferences.package_name()].preferences
     prefs.backend_address = backend[0]
     settings = scene.scene_r1
-    settings.mode, settings.query, settings.frames, settings.width, settings.height, settings.samples = "ground", "the cube", 8, 64, 48, 1
+    settings.mode, settings.query, settings.frames, settings.width, settings.height, settings.samples = (
+        "ground",
+        "the cube",
+        8,
+        64,
+        48,
+        1,
+    )
     before = snapshot(scene)
     assert bpy.ops.scene_r1.run() == {"FINISHED"}
     status = bpy.context.window_manager.scene_r1_status
