@@ -85,7 +85,7 @@ def camera_view(context, settings):
     return at_render, at_capture, blender_to_opencv_pose(np.array(camera.matrix_world))
 
 
-def plan_from_settings(context, settings, world: _World | None = None) -> CapturePlan:
+def plan_from_settings(context, settings, world: World | None = None) -> CapturePlan:
     """The panel's capture settings -> which views to render (see core.framing for the default)."""
     source = settings.capture_source
     if source == "CAMERA":
@@ -98,7 +98,7 @@ def plan_from_settings(context, settings, world: _World | None = None) -> Captur
         if selected:
             names, what = selected, "the camera's view, then around the selection"
         else:
-            world = world or _World(context, meshes)
+            world = world or World(context, meshes)
             index = world.cast(intrinsics, pose)[1]
             counts = np.bincount(index.ravel(), minlength=len(world.names) + 1)
             names = seen_objects({n: int(counts[k]) for k, n in enumerate(world.names, 1)}, boxes)
@@ -134,7 +134,7 @@ def _animation_plan(context, settings) -> CapturePlan:
     return CapturePlan(np.array(poses), np.array(times), intrinsics, None, "the camera's animation")
 
 
-class _World:
+class World:
     """All visible meshes, evaluated, in one world-space BVH, with each triangle's object."""
 
     def __init__(self, context, objects):
@@ -183,7 +183,7 @@ class _World:
 
 def index_maps(context, plan: CapturePlan) -> tuple[list[np.ndarray], list[str]]:
     """The object-index maps of a plan's views without rendering colour (benches and tests)."""
-    world = _World(context, scene_meshes(context))
+    world = World(context, scene_meshes(context))
     return [world.cast(plan.intrinsics_at(i), pose)[1] for i, pose in enumerate(plan.poses)], world.names
 
 
@@ -238,7 +238,7 @@ def capture_frames(context, plan: CapturePlan, samples: int = 8, name: str = "bl
     camera = bpy.data.objects.new("Scene-R1 capture", camera_data)
     scene.collection.objects.link(camera)
     folder = tempfile.mkdtemp(prefix="scene-r1-capture-")
-    world = _World(context, scene_meshes(context))
+    world = World(context, scene_meshes(context))
     width, height = plan.intrinsics.size
     rgbs, depths, indices = [], [], []
     try:

@@ -5,7 +5,7 @@ import contextlib
 import bpy
 
 from . import preferences
-from .capture import _World, camera_view, capture_frames, object_groups, plan_from_settings, scene_meshes
+from .capture import World, camera_view, capture_frames, object_groups, plan_from_settings, scene_meshes
 from .core.query import Backend, QueryRunner, validate_query
 from .core.selection import Choice, objects_for_result, objects_in_box
 from .results import apply_result, select_only, select_result_objects
@@ -28,7 +28,7 @@ def native_box(context, settings) -> Choice:
         return Choice(reason="the box is on an animation frame; the backend lifts it")
     _, intrinsics, pose = camera_view(context, settings)
     meshes = scene_meshes(context)
-    world = _World(context, meshes)
+    world = World(context, meshes)
     index = world.cast(intrinsics, pose)[1]
     return objects_in_box(index, world.names, [float(v) for v in settings.box], object_groups(meshes))
 

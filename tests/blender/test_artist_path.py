@@ -37,10 +37,10 @@ def drawn_box(thing_parts: list[str], size: tuple[int, int]) -> list[float] | No
 
 def visible_parts(things: dict[str, list[str]]) -> dict[str, list[str]]:
     """Each thing's parts that cover at least 30 pixels of the camera's view (Blender's BVH)."""
-    from scene_r1.addon.capture import _World, camera_view, scene_meshes
+    from scene_r1.addon.capture import World, camera_view, scene_meshes
 
     _, intrinsics, pose = camera_view(bpy.context, bpy.context.scene.scene_r1)
-    world = _World(bpy.context, scene_meshes(bpy.context))
+    world = World(bpy.context, scene_meshes(bpy.context))
     counts = np.bincount(world.cast(intrinsics, pose)[1].ravel(), minlength=len(world.names) + 1)
     pixels = {name: int(counts[k]) for k, name in enumerate(world.names, 1)}
     return {thing: [p for p in parts if pixels.get(p, 0) >= 30] for thing, parts in things.items()}
@@ -191,9 +191,9 @@ def test_draw_box_and_click_map_exactly_to_what_blender_frames(addon, resolution
     assert drag.feed("LEFTMOUSE", "PRESS", *click) is None
     gesture = drag.feed("LEFTMOUSE", "RELEASE", click[0] + 1, click[1])
     assert gesture[0] == "click"
-    from scene_r1.addon.capture import _World, scene_meshes
+    from scene_r1.addon.capture import World, scene_meshes
 
-    world = _World(bpy.context, scene_meshes(bpy.context))
+    world = World(bpy.context, scene_meshes(bpy.context))
     pixel = region_point_to_pixel(gesture[1], corners, at_render, at_capture)
     assert object_at(world.cast(at_capture, pose)[1], world.names, pixel) == "Monitor"
     assert drag.feed("ESC", "PRESS", 0, 0) == "cancel"

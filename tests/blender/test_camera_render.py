@@ -85,7 +85,8 @@ def test_rendered_cube_matches_our_intrinsics_and_pose(empty_blend, tmp_path, sh
     assert (rendered_mask & predicted_mask).sum() / union > 0.97
     if depth is None:
         pytest.skip(
-            f"bpy {bpy.app.version_string} writes only the Combined pass to multilayer EXR in background mode; depth checked on 4.2"
+            f"bpy {bpy.app.version_string} writes only the Combined pass to multilayer EXR in background mode;"
+            " depth checked on 4.2"
         )
     inside = predicted_mask & rendered_mask
     # The Depth pass is planar z in metres: the same convention as ours.
