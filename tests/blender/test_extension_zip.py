@@ -44,6 +44,19 @@ def test_the_built_zip_installs_enables_and_imports_pyzmq(tmp_path):
         local = glob.glob(os.path.join(bpy.utils.user_resource("EXTENSIONS"), ".local", "lib", "python*",
                                        "site-packages"))
         assert local and os.path.isdir(os.path.join(local[0], "zmq")), local
+        # The documented scripting entry, after a factory reset turned the extension off.
+        import math
+        from bl_ext.user_default import scene_r1
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        assert not hasattr(bpy.types.Scene, "scene_r1")
+        bpy.ops.mesh.primitive_cube_add(size=1)
+        camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+        bpy.context.scene.collection.objects.link(camera)
+        camera.location, camera.rotation_euler = (0, -4, 0), (math.radians(90), 0, 0)
+        bpy.context.scene.camera = camera
+        bpy.ops.object.select_all(action="DESELECT")
+        outcome = scene_r1.run(mode="lift", box=[90, 20, 230, 160])  # around the cube (320x180 view)
+        assert outcome.ok and outcome.selected == ["Cube"], outcome
         print("installed", bpy.app.version_string, local[0])
     """)
     env = os.environ | {
