@@ -21,7 +21,7 @@ from mathutils.bvhtree import BVHTree
 from ..shared.camera import blender_to_opencv_pose
 from ..shared.scene import Scene
 from .core.capture import CapturePlan, animation_frames
-from .core.framing import Box, camera_orbit, describe, seen_objects, target_bounds
+from .core.framing import Box, camera_orbit, describe, seen_objects, small_objects, target_bounds
 from .core.region import blender_camera_for, camera_intrinsics, capture_size
 
 RESULT_COLLECTION = "Scene-R1"
@@ -95,16 +95,16 @@ def plan_from_settings(context, settings, world: World | None = None) -> Capture
     selected = [o.name for o in context.selected_objects if o.name in boxes]
     if source == "AUTO" and context.scene.camera is not None:
         _, intrinsics, pose = camera_view(context, settings)
+        world = world or World(context, meshes)
+        counts = np.bincount(world.cast(intrinsics, pose)[1].ravel(), minlength=len(world.names) + 1)
+        pixels = {n: int(counts[k]) for k, n in enumerate(world.names, 1)}
         if selected:
             names, what = selected, "the camera's view, then around the selection"
         else:
-            world = world or World(context, meshes)
-            index = world.cast(intrinsics, pose)[1]
-            counts = np.bincount(index.ravel(), minlength=len(world.names) + 1)
-            names = seen_objects({n: int(counts[k]) for k, n in enumerate(world.names, 1)}, boxes)
-            what = "the camera's view, then around what it sees"
+            names, what = seen_objects(pixels, boxes), "the camera's view, then around what it sees"
         centre, size = target_bounds(names, boxes)
-        return camera_orbit(pose, intrinsics, centre, size, settings.frames, settings.fps, describe(names, what))
+        description = describe(names, what, small_objects(pixels, names))
+        return camera_orbit(pose, intrinsics, centre, size, settings.frames, settings.fps, description)
     if source == "SELECTION" and selected:
         names, what = selected, "around the selection"
     else:

@@ -41,7 +41,7 @@ class SCENE_R1_PT_panel(bpy.types.Panel):
             else:
                 layout.label(text=f"{status.stage} {status.progress:.0f}%")
         if status.covers:
-            layout.label(text=f"Capture: {status.covers}"[:90], icon="CAMERA_DATA")
+            _wrapped(layout, f"Capture: {status.covers}")
         if status.message:
             _wrapped(layout, status.message)
         obj = context.active_object

@@ -47,7 +47,10 @@ class SceneR1Settings(bpy.types.PropertyGroup):
         name="Samples", default=8, min=1, max=4096, description="Cycles samples per captured frame"
     )
     box: bpy.props.FloatVectorProperty(
-        name="Box", size=4, default=(0, 0, 0, 0), description="x1, y1, x2, y2 in captured-frame pixels (From a box)"
+        name="Box",
+        size=4,
+        default=(0, 0, 0, 0),
+        description="x1, y1, x2, y2 in pixels of the camera view's capture (From a box; Draw box sets it)",
     )
     box_frame: bpy.props.IntProperty(name="Box frame", default=0, min=0)
     answer: bpy.props.StringProperty(default="")

@@ -61,6 +61,12 @@ def seen_objects(pixel_counts: dict[str, int], boxes: dict[str, Box]) -> list[st
     return sorted(name for name in seen if name not in background) or sorted(seen)
 
 
+def small_objects(pixel_counts: dict[str, int], names: list[str], useful: int = 64) -> list[tuple[str, int]]:
+    """Seen objects that cover fewer than `useful` pixels of the camera's view, smallest first: worth a
+    word in the panel (a larger capture size helps the model see them)."""
+    return sorted(((n, pixel_counts[n]) for n in names if pixel_counts.get(n, 0) < useful), key=lambda p: p[1])
+
+
 def target_bounds(names: list[str], boxes: dict[str, Box]) -> tuple[np.ndarray, np.ndarray]:
     """(centre, size) of the named objects' bounds together."""
     if not names:
@@ -108,10 +114,14 @@ def camera_orbit(
     return CapturePlan(np.array(poses), np.arange(frames) / fps, orbit, per_view, description)
 
 
-def describe(names: list[str], source: str) -> str:
+def describe(names: list[str], source: str, small: list[tuple[str, int]] = ()) -> str:
     """What a capture covers, for the panel."""
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-    return f"{source}: {shown}" if names else source
+    text = f"{source}: {shown}" if names else source
+    if small:
+        name, pixels = small[0]
+        text += f" ({name} covers {pixels} px of the camera view: raise Width/Height for small things)"
+    return text
 
 
 def pixel_areas(index_maps, names: list[str]) -> dict[str, float]:
