@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 
 from ...shared.client import BackendError, Client, CurveKeys
 from ...shared.protocol import MAX_QUERY_CHARS, QUERY_MODES
+from .selection import plain_words
 
 HEALTH_TIMEOUT_S = 4.0  # a backend that is down is reported within 5 s
 DEADLINE_S = 900.0
@@ -68,11 +68,6 @@ class Backend:
     def connect(self) -> Client:
         curve = CurveKeys.from_folder(self.curve_folder) if self.curve_folder else None
         return Client(self.address, timeout=self.timeout, retries=0, curve=curve)
-
-
-def plain_words(text: str) -> str:
-    """A backend message with numpy reprs made readable: `[np.int64(0), np.float32(1.5)]` -> `[0, 1.5]`."""
-    return re.sub(r"np\.\w+\(([^()]*)\)", r"\1", str(text))
 
 
 class QueryRunner:

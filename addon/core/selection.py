@@ -12,6 +12,7 @@ lifted points: `Choice.objects` is empty and `Choice.reason` says why in words.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,11 @@ class Choice:
     objects: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+
+
+def plain_words(text) -> str:
+    """A backend message with numpy reprs made readable: `[np.int64(0), np.float32(1.5)]` -> `[0, 1.5]`."""
+    return re.sub(r"np\.\w+\(([^()]*)\)", r"\1", str(text))
 
 
 def _check_map(index_map) -> np.ndarray:
@@ -174,7 +180,7 @@ def objects_for_result(result, index_maps, names: list[str], groups: dict[str, s
             if not choice.objects and not choice.scores:
                 choice.reason = "the model's box covers no object that has depth (only empty background)"
         else:
-            choice = Choice(reason=instance.error or "the model did not answer in the expected form")
+            choice = Choice(reason=plain_words(instance.error) or "the model did not answer in the expected form")
         objects += [name for name in choice.objects if name not in objects]
         scores.update({k: v for k, v in choice.scores.items() if k in choice.objects})
         if choice.reason:

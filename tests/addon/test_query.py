@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import zmq
 
-from scene_r1.addon.core.query import Backend, QueryError, QueryRunner, plain_words, validate_query
+from scene_r1.addon.core.query import Backend, QueryError, QueryRunner, validate_query
+from scene_r1.addon.core.selection import plain_words
 from scene_r1.shared.camera import Intrinsics, look_at
 from scene_r1.shared.protocol import MAX_QUERY_CHARS, Message, decode, encode
 from scene_r1.shared.results import Instance, QueryResult, result_to_wire
