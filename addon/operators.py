@@ -97,7 +97,8 @@ def finish_query(context, runner: QueryRunner) -> list:
         return []
     result = runner.result
     if result.mode == "ask":
-        _finished(context, settings, runner.text, "ask", result.answer, result.reasoning_text())
+        answer = result.answer or "the model gave no answer in the expected form"
+        _finished(context, settings, runner.text, "ask", answer, result.reasoning_text())
         return []
     capture = runner.capture
     groups = object_groups([bpy.data.objects[n] for n in capture.object_names if n in bpy.data.objects])
