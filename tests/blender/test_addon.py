@@ -210,3 +210,22 @@ def test_run_and_cancel_operators_through_the_timer(addon, backend):
     assert bpy.ops.scene_r1.run() == {"FINISHED"}  # and a new query can start
     bpy.ops.scene_r1.cancel()
     assert operators._tick() is None
+
+
+def test_a_question_is_answered_in_the_panel_and_changes_nothing(addon, backend):
+    from scene_r1.addon.operators import finish_query, start_query
+
+    scene = addon
+    build_room()
+    preferences().backend_address, preferences().timeout = backend[0], 120
+    settings = scene.scene_r1
+    settings.mode, settings.query = "ask", "how many objects are on the floor?"
+    settings.frames, settings.width, settings.height, settings.samples = 4, 96, 72, 1
+    before = snapshot(scene)
+    runner = start_query(bpy.context)
+    runner.wait(300)
+    assert runner.state == runner.DONE, runner.error
+    assert finish_query(bpy.context, runner) == []
+    assert settings.answer and settings.history[-1].mode == "ask" and settings.history[-1].answer == settings.answer
+    assert snapshot(scene) == before
+    print(f"ask through the backend: {settings.answer!r}")
