@@ -8,7 +8,7 @@ imported when Blender registers the add-on, so core/ imports without Blender.
 
 import importlib
 
-MODULES = ("preferences", "properties", "operators", "viewport", "sample_scene", "panel")
+MODULES = ("preferences", "properties", "operators", "viewport", "scan", "sample_scene", "panel")
 
 
 def _modules() -> list:

@@ -7,8 +7,10 @@ import bpy
 from . import preferences
 from .capture import World, camera_view, capture_frames, object_groups, plan_from_settings, scene_meshes
 from .core.query import Backend, QueryRunner, validate_query
-from .core.selection import Choice, objects_for_result, objects_in_box
-from .results import apply_result, select_only, select_result_objects
+from .core.scan import RecordedScan, lift_options, recorded_frames
+from .core.selection import Choice, no_instance_reason, objects_for_result, objects_in_box
+from .results import apply_result, select_only, select_result_objects, separate_covered_faces
+from .scan import active_scan_camera, scan_frame_intrinsics
 
 _runner: QueryRunner | None = None
 TICK = 0.1
@@ -42,8 +44,12 @@ def start_query(context, settings=None) -> QueryRunner | None:
     settings = settings or context.scene.scene_r1
     status = context.window_manager.scene_r1_status
     box = [float(v) for v in settings.box] if settings.mode == "lift" else None
-    text = validate_query(settings.mode, settings.query, box)  # before anything runs
-    if settings.mode == "lift":
+    points = [[p.x, p.y, p.label] for p in settings.points] if settings.mode == "lift" else []
+    text = validate_query(settings.mode, settings.query, box, points)  # before anything runs
+    scan_camera = active_scan_camera(context)
+    if scan_camera is not None:  # the scan's own recorded frames, held by the backend: nothing to capture
+        return _start_on_scan(context, settings, scan_camera, text, box, points)
+    if settings.mode == "lift" and not points:
         choice = native_box(context, settings)
         if choice.objects:
             _native_done(context, settings, choice)
@@ -53,7 +59,7 @@ def start_query(context, settings=None) -> QueryRunner | None:
     plan = plan_from_settings(context, settings)
     options = {}
     if settings.mode == "lift":
-        options = {"frame": settings.box_frame if settings.capture_source == "CAMERA" else 0, "box": box}
+        options = lift_options(settings.box_frame if settings.capture_source == "CAMERA" else 0, box, points)
     _runner = QueryRunner(
         settings.mode,
         text,
@@ -64,6 +70,52 @@ def start_query(context, settings=None) -> QueryRunner | None:
     status.running, status.progress, status.stage = True, 0.0, "health"
     status.message, status.covers = "checking the backend", plan.description
     return _runner
+
+
+def _start_on_scan(context, settings, camera, text: str, box, points) -> QueryRunner:
+    """A query on an imported scan: its recorded frames by their hash; a box or clicks on the
+    recorded frame the scan's camera shows now."""
+    global _runner
+    options = {}
+    if settings.mode == "lift":
+        index, _ = scan_frame_intrinsics(context, camera)
+        options = lift_options(index, box, points)
+    status = context.window_manager.scene_r1_status
+    _runner = QueryRunner(
+        settings.mode,
+        text,
+        options,
+        recorded_frames(camera["scene_r1_scan_hash"]),
+        backend_from_preferences(context),
+    )
+    status.running, status.progress, status.stage = True, 0.0, "health"
+    status.message = "checking the backend"
+    status.covers = f"the scan's {camera['scene_r1_scan_frames']} recorded frames"
+    return _runner
+
+
+def _finish_on_scan(context, settings, runner: QueryRunner) -> list:
+    """A result on a scan: its 3D masks as objects, and the scan mesh's faces they cover split off
+    (as Separate covered faces does)."""
+    result = runner.result
+    chosen = apply_result(context, result)
+    scan_obj = next(
+        (o for o in bpy.data.objects if o.type == "MESH" and o.get("scene_r1_scan_hash") == runner.capture.scene_hash),
+        None,
+    )
+    parts = [p for p in (separate_covered_faces(context, scan_obj, o) for o in chosen) if p] if scan_obj else []
+    for part, obj in zip(parts, chosen):
+        part["scene_r1_query"], part["scene_r1_result"] = obj["scene_r1_query"], obj.name
+    if parts:
+        select_only(context, parts)
+        message = f"found {', '.join(p.name for p in parts)} ({sum(len(p.data.polygons) for p in parts):,} faces)"
+    elif chosen:
+        select_only(context, chosen)
+        message = f"its 3D mask is {chosen[0].name}; it covers none of the scan's faces"
+    else:
+        message = f"nothing found: {no_instance_reason(result)}"
+    _finished(context, settings, runner.text, result.mode, message, result.reasoning_text())
+    return parts or chosen
 
 
 def _native_done(context, settings, choice: Choice) -> None:
@@ -101,6 +153,8 @@ def finish_query(context, runner: QueryRunner) -> list:
         _finished(context, settings, runner.text, "ask", answer, result.reasoning_text())
         return []
     capture = runner.capture
+    if isinstance(capture, RecordedScan):
+        return _finish_on_scan(context, settings, runner)
     groups = object_groups([bpy.data.objects[n] for n in capture.object_names if n in bpy.data.objects])
     choice = objects_for_result(result, capture.object_index, capture.object_names, groups)
     choice.objects = [n for n in choice.objects if n in bpy.data.objects]

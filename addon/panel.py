@@ -18,8 +18,15 @@ class SCENE_R1_PT_panel(bpy.types.Panel):
         if settings.mode == "lift":
             layout.operator("scene_r1.draw_box", icon="SELECT_SET")
             layout.prop(settings, "box")
+            _points(layout, settings)
         else:
             layout.prop(settings, "query", text="")
+        scan = layout.box()
+        scan.operator("scene_r1.import_scan", icon="IMPORT")
+        camera = context.scene.camera
+        if camera is not None and camera.get("scene_r1_scan_hash"):
+            frame = context.scene.frame_current - int(camera["scene_r1_scan_frame_start"])
+            _wrapped(scan, f"Queries run on the scan's {camera['scene_r1_scan_frames']} recorded frames (now: {frame})")
         capture = layout.box()
         capture.label(text="Capture")
         capture.prop(settings, "capture_source", text="")
@@ -67,6 +74,15 @@ class SCENE_R1_PT_panel(bpy.types.Panel):
             history.label(text="History")
             for item in list(settings.history)[-8:][::-1]:
                 history.label(text=f"[{item.mode}] {item.query or 'box'}: {item.answer}"[:90])
+
+
+def _points(layout, settings) -> None:
+    row = layout.row(align=True)
+    row.operator("scene_r1.click_points", icon="RESTRICT_SELECT_OFF")
+    if len(settings.points):
+        row.operator("scene_r1.clear_points", text="", icon="X")
+        positive = sum(1 for p in settings.points if p.label == 1)
+        layout.label(text=f"{positive} on the object, {len(settings.points) - positive} not (ctrl+click)")
 
 
 def _wrapped(layout, text: str, width: int = 48) -> None:

@@ -10,6 +10,14 @@ class SceneR1HistoryItem(bpy.types.PropertyGroup):
     status: bpy.props.StringProperty()
 
 
+class SceneR1Point(bpy.types.PropertyGroup):
+    """A click prompt of the box query: capture pixels (edge coordinates), label 1 = on the object."""
+
+    x: bpy.props.FloatProperty()
+    y: bpy.props.FloatProperty()
+    label: bpy.props.IntProperty(min=0, max=1, default=1)
+
+
 class SceneR1Settings(bpy.types.PropertyGroup):
     query: bpy.props.StringProperty(name="Query", description="What to find, or the question to ask", default="")
     mode: bpy.props.EnumProperty(
@@ -53,6 +61,10 @@ class SceneR1Settings(bpy.types.PropertyGroup):
         description="x1, y1, x2, y2 in pixels of the camera view's capture (From a box; Draw box sets it)",
     )
     box_frame: bpy.props.IntProperty(name="Box frame", default=0, min=0)
+    points: bpy.props.CollectionProperty(type=SceneR1Point)
+    scan_path: bpy.props.StringProperty(
+        name="Scan folder", default="", description="The last capture folder opened on the backend's machine"
+    )
     answer: bpy.props.StringProperty(default="")
     reasoning: bpy.props.StringProperty(default="")
     history: bpy.props.CollectionProperty(type=SceneR1HistoryItem)
@@ -68,7 +80,7 @@ class SceneR1Status(bpy.types.PropertyGroup):
     covers: bpy.props.StringProperty(default="")  # what the last capture covered, in words
 
 
-classes = (SceneR1HistoryItem, SceneR1Settings, SceneR1Status)
+classes = (SceneR1HistoryItem, SceneR1Point, SceneR1Settings, SceneR1Status)
 
 
 def register() -> None:

@@ -4,7 +4,6 @@ scan's result covers, separate a scan's covered faces, start and stop a local ba
 import bpy
 
 from . import preferences
-from .capture import camera_view
 from .core.region import region_box_to_frame, region_point_to_pixel
 from .results import select_covered, separate_covered_faces
 
@@ -46,8 +45,10 @@ def camera_frame_in_region(context) -> list:
 
 def apply_gesture(context, gesture, frame_corners) -> str:
     """A finished box or click over the camera view -> the panel's box, then the query runs."""
+    from .scan import gesture_intrinsics
+
     settings = context.scene.scene_r1
-    at_render, at_capture, _ = camera_view(context, settings)
+    at_render, at_capture, frame = gesture_intrinsics(context, settings)  # a scan's recorded frame, or the capture
     if gesture[0] == "click":
         column, row = region_point_to_pixel(gesture[1], frame_corners, at_render, at_capture)
         box = [column - 0.5, row - 0.5, column + 1.5, row + 1.5]  # the clicked pixel, widened to a 2 px box
@@ -55,7 +56,7 @@ def apply_gesture(context, gesture, frame_corners) -> str:
         box = [max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(width)), min(box[3], float(height))]
     else:
         box = region_box_to_frame(gesture[1], gesture[2], frame_corners, at_render, at_capture)
-    settings.box, settings.mode, settings.box_frame = box, "lift", 0
+    settings.box, settings.mode, settings.box_frame = box, "lift", frame
     return "box"
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ...shared.client import BackendError, Client, CurveKeys
 from ...shared.protocol import QUERY_MODES, ProtocolError, check_query
+from .scan import lift_options
 from .selection import plain_words
 
 HEALTH_TIMEOUT_S = 4.0  # a backend that is down is reported within 5 s
@@ -32,14 +33,20 @@ class QueryError(ValueError):
     """A query that cannot be sent as it is (said in words, before anything runs)."""
 
 
-def validate_query(mode: str, text: str, box=None) -> str:
+def validate_query(mode: str, text: str, box=None, points=()) -> str:
     """The query's text, stripped, or a QueryError saying what is wrong with it. The protocol's own
-    check (shared.protocol.check_query, the one the client and server apply) decides the limits."""
+    check (shared.protocol.check_query, the one the client and server apply) decides the limits.
+    `points`: click prompts [x, y, label] of a lift query (a positive one stands in for the box)."""
     text = (text or "").strip()
     if mode in QUERY_MODES and mode != "lift" and not text:
         raise QueryError("type a query first")
     options = {}
-    if mode == "lift":
+    if mode == "lift" and points:
+        try:
+            options = lift_options(0, box, points)
+        except ValueError as error:
+            raise QueryError(str(error)) from None
+    elif mode == "lift":
         values = [float(v) for v in box] if box is not None else []
         if len(values) != 4 or not all(math.isfinite(v) for v in values):
             raise QueryError("draw a box over the camera view first (four finite numbers x1, y1, x2, y2)")
@@ -178,7 +185,8 @@ class QueryRunner:
         try:
             with self._connect() as client:
                 self._events.put(("progress", {"stage": "upload", "done": 0, "total": 1}))
-                key = client.upload(self.capture.scene)
+                # A scan's recorded frames are held by the backend already: named by their hash.
+                key = getattr(self.capture, "scene_hash", None) or client.upload(self.capture.scene)
                 result = client.query(
                     key,
                     self.mode,

@@ -1,0 +1,318 @@
+"""A scan opened by the backend as Blender data (bpy side of core/scan.py): the fused mesh with its
+vertex colours and the recording's camera as an animated camera, in the "Scene-R1 scan" collection;
+the Import scan operator; and the click-prompt operator over the camera view."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from .core.scan import (
+    SCAN_COLLECTION,
+    PointClicks,
+    ScanOpener,
+    camera_keyframes,
+    camera_settings,
+    mesh_buffers,
+    prompt_point,
+    scan_fps,
+    scan_frame_at,
+)
+
+COLOR_ATTRIBUTE = "Col"
+_opener: ScanOpener | None = None
+
+
+def scan_collection(context) -> bpy.types.Collection:
+    collection = bpy.data.collections.get(SCAN_COLLECTION)
+    if collection is None:
+        collection = bpy.data.collections.new(SCAN_COLLECTION)
+    if collection.name not in context.scene.collection.children:
+        context.scene.collection.children.link(collection)
+    return collection
+
+
+def scan_material() -> bpy.types.Material:
+    """Shows the recorded colours (the mesh's colour attribute) in renders and material preview."""
+    material = bpy.data.materials.get("Scene-R1 scan colours")
+    if material is None:
+        material = bpy.data.materials.new("Scene-R1 scan colours")
+        if bpy.app.version < (5, 0, 0):
+            material.use_nodes = True
+        nodes = material.node_tree.nodes
+        nodes.clear()
+        colours = nodes.new("ShaderNodeVertexColor")
+        colours.layer_name = COLOR_ATTRIBUTE
+        shader = nodes.new("ShaderNodeBsdfDiffuse")
+        output = nodes.new("ShaderNodeOutputMaterial")
+        material.node_tree.links.new(colours.outputs["Color"], shader.inputs["Color"])
+        material.node_tree.links.new(shader.outputs["BSDF"], output.inputs["Surface"])
+    return material
+
+
+def build_mesh(name: str, scan) -> bpy.types.Mesh:
+    buffers = mesh_buffers(scan.vertices, scan.triangles, scan.colors)
+    mesh = bpy.data.meshes.new(name)
+    mesh.vertices.add(len(scan.vertices))
+    mesh.vertices.foreach_set("co", buffers["co"])
+    mesh.loops.add(len(buffers["vertex_index"]))
+    mesh.loops.foreach_set("vertex_index", buffers["vertex_index"])
+    mesh.polygons.add(len(scan.triangles))
+    mesh.polygons.foreach_set("loop_start", buffers["loop_start"])  # loop_total follows (Blender 4.0+)
+    mesh.update(calc_edges=True)
+    attribute = mesh.color_attributes.new(COLOR_ATTRIBUTE, "BYTE_COLOR", "POINT")
+    key = "color_srgb" if len(attribute.data) and hasattr(attribute.data[0], "color_srgb") else "color"
+    attribute.data.foreach_set(key, buffers["color"])
+    mesh.materials.append(scan_material())
+    return mesh
+
+
+def build_camera(context, name: str, scan, frame_start: int) -> bpy.types.Object:
+    settings = camera_settings(scan.intrinsics, scan.color_size)
+    data = bpy.data.cameras.new(name)
+    data.sensor_fit, data.sensor_width, data.lens = settings["sensor_fit"], settings["sensor_width"], settings["lens"]
+    data.shift_x, data.shift_y = settings["shift_x"], settings["shift_y"]
+    data.clip_start, data.clip_end = 0.05, 100.0
+    camera = bpy.data.objects.new(name, data)
+    camera.rotation_mode = "QUATERNION"
+    keys = camera_keyframes(scan.poses, frame_start)
+    for frame, location, rotation in zip(keys["frames"], keys["location"], keys["rotation_quaternion"]):
+        camera.location, camera.rotation_quaternion = location.tolist(), rotation.tolist()
+        camera.keyframe_insert("location", frame=float(frame))
+        camera.keyframe_insert("rotation_quaternion", frame=float(frame))
+    render = context.scene.render
+    render.resolution_x, render.resolution_y = settings["resolution_x"], settings["resolution_y"]
+    render.resolution_percentage = 100
+    render.pixel_aspect_x, render.pixel_aspect_y = settings["pixel_aspect_x"], settings["pixel_aspect_y"]
+    return camera
+
+
+def import_scan(context, scan, path: str = "") -> tuple[bpy.types.Object, bpy.types.Object]:
+    """(mesh object, camera object) of an opened scan, linked into the "Scene-R1 scan" collection;
+    the camera becomes the scene's camera and the scene's frames are the recording's."""
+    name = (scan.name or "scan")[:50]
+    frame_start = 1
+    mesh_obj = bpy.data.objects.new(f"{name} mesh", build_mesh(f"{name} mesh", scan))
+    camera = build_camera(context, f"{name} camera", scan, frame_start)
+    for obj in (mesh_obj, camera):
+        obj["scene_r1_scan_hash"] = scan.hash
+        obj["scene_r1_scan_path"] = path
+    camera["scene_r1_scan_frame_start"] = frame_start
+    camera["scene_r1_scan_frames"] = scan.frames
+    camera["scene_r1_scan_color_size"] = list(scan.color_size)
+    camera["scene_r1_scan_intrinsics"] = np.asarray(scan.intrinsics, float).ravel().tolist()
+    collection = scan_collection(context)
+    collection.objects.link(mesh_obj)
+    collection.objects.link(camera)
+    scene = context.scene
+    scene.camera = camera
+    scene.render.fps, scene.render.fps_base = scan_fps(scan.timestamps), 1.0
+    scene.frame_start, scene.frame_end = frame_start, frame_start + scan.frames - 1
+    scene.frame_set(frame_start)
+    return mesh_obj, camera
+
+
+# ---- the scan a query runs on ------------------------------------------------------------------------
+def active_scan_camera(context):
+    """The scene camera when it is a scan's camera (queries then run on the recorded frames), else None."""
+    camera = context.scene.camera
+    return camera if camera is not None and camera.get("scene_r1_scan_hash") else None
+
+
+def scan_mesh_for(camera):
+    """The mesh object of the scan whose camera this is (None when it was deleted)."""
+    key = camera.get("scene_r1_scan_hash")
+    return next((o for o in bpy.data.objects if o.type == "MESH" and o.get("scene_r1_scan_hash") == key), None)
+
+
+def scan_frame_intrinsics(context, camera):
+    """(recorded frame index at the current Blender frame, its colour intrinsics)."""
+    from ..shared.camera import Intrinsics
+
+    frames = int(camera["scene_r1_scan_frames"])
+    index = scan_frame_at(context.scene.frame_current, int(camera["scene_r1_scan_frame_start"]), frames)
+    fx, fy, cx, cy = np.asarray(camera["scene_r1_scan_intrinsics"], float).reshape(frames, 4)[index]
+    width, height = (int(v) for v in camera["scene_r1_scan_color_size"])
+    return index, Intrinsics(fx, fy, cx, cy, width, height)
+
+
+def gesture_intrinsics(context, settings):
+    """(render intrinsics, intrinsics of the image a box or click is given in, frame index): the
+    scan's recorded frame under its camera, else the capture of the camera's own view (frame 0)."""
+    from .capture import camera_view
+    from .core.region import camera_intrinsics
+
+    camera = active_scan_camera(context)
+    if camera is None:
+        at_render, at_capture, _ = camera_view(context, settings)
+        return at_render, at_capture, 0
+    index, recorded = scan_frame_intrinsics(context, camera)
+    at_render, _ = camera_intrinsics(camera.data, context.scene.render, recorded.size)
+    return at_render, recorded, index
+
+
+# ---- operators ---------------------------------------------------------------------------------------
+def open_scan_start(context, path: str, voxel: float = 0.0) -> ScanOpener:
+    global _opener
+    if _opener is not None and not _opener.finished:
+        raise RuntimeError("a scan is already being opened; cancel it first")
+    from .operators import backend_from_preferences
+
+    backend = backend_from_preferences(context)
+    options = {"voxel": float(voxel)} if voxel else {}
+    _opener = ScanOpener(path, backend.connect, options, deadline=backend.deadline)
+    status = context.window_manager.scene_r1_status
+    status.running, status.progress, status.stage, status.message = True, 0.0, "open", f"opening {path}"
+    return _opener
+
+
+def open_scan_finish(context, opener: ScanOpener):
+    """Build the opened scan's objects on the main thread; (mesh, camera) or None (the status says why)."""
+    status = context.window_manager.scene_r1_status
+    status.running = False
+    if opener.state != opener.DONE:
+        status.message = "cancelled" if opener.state == opener.CANCELLED else f"failed: {opener.error}"
+        return None
+    mesh_obj, camera = import_scan(context, opener.scan, opener.path)
+    status.message = (
+        f"imported {mesh_obj.name}: {len(opener.scan.triangles):,} triangles, {opener.scan.frames} recorded frames;"
+        " queries through its camera run on those frames"
+    )
+    return mesh_obj, camera
+
+
+def _tick():
+    opener = _opener
+    if opener is None:
+        return None
+    status = bpy.context.window_manager.scene_r1_status
+    opener.step()
+    status.stage, status.progress = opener.stage, 100.0 * opener.fraction
+    if not opener.finished:
+        return 0.1
+    try:
+        open_scan_finish(bpy.context, opener)
+    except Exception as error:  # noqa: BLE001 - a timer must not raise
+        status.message = f"failed while importing the scan: {error}"
+    if status.message.startswith("failed"):
+        bpy.ops.scene_r1.report("INVOKE_DEFAULT", message=status.message)
+    return None
+
+
+class SCENE_R1_OT_import_scan(bpy.types.Operator):
+    """Open a capture folder on the backend's machine (7-Scenes, ScanNet, Record3D, Scene-R1...): its
+    fused mesh and camera path come in; queries through its camera then run on its recorded frames.
+    From scripts: bpy.ops.scene_r1.import_scan(path="/data/scan", wait=True)."""
+
+    bl_idname = "scene_r1.import_scan"
+    bl_label = "Import scan"
+    bl_description = "Open an RGB-D capture folder on the backend's machine: fused mesh + camera path"
+    path: bpy.props.StringProperty(name="Folder on the backend", default="", description="Absolute path there")
+    voxel: bpy.props.FloatProperty(name="Voxel (m)", default=0.02, min=0.0, max=0.5, description="0: the backend's")
+    wait: bpy.props.BoolProperty(name="Wait", default=False, description="Open and import in this call (scripts)")
+
+    def invoke(self, context, event):
+        self.path = self.path or context.scene.scene_r1.scan_path
+        return context.window_manager.invoke_props_dialog(self, width=480)
+
+    def execute(self, context):
+        context.scene.scene_r1.scan_path = self.path
+        try:
+            opener = open_scan_start(context, self.path, self.voxel)
+        except (ValueError, RuntimeError) as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        if self.wait:
+            opener.wait()
+            done = open_scan_finish(context, opener)
+            message = context.window_manager.scene_r1_status.message
+            self.report({"INFO" if done else "ERROR"}, f"Scene-R1: {message}")
+            return {"FINISHED"} if done else {"CANCELLED"}
+        if not bpy.app.timers.is_registered(_tick):
+            bpy.app.timers.register(_tick, first_interval=0.0)
+        return {"FINISHED"}
+
+
+def add_click(context, point, frame_corners, label: int) -> list:
+    """A click over the camera view -> a point of the box query, in the frame's capture pixels."""
+    from .core.region import region_point_to_pixel
+
+    settings = context.scene.scene_r1
+    at_render, at_image, frame = gesture_intrinsics(context, settings)
+    column, row = region_point_to_pixel(point, frame_corners, at_render, at_image)
+    x, y, label = prompt_point(column, row, label)
+    item = settings.points.add()
+    item.x, item.y, item.label = x, y, label
+    settings.mode, settings.box_frame = "lift", frame
+    return [x, y, label]
+
+
+class SCENE_R1_OT_click_points(bpy.types.Operator):
+    """Click on the object in the camera view (ctrl+click: not the object); Enter runs the box query."""
+
+    bl_idname = "scene_r1.click_points"
+    bl_label = "Click points"
+    bl_description = "Click the object in the camera view (ctrl+click marks what is not it); Enter runs the query"
+
+    def invoke(self, context, event):
+        if context.area is None or context.area.type != "VIEW_3D" or context.region_data.view_perspective != "CAMERA":
+            self.report({"ERROR"}, "look through the active camera (Numpad 0) and click on it")
+            return {"CANCELLED"}
+        self.clicks = PointClicks()
+        context.window_manager.modal_handler_add(self)
+        context.workspace.status_text_set(
+            "Scene-R1: click the object, ctrl+click what is not it; Backspace undoes; Enter runs; Esc stops"
+        )
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        from .viewport import camera_frame_in_region
+
+        gesture = self.clicks.feed(event.type, event.value, event.mouse_region_x, event.mouse_region_y, event.ctrl)
+        if gesture is None:
+            return {"RUNNING_MODAL"} if event.type in {"LEFTMOUSE", "MOUSEMOVE"} else {"PASS_THROUGH"}
+        points = context.scene.scene_r1.points
+        if gesture == "undo" and len(points):
+            points.remove(len(points) - 1)
+        elif isinstance(gesture, tuple):
+            try:
+                add_click(context, gesture[1], camera_frame_in_region(context), gesture[2])
+            except ValueError as error:
+                self.report({"WARNING"}, str(error))
+        if gesture not in ("done", "cancel"):
+            return {"RUNNING_MODAL"}
+        context.workspace.status_text_set(None)
+        if gesture == "done":
+            bpy.ops.scene_r1.run()
+        return {"FINISHED"}
+
+
+class SCENE_R1_OT_clear_points(bpy.types.Operator):
+    bl_idname = "scene_r1.clear_points"
+    bl_label = "Clear points"
+    bl_description = "Forget the clicked points (and the box)"
+
+    def execute(self, context):
+        settings = context.scene.scene_r1
+        settings.points.clear()
+        settings.box = (0, 0, 0, 0)
+        return {"FINISHED"}
+
+
+classes = (SCENE_R1_OT_import_scan, SCENE_R1_OT_click_points, SCENE_R1_OT_clear_points)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    global _opener
+    if _opener is not None and not _opener.finished:
+        _opener.cancel()
+    _opener = None
+    if bpy.app.timers.is_registered(_tick):
+        bpy.app.timers.unregister(_tick)
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
