@@ -159,7 +159,7 @@ def open_scan_start(context, path: str, voxel: float = 0.0) -> ScanOpener:
     from .operators import backend_from_preferences
 
     backend = backend_from_preferences(context)
-    options = {"voxel": float(voxel)} if voxel else {}
+    options = {"voxel": round(float(voxel), 4)} if voxel else {}  # a float32 property: 0.02 is 0.0199999...
     _opener = ScanOpener(path, backend.connect, options, deadline=backend.deadline)
     status = context.window_manager.scene_r1_status
     status.running, status.progress, status.stage, status.message = True, 0.0, "open", f"opening {path}"
