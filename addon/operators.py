@@ -4,23 +4,16 @@ import contextlib
 
 import bpy
 
-from . import preferences
 from .capture import World, camera_view, capture_frames, object_groups, plan_from_settings, scene_meshes
-from .core.query import Backend, QueryRunner, validate_query
+from .core.query import QueryRunner, validate_query
 from .core.scan import RecordedScan, lift_options, recorded_frames
 from .core.selection import Choice, no_instance_reason, objects_for_result, objects_in_box
+from .preferences import backend_from_preferences
 from .results import apply_result, select_only, select_result_objects, separate_covered_faces
 from .scan import active_scan_camera, scan_frame_intrinsics
 
 _runner: QueryRunner | None = None
 TICK = 0.1
-
-
-def backend_from_preferences(context) -> Backend:
-    prefs = preferences.get(context)
-    if prefs is None:
-        return Backend(preferences.DEFAULT_ADDRESS)
-    return Backend(prefs.backend_address, prefs.curve_keys, prefs.timeout, deadline=prefs.deadline)
 
 
 def native_box(context, settings) -> Choice:

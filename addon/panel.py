@@ -21,12 +21,7 @@ class SCENE_R1_PT_panel(bpy.types.Panel):
             _points(layout, settings)
         else:
             layout.prop(settings, "query", text="")
-        scan = layout.box()
-        scan.operator("scene_r1.import_scan", icon="IMPORT")
-        camera = context.scene.camera
-        if camera is not None and camera.get("scene_r1_scan_hash"):
-            frame = context.scene.frame_current - int(camera["scene_r1_scan_frame_start"])
-            _wrapped(scan, f"Queries run on the scan's {camera['scene_r1_scan_frames']} recorded frames (now: {frame})")
+        _scan(layout, context)
         capture = layout.box()
         capture.label(text="Capture")
         capture.prop(settings, "capture_source", text="")
@@ -74,6 +69,15 @@ class SCENE_R1_PT_panel(bpy.types.Panel):
             history.label(text="History")
             for item in list(settings.history)[-8:][::-1]:
                 history.label(text=f"[{item.mode}] {item.query or 'box'}: {item.answer}"[:90])
+
+
+def _scan(layout, context) -> None:
+    scan = layout.box()
+    scan.operator("scene_r1.import_scan", icon="IMPORT")
+    camera = context.scene.camera
+    if camera is not None and camera.get("scene_r1_scan_hash"):
+        frame = context.scene.frame_current - int(camera["scene_r1_scan_frame_start"])
+        _wrapped(scan, f"Queries run on the scan's {camera['scene_r1_scan_frames']} recorded frames (now: {frame})")
 
 
 def _points(layout, settings) -> None:

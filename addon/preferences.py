@@ -16,6 +16,16 @@ def package_name() -> str:
     return __package__.rpartition(".")[0]
 
 
+def backend_from_preferences(context):
+    """Where the backend is and how long to wait for it (core.query.Backend), from the preferences."""
+    from .core.query import Backend
+
+    prefs = get(context)
+    if prefs is None:
+        return Backend(DEFAULT_ADDRESS)
+    return Backend(prefs.backend_address, prefs.curve_keys, prefs.timeout, deadline=prefs.deadline)
+
+
 def get(context=None):
     context = context or bpy.context
     addon = context.preferences.addons.get(package_name())

@@ -1,6 +1,6 @@
 """A scan opened by the backend as Blender data (bpy side of core/scan.py): the fused mesh with its
 vertex colours and the recording's camera as an animated camera, in the "Scene-R1 scan" collection;
-the Import scan operator; and the click-prompt operator over the camera view."""
+and the Import scan operator."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ import numpy as np
 
 from .core.scan import (
     SCAN_COLLECTION,
-    PointClicks,
     ScanOpener,
     camera_keyframes,
     camera_settings,
     mesh_buffers,
-    prompt_point,
     scan_fps,
     scan_frame_at,
 )
+from .preferences import backend_from_preferences
 
 COLOR_ATTRIBUTE = "Col"
 _opener: ScanOpener | None = None
@@ -156,8 +155,6 @@ def open_scan_start(context, path: str, voxel: float = 0.0) -> ScanOpener:
     global _opener
     if _opener is not None and not _opener.finished:
         raise RuntimeError("a scan is already being opened; cancel it first")
-    from .operators import backend_from_preferences
-
     backend = backend_from_preferences(context)
     options = {"voxel": round(float(voxel), 4)} if voxel else {}  # a float32 property: 0.02 is 0.0199999...
     _opener = ScanOpener(path, backend.connect, options, deadline=backend.deadline)
@@ -233,73 +230,7 @@ class SCENE_R1_OT_import_scan(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def add_click(context, point, frame_corners, label: int) -> list:
-    """A click over the camera view -> a point of the box query, in the frame's capture pixels."""
-    from .core.region import region_point_to_pixel
-
-    settings = context.scene.scene_r1
-    at_render, at_image, frame = gesture_intrinsics(context, settings)
-    column, row = region_point_to_pixel(point, frame_corners, at_render, at_image)
-    x, y, label = prompt_point(column, row, label)
-    item = settings.points.add()
-    item.x, item.y, item.label = x, y, label
-    settings.mode, settings.box_frame = "lift", frame
-    return [x, y, label]
-
-
-class SCENE_R1_OT_click_points(bpy.types.Operator):
-    """Click on the object in the camera view (ctrl+click: not the object); Enter runs the box query."""
-
-    bl_idname = "scene_r1.click_points"
-    bl_label = "Click points"
-    bl_description = "Click the object in the camera view (ctrl+click marks what is not it); Enter runs the query"
-
-    def invoke(self, context, event):
-        if context.area is None or context.area.type != "VIEW_3D" or context.region_data.view_perspective != "CAMERA":
-            self.report({"ERROR"}, "look through the active camera (Numpad 0) and click on it")
-            return {"CANCELLED"}
-        self.clicks = PointClicks()
-        context.window_manager.modal_handler_add(self)
-        context.workspace.status_text_set(
-            "Scene-R1: click the object, ctrl+click what is not it; Backspace undoes; Enter runs; Esc stops"
-        )
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        from .viewport import camera_frame_in_region
-
-        gesture = self.clicks.feed(event.type, event.value, event.mouse_region_x, event.mouse_region_y, event.ctrl)
-        if gesture is None:
-            return {"RUNNING_MODAL"} if event.type in {"LEFTMOUSE", "MOUSEMOVE"} else {"PASS_THROUGH"}
-        points = context.scene.scene_r1.points
-        if gesture == "undo" and len(points):
-            points.remove(len(points) - 1)
-        elif isinstance(gesture, tuple):
-            try:
-                add_click(context, gesture[1], camera_frame_in_region(context), gesture[2])
-            except ValueError as error:
-                self.report({"WARNING"}, str(error))
-        if gesture not in ("done", "cancel"):
-            return {"RUNNING_MODAL"}
-        context.workspace.status_text_set(None)
-        if gesture == "done":
-            bpy.ops.scene_r1.run()
-        return {"FINISHED"}
-
-
-class SCENE_R1_OT_clear_points(bpy.types.Operator):
-    bl_idname = "scene_r1.clear_points"
-    bl_label = "Clear points"
-    bl_description = "Forget the clicked points (and the box)"
-
-    def execute(self, context):
-        settings = context.scene.scene_r1
-        settings.points.clear()
-        settings.box = (0, 0, 0, 0)
-        return {"FINISHED"}
-
-
-classes = (SCENE_R1_OT_import_scan, SCENE_R1_OT_click_points, SCENE_R1_OT_clear_points)
+classes = (SCENE_R1_OT_import_scan,)
 
 
 def register() -> None:

@@ -1,11 +1,13 @@
-"""Operators on the viewport and on results: draw a box or click over the camera view, select what a
-scan's result covers, separate a scan's covered faces, start and stop a local backend."""
+"""Operators on the viewport and on results: draw a box, click or click points over the camera view,
+select what a scan's result covers, separate a scan's covered faces, start and stop a local backend."""
 
 import bpy
 
 from . import preferences
 from .core.region import region_box_to_frame, region_point_to_pixel
+from .core.scan import PointClicks, prompt_point
 from .results import select_covered, separate_covered_faces
+from .scan import gesture_intrinsics
 
 
 class BoxDrag:
@@ -45,8 +47,6 @@ def camera_frame_in_region(context) -> list:
 
 def apply_gesture(context, gesture, frame_corners) -> str:
     """A finished box or click over the camera view -> the panel's box, then the query runs."""
-    from .scan import gesture_intrinsics
-
     settings = context.scene.scene_r1
     at_render, at_capture, frame = gesture_intrinsics(context, settings)  # a scan's recorded frame, or the capture
     if gesture[0] == "click":
@@ -89,6 +89,68 @@ class SCENE_R1_OT_draw_box(bpy.types.Operator):
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         bpy.ops.scene_r1.run()
+        return {"FINISHED"}
+
+
+def add_click(context, point, frame_corners, label: int) -> list:
+    """A click over the camera view -> a point of the box query, in the frame's capture pixels."""
+    settings = context.scene.scene_r1
+    at_render, at_image, frame = gesture_intrinsics(context, settings)
+    column, row = region_point_to_pixel(point, frame_corners, at_render, at_image)
+    x, y, label = prompt_point(column, row, label)
+    item = settings.points.add()
+    item.x, item.y, item.label = x, y, label
+    settings.mode, settings.box_frame = "lift", frame
+    return [x, y, label]
+
+
+class SCENE_R1_OT_click_points(bpy.types.Operator):
+    """Click on the object in the camera view (ctrl+click: not the object); Enter runs the box query."""
+
+    bl_idname = "scene_r1.click_points"
+    bl_label = "Click points"
+    bl_description = "Click the object in the camera view (ctrl+click marks what is not it); Enter runs the query"
+
+    def invoke(self, context, event):
+        if context.area is None or context.area.type != "VIEW_3D" or context.region_data.view_perspective != "CAMERA":
+            self.report({"ERROR"}, "look through the active camera (Numpad 0) and click on it")
+            return {"CANCELLED"}
+        self.clicks = PointClicks()
+        context.window_manager.modal_handler_add(self)
+        context.workspace.status_text_set(
+            "Scene-R1: click the object, ctrl+click what is not it; Backspace undoes; Enter runs; Esc stops"
+        )
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        gesture = self.clicks.feed(event.type, event.value, event.mouse_region_x, event.mouse_region_y, event.ctrl)
+        if gesture is None:
+            return {"RUNNING_MODAL"} if event.type in {"LEFTMOUSE", "MOUSEMOVE"} else {"PASS_THROUGH"}
+        points = context.scene.scene_r1.points
+        if gesture == "undo" and len(points):
+            points.remove(len(points) - 1)
+        elif isinstance(gesture, tuple):
+            try:
+                add_click(context, gesture[1], camera_frame_in_region(context), gesture[2])
+            except ValueError as error:
+                self.report({"WARNING"}, str(error))
+        if gesture not in ("done", "cancel"):
+            return {"RUNNING_MODAL"}
+        context.workspace.status_text_set(None)
+        if gesture == "done":
+            bpy.ops.scene_r1.run()
+        return {"FINISHED"}
+
+
+class SCENE_R1_OT_clear_points(bpy.types.Operator):
+    bl_idname = "scene_r1.clear_points"
+    bl_label = "Clear points"
+    bl_description = "Forget the clicked points (and the box)"
+
+    def execute(self, context):
+        settings = context.scene.scene_r1
+        settings.points.clear()
+        settings.box = (0, 0, 0, 0)
         return {"FINISHED"}
 
 
@@ -166,6 +228,8 @@ class SCENE_R1_OT_stop_backend(bpy.types.Operator):
 
 classes = (
     SCENE_R1_OT_draw_box,
+    SCENE_R1_OT_click_points,
+    SCENE_R1_OT_clear_points,
     SCENE_R1_OT_select_covered,
     SCENE_R1_OT_separate_faces,
     SCENE_R1_OT_start_backend,

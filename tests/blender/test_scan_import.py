@@ -97,7 +97,7 @@ def test_a_box_through_the_scan_camera_is_lifted_from_the_recorded_frames_and_sp
 
 def test_clicks_through_the_scan_camera_are_the_lift_querys_points(addon, backend, room_folder):
     from scene_r1.addon.operators import start_query
-    from scene_r1.addon.scan import add_click
+    from scene_r1.addon.viewport import add_click
 
     folder, truth = room_folder
     import_room(backend, folder)
