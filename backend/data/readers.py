@@ -1,6 +1,5 @@
-"""Readers for RGB-D capture folders, auto-detected: the project's canonical scene folder,
-7-Scenes, ScanNet exports and Record3D exports. All open lazily: only metadata (poses,
-intrinsics, timestamps, image sizes from file headers) is read when a folder is opened.
+"""Readers for RGB-D capture folders, auto-detected: our canonical folder, 7-Scenes, ScanNet and Record3D exports
+(phone apps' formats: phone/). All open lazily: only metadata (poses, intrinsics, timestamps, image sizes) is read.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ CANONICAL_VERSION = 1
 SEVEN_SCENES_DEFAULT_INTRINSICS = (585.0, 585.0, 320.0, 240.0)
 SEVEN_SCENES_FPS = 30.0  # the Kinect v1 rate both 7-Scenes and ScanNet were recorded at
 SCANNET_FPS = 30.0
+ARCHIVE_SUFFIXES = (".r3d",)  # capture files opened as they are, like folders (phone/record3d_r3d.py)
 
 
 class FileSource:
@@ -93,7 +93,7 @@ def _require_dir(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise SceneError(f"no such folder: {path}")
-    if not path.is_dir():
+    if not path.is_dir() and path.suffix.lower() not in ARCHIVE_SUFFIXES:
         raise SceneError(f"{path} is a file; pass the capture folder that holds the frames")
     return path
 
