@@ -1,6 +1,5 @@
 """Readers for RGB-D capture folders, auto-detected: our canonical folder, 7-Scenes, ScanNet and Record3D exports
-(phone apps' formats: phone/). All open lazily: only metadata (poses, intrinsics, timestamps, image sizes) is read.
-"""
+(phone apps' formats: phone/). All open lazily: only metadata (poses, intrinsics, timestamps, image sizes) is read."""
 
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ CANONICAL_VERSION = 1
 SEVEN_SCENES_DEFAULT_INTRINSICS = (585.0, 585.0, 320.0, 240.0)
 SEVEN_SCENES_FPS = 30.0  # the Kinect v1 rate both 7-Scenes and ScanNet were recorded at
 SCANNET_FPS = 30.0
-ARCHIVE_SUFFIXES = (".r3d",)  # capture files opened as they are, like folders (phone/record3d_r3d.py)
 
 
 class FileSource:
@@ -93,7 +91,7 @@ def _require_dir(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise SceneError(f"no such folder: {path}")
-    if not path.is_dir() and path.suffix.lower() not in ARCHIVE_SUFFIXES:
+    if not path.is_dir() and path.suffix.lower() != ".r3d":  # Record3D's archive is opened as it is (phone/)
         raise SceneError(f"{path} is a file; pass the capture folder that holds the frames")
     return path
 
