@@ -54,9 +54,22 @@ def assign_vertices(vertices: np.ndarray, objects: list[LabelledObject], radius:
 
 
 def fuse_for_export(scene: Scene):
+    """The scan's TSDF mesh with its vertices and faces in a canonical order: Open3D's parallel
+    marching cubes lists them in an order that depends on its thread count, and exported vertex
+    indices (ScanNet's segs.json, labels.ply) must not."""
     from ..geometry.fusion import FusionSettings, fuse_scene
 
-    return fuse_scene(scene, FusionSettings(frame_stride=max(1, len(scene) // 100)))
+    fused = fuse_scene(scene, FusionSettings(frame_stride=max(1, len(scene) // 100)))
+    vertices, triangles = fused.mesh_vertices, fused.mesh_triangles
+    order = np.lexsort(vertices.T[::-1])  # by x, then y, then z
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    faces = rank[triangles]
+    faces = np.take_along_axis(faces, (np.argmin(faces, axis=1)[:, None] + np.arange(3)) % 3, axis=1)  # same winding
+    faces = faces[np.lexsort(faces.T[::-1])]
+    fused.mesh_vertices, fused.mesh_colors = vertices[order], fused.mesh_colors[order]
+    fused.mesh_triangles = faces.astype(np.int32)
+    return fused
 
 
 def export_scan(

@@ -91,5 +91,6 @@ def open_polycam(path: Path) -> Scene:
         depth_size,
         name=path.name,
         format="polycam",
+        frame_numbers=numbers,
         notes=notes,
     )

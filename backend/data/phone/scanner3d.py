@@ -74,5 +74,6 @@ def open_scanner3d(path: Path) -> Scene:
         image_size(depth[0]),
         name=path.name,
         format="3dscanner",
+        frame_numbers=numbers,
         notes=notes,
     )

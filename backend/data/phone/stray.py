@@ -111,4 +111,5 @@ def open_stray(path: Path) -> Scene:
         image_size(depth[0]),
         name=path.name,
         format="stray",
+        frame_numbers=[int(n) for n in numbers],
     )
