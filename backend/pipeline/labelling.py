@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -57,22 +58,27 @@ def label_scan(job: LabelJob) -> dict:
     pipeline = _pipeline(job.settings)
     results = []
     for label in job.classes:
-        _seed_random_geometry()
         try:
-            result = pipeline.ground(scene, label, every=True)
+            with repeatable_geometry():
+                result = pipeline.ground(scene, label, every=True)
         except (ParseError, SceneError) as error:  # the model found nothing usable: no instance
             result = QueryResult(query=label, scene=scene.name, notes=[f"nothing found: {error}"])
         write_result(result, out / "results" / _slug(label))
         results.append((label, result))
     objects = labelled_objects(results)
     manifest = export_scan(scene, objects, out, list(job.classes), formats=job.formats, name=out.name)
-    counts = {label: sum(1 for o in objects if o.label == label) for label in job.classes}
+    # The same object found under two classes keeps its scan vertices under the more confident one:
+    # count what was exported with vertices, and what the model found, separately.
+    kept = [o["label"] for o in manifest["objects"] if o["vertices"]]
+    counts = {label: kept.count(label) for label in job.classes}
+    found = {label: sum(1 for o in objects if o.label == label) for label in job.classes}
     summary = {
         "scan": job.scan,
         "name": out.name,
         "classes": list(job.classes),
         "formats": list(job.formats),
         "instances": counts,
+        "found": found,
         "frames": len(scene),
         "seconds": round(time.perf_counter() - start, 3),
         "notes": sorted({n for _, r in results for n in r.notes}),
@@ -82,14 +88,22 @@ def label_scan(job: LabelJob) -> dict:
     return summary
 
 
-def _seed_random_geometry() -> None:
+@contextmanager
+def repeatable_geometry():
     """Same scan, same labels: the geometric steps draw random numbers (Open3D's RANSAC plane fit,
-    OpenCV's GrabCut); seeding them before each class makes a scan's labels repeat run after run."""
+    OpenCV's GrabCut), and Open3D's threads draw them in a different order each run. Seeded and on
+    one Open3D thread, a scan's labels repeat exactly, here or on any Ray worker."""
     import cv2
     import open3d as o3d
 
+    threads = o3d.utility.get_max_threads()
+    o3d.utility.set_max_threads(1)
     o3d.utility.random.seed(0)
     cv2.setRNGSeed(0)
+    try:
+        yield
+    finally:
+        o3d.utility.set_max_threads(threads)
 
 
 def _pipeline(settings: PipelineSettings):
@@ -203,6 +217,14 @@ def summary_table(classes: list[str], summaries: list[dict]) -> str:
     lines = ["| scan | " + " | ".join(classes) + " | seconds | status |", "|---" * (len(classes) + 3) + "|"]
     for s in summaries:
         status = "failed: " + s["error"][:80] if "error" in s else ("skipped (done)" if s.get("skipped") else "done")
-        counts = " | ".join(str(s["instances"].get(c, "")) for c in classes)
+        counts = " | ".join(_cell(s["instances"].get(c), s.get("found", {}).get(c)) for c in classes)
         lines.append(f"| {s['name']} | {counts} | {s['seconds']:.1f} | {status} |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(kept, found) -> str:
+    """Instances exported for a class; where the model found more (the same object under another,
+    more confident class), how many it found."""
+    if kept is None:
+        return ""
+    return str(kept) if found in (None, kept) else f"{kept} (found {found})"
