@@ -11,11 +11,11 @@ from rich.console import Console
 
 from ..shared.results import QueryResult
 from ..shared.scene import summarize_scene
-from .data import DEFAULT_REAL
+from .data import DEFAULT_REAL, open_scene
 from .data.synth import SynthConfig, load_ground_truth, write_synthetic
 from .eval.metrics import box_iou_3d
 from .models.loading import SHIPPED_NANO
-from .pipeline.results import open_scene, write_result
+from .pipeline.results import write_result
 
 
 def query_sheet(scene, gt: dict, query: dict, columns: int = 4) -> np.ndarray:
