@@ -182,3 +182,18 @@ def test_real_looking_fixture(name, real_capture, tmp_path):
     measured = second.depth[v, u]
     ok = measured > 0
     assert ok.sum() > 1000 and np.median(np.abs(measured[ok] - z[inside][ok])) < 0.05
+
+
+def test_video_frames_in_any_order(synthetic_capture, tmp_path):
+    """Stray's video: frames asked for out of order (a seek back to the key frame) decode to the same
+    pictures as reading it in order."""
+    from scene_r1.backend.data.phone.video import VideoFrames
+
+    path = WRITERS["stray"](synthetic_capture, tmp_path / "stray") / "rgb.mp4"
+    in_order = [VideoFrames(path).frame(i) for i in range(4)]
+    video = VideoFrames(path)
+    assert video.frame_count == 4 and video.size == (256, 192)
+    for i in (3, 1, 2, 0, 3):
+        assert np.array_equal(video.frame(i), in_order[i])
+    with pytest.raises(SceneError, match="frame 4"):
+        video.frame(4)
