@@ -2,7 +2,8 @@
 depth size; K, the 3x3 colour intrinsics stored column-major; fps; poses, one [qx, qy, qz, qw,
 x, y, z] camera-to-world per frame in ARKit's camera axes; optionally frameTimestamps) and per
 frame i `rgbd/i.jpg`, `rgbd/i.depth` (LZFSE-compressed float32 metres, dh x dw) and `rgbd/i.conf`
-(LZFSE-compressed uint8: 0 low, 1 medium, 2 high). Read in place, one member at a time.
+(LZFSE-compressed uint8: 0 low, 1 medium, 2 high). Read in place, one member at a time; the same
+files unzipped into a folder are read too.
 """
 
 from __future__ import annotations
@@ -31,17 +32,24 @@ R3D_SUFFIX = ".r3d"
 
 
 def is_r3d(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() == R3D_SUFFIX
+    if path.is_file():
+        return path.suffix.lower() == R3D_SUFFIX
+    return (path / "metadata").is_file() and (path / "rgbd" / "0.depth").is_file()  # an unzipped .r3d
 
 
 class R3DArchive:
+    """The members of a .r3d file, or of the folder it was unzipped into."""
+
     def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as error:
-            raise SceneError(f"{path} is not a Record3D .r3d archive (not a zip file: {error})") from None
-        self.names = set(self.zip.namelist())
+        self.path, self.zip = path, None
+        if path.is_dir():
+            self.names = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
+        else:
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as error:
+                raise SceneError(f"{path} is not a Record3D .r3d archive (not a zip file: {error})") from None
+            self.names = set(self.zip.namelist())
         self._lock = threading.Lock()
 
     def read(self, name: str) -> bytes:
@@ -49,7 +57,7 @@ class R3DArchive:
             raise SceneError(f"{self.path} lacks {name}")
         with self._lock:
             try:
-                return self.zip.read(name)
+                return (self.path / name).read_bytes() if self.zip is None else self.zip.read(name)
             except (zipfile.BadZipFile, OSError, RuntimeError) as error:
                 raise SceneError(f"cannot read {name} from {self.path}: {error}") from None
 
@@ -112,6 +120,6 @@ def open_r3d(path: Path) -> Scene:
         times,
         (meta["w"], meta["h"]),
         (meta["dw"], meta["dh"]),
-        name=path.stem,
+        name=path.stem if path.is_file() else path.name,
         format="r3d",
     )

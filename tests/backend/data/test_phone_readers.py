@@ -197,3 +197,13 @@ def test_video_frames_in_any_order(synthetic_capture, tmp_path):
         assert np.array_equal(video.frame(i), in_order[i])
     with pytest.raises(SceneError, match="frame 4"):
         video.frame(4)
+
+
+def test_an_unzipped_r3d_reads_like_the_file(synthetic_capture, tmp_path):
+    archive = WRITERS["r3d"](synthetic_capture, tmp_path)
+    folder = tmp_path / "unzipped"
+    zipfile.ZipFile(archive).extractall(folder)
+    assert detect_format(folder) == "r3d" and detect_format(archive) == "r3d"
+    from_file, from_folder = open_scene(archive), open_scene(folder)
+    assert np.array_equal(from_file.poses, from_folder.poses)
+    assert np.array_equal(from_file.frame(2).depth, from_folder.frame(2).depth)
