@@ -10,7 +10,7 @@ from scene_r1.backend.data import open_scene
 from scene_r1.backend.data.synth import load_ground_truth
 from scene_r1.backend.exports import LabelledObject, export_scan, read_result
 from scene_r1.backend.exports.bundle import assign_vertices, fuse_for_export
-from scene_r1.backend.exports.objects import scan_up, usd_problems
+from scene_r1.backend.exports.objects import linear_colors, scan_up, usd_problems
 from scene_r1.backend.exports.scannet import read_scannet
 from scene_r1.backend.geometry.mask3d import lift_from_box
 from scene_r1.backend.pipeline.results import masks_to_rle, write_result
@@ -41,10 +41,15 @@ def test_glb_opens_in_trimesh_and_open3d(labelled):
     import trimesh
 
     scene, seen, objects, fused, out, manifest = labelled
-    for obj, entry in zip(seen, manifest["objects"]):
+    ids = assign_vertices(fused.mesh_vertices, objects)
+    for number, (obj, entry) in enumerate(zip(seen, manifest["objects"]), 1):
         mesh = trimesh.load(out / entry["glb"], force="mesh", process=False)
         assert len(mesh.faces) == entry["faces"] > 20
         assert mesh.visual.vertex_colors.shape[0] == len(mesh.vertices)
+        # glTF's COLOR_0 is linear: the scan's (sRGB) colours are converted, not copied
+        linear = mesh.visual.vertex_colors[:, :3].mean(axis=0) / 255
+        srgb = fused.mesh_colors[ids == number].mean(axis=0)
+        assert np.allclose(linear, linear_colors(srgb[None])[0], atol=0.08) and linear.mean() < srgb.mean()
         # Upright, base at the origin, and the object's size (a few cm of fusion slack)
         low, high = mesh.bounds
         assert abs(low[1]) < 1e-5 and np.allclose([low[0] + high[0], low[2] + high[2]], 0, atol=1e-5)
@@ -141,3 +146,20 @@ def test_scan_up_finds_the_synthetic_rooms_z(labelled):
     scene = labelled[0]
     assert np.allclose(scan_up(scene.poses), [0, 0, 1])
     assert json.loads((labelled[4] / "export.json").read_text())["objects"][0]["label"] == labelled[1][0]["shape"]
+
+
+def test_scan_up_on_the_real_kitchen_is_the_floor_normal(real_sequence):
+    """7-Scenes' world is not gravity-aligned and its camera looks down at a table: the scan's up
+    must still be the floor's normal (the biggest plane of the first frame, found by RANSAC)."""
+    import open3d as o3d
+
+    from scene_r1.shared.geometry import backproject_depth
+
+    scene = open_scene(real_sequence)
+    frame = scene.frame(0)
+    points, _ = backproject_depth(frame.depth, frame.depth_intrinsics, frame.pose)
+    o3d.utility.random.seed(0)
+    plane, _ = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points)).segment_plane(0.02, 3, 500)
+    normal = np.array(plane[:3]) / np.linalg.norm(plane[:3])
+    angle = np.degrees(np.arccos(abs(float(normal @ scan_up(scene.poses)))))
+    assert angle < 5.0
