@@ -174,9 +174,8 @@ def run_ray(
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         started = True
     try:
-        cuda = jobs and jobs[0].settings.device.startswith("cuda")
-        gpus = gpus_per_task if gpus_per_task is not None else (1.0 if cuda else 0.0)
-        task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus, max_retries=1)(_guarded)
+        options = task_resources(jobs[0].settings if jobs else None, cpus_per_task, gpus_per_task)
+        task = ray.remote(max_retries=1, **options)(_guarded)
         pending = {task.remote(replace(job, threads=job.threads or cpus_per_task)): job for job in jobs}
         summaries = {}
         while pending:
@@ -192,6 +191,14 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def task_resources(settings: PipelineSettings | None, cpus_per_task: int = 1, gpus_per_task=None) -> dict:
+    """What each Ray task asks the cluster for: CPUs, and one GPU when the pipeline runs on CUDA."""
+    if cpus_per_task < 1 or (gpus_per_task is not None and gpus_per_task < 0):
+        raise SceneError("--cpus-per-task must be at least 1 and --gpus-per-task not negative")
+    cuda = settings is not None and settings.device.startswith("cuda")
+    return {"num_cpus": cpus_per_task, "num_gpus": gpus_per_task if gpus_per_task is not None else (1 if cuda else 0)}
 
 
 def write_summary(out, jobs: list[LabelJob], summaries: list[dict]) -> dict:

@@ -2,6 +2,7 @@
 written in each app's layout, read back through auto-detection, compared with what was written."""
 
 import json
+import shutil
 import zipfile
 
 import cv2
@@ -207,3 +208,20 @@ def test_an_unzipped_r3d_reads_like_the_file(synthetic_capture, tmp_path):
     from_file, from_folder = open_scene(archive), open_scene(folder)
     assert np.array_equal(from_file.poses, from_folder.poses)
     assert np.array_equal(from_file.frame(2).depth, from_folder.frame(2).depth)
+
+
+def test_polycam_prefers_corrected_cameras_and_finds_the_time_unit(synthetic_capture, tmp_path):
+    from scene_r1.backend.data.phone.polycam import _seconds_per_unit
+
+    root = WRITERS["polycam"](synthetic_capture, tmp_path / "polycam")
+    keyframes = root / "keyframes"
+    shutil.copytree(keyframes / "images", keyframes / "corrected_images")
+    shutil.copytree(keyframes / "cameras", keyframes / "corrected_cameras")
+    for camera in (keyframes / "corrected_cameras").iterdir():
+        data = json.loads(camera.read_text())
+        camera.write_text(json.dumps(data | {"t_03": data["t_03"] + 0.25}))  # bundle adjustment moved it
+    scene = open_scene(root)
+    assert np.allclose(scene.poses[:, 0, 3], synthetic_capture.poses[:, 0, 3] + 0.25)
+    assert any("corrected" in note for note in scene.notes)
+    assert _seconds_per_unit(np.array([0, 500_000, 1_000_000])) == 1e-6  # microseconds, half a second apart
+    assert _seconds_per_unit(np.array([0, 700, 1400])) == 1e-3 and _seconds_per_unit(np.array([3.0, 4.5])) == 1.0

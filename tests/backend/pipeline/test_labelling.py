@@ -118,3 +118,15 @@ def test_a_local_ray_instance_gives_the_same_output(local_run, scans, tmp_path):
     local, distributed = _comparable(out), _comparable(ray_out)
     assert sorted(local) == sorted(distributed)
     assert local == distributed
+
+
+def test_ray_tasks_ask_for_a_gpu_when_the_pipeline_runs_on_cuda():
+    from scene_r1.backend.pipeline.labelling import task_resources
+    from scene_r1.backend.pipeline.settings import PipelineSettings
+    from scene_r1.shared.scene import SceneError
+
+    assert task_resources(PipelineSettings(device="cuda:0"), 4) == {"num_cpus": 4, "num_gpus": 1}
+    assert task_resources(PipelineSettings(device="cpu")) == {"num_cpus": 1, "num_gpus": 0}
+    assert task_resources(PipelineSettings(device="cuda"), 2, 0.5) == {"num_cpus": 2, "num_gpus": 0.5}
+    with pytest.raises(SceneError):
+        task_resources(PipelineSettings(), 0)
