@@ -4,6 +4,7 @@ JSON with the frames it names. Used by `scene-r1 export`, `scene-r1 label` and t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def export_scan(
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise SceneError(f"unknown export format(s) {', '.join(sorted(unknown))}; known: {', '.join(FORMATS)}")
-    out, name = Path(out), name or scene.name
+    out, name = Path(out), _file_stem(name or scene.name)
     out.mkdir(parents=True, exist_ok=True)
     classes = list(classes or dict.fromkeys(o.label for o in objects))
     fused = fused if fused is not None else fuse_for_export(scene)
@@ -157,6 +158,12 @@ def _write_coco(scene: Scene, objects: list[LabelledObject], classes: list[str],
     for frame in builder.frames_of(name):
         images.write_color(out / "frames" / f"{frame:06d}.jpg", scene.frame(frame).rgb)
     return builder.write(out / "coco.json")
+
+
+def _file_stem(name) -> str:
+    """A scene's name (from its capture files) as a file stem that cannot leave `out` ("../../x")."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).lstrip("._")[:80]
+    return stem or "scene"
 
 
 def _slug(label: str) -> str:

@@ -163,3 +163,10 @@ def test_scan_up_on_the_real_kitchen_is_the_floor_normal(real_sequence):
     normal = np.array(plane[:3]) / np.linalg.norm(plane[:3])
     angle = np.degrees(np.arccos(abs(float(normal @ scan_up(scene.poses)))))
     assert angle < 5.0
+
+
+def test_a_hostile_scene_name_stays_inside_the_export_folder(labelled, tmp_path):
+    scene, seen, objects, fused, out, manifest = labelled
+    written = export_scan(scene, objects[:1], tmp_path / "out", fused=fused, formats=("scannet",), name="../../escape")
+    assert written["scene"] == "escape" and not (tmp_path / "escape.aggregation.json").exists()
+    assert (tmp_path / "out" / "scannet" / "escape.aggregation.json").is_file()
