@@ -73,6 +73,8 @@ def open_nerfstudio(path: Path) -> Scene:
         depth = [path / str(f["depth_file_path"]) for f in frames]
     except (KeyError, TypeError, ValueError) as error:
         raise SceneError(f"transforms.json is malformed ({type(error).__name__}: {error})") from None
+    if not (np.isfinite(fps) and fps > 0 and np.isfinite(scale) and scale > 0):
+        raise SceneError(f"transforms.json: fps ({fps}) and depth_unit_scale_factor ({scale}) must be positive")
     missing = [p for p in rgb + depth if not p.is_file()]
     if missing:
         raise SceneError(f"nerfstudio folder {path} lacks {len(missing)} file(s), e.g. {missing[0]}")

@@ -82,6 +82,8 @@ def _metadata(archive: R3DArchive) -> dict:
         fps = float(meta.get("fps", 60))
     except (KeyError, TypeError, ValueError, UnicodeDecodeError, AttributeError) as error:
         raise SceneError(f"{archive.path}: metadata is not Record3D's ({type(error).__name__}: {error})") from None
+    if not np.isfinite(fps) or fps <= 0:
+        raise SceneError(f"{archive.path}: metadata fps must be a positive number, got {meta.get('fps')!r}")
     if poses.ndim != 2 or poses.shape[1] != 7 or len(poses) == 0:
         raise SceneError(f"{archive.path}: metadata poses must be [qx, qy, qz, qw, x, y, z] per frame")
     return meta | sizes | {"poses": poses, "fps": fps}

@@ -225,3 +225,22 @@ def test_polycam_prefers_corrected_cameras_and_finds_the_time_unit(synthetic_cap
     assert any("corrected" in note for note in scene.notes)
     assert _seconds_per_unit(np.array([0, 500_000, 1_000_000])) == 1e-6  # microseconds, half a second apart
     assert _seconds_per_unit(np.array([0, 700, 1400])) == 1e-3 and _seconds_per_unit(np.array([3.0, 4.5])) == 1.0
+
+
+def test_zero_rates_are_refused(synthetic_capture, tmp_path):
+    archive = WRITERS["r3d"](synthetic_capture, tmp_path)
+    with zipfile.ZipFile(archive) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    meta = json.loads(members["metadata"])
+    del meta["frameTimestamps"]
+    members["metadata"] = json.dumps(meta | {"fps": 0}).encode()
+    with zipfile.ZipFile(archive, "w") as target:
+        for name, data in members.items():
+            target.writestr(name, data)
+    with pytest.raises(SceneError, match="fps must be a positive number"):
+        open_scene(archive)
+    root = WRITERS["nerfstudio"](synthetic_capture, tmp_path / "ns")
+    data = json.loads((root / "transforms.json").read_text())
+    (root / "transforms.json").write_text(json.dumps(data | {"fps": 0}))
+    with pytest.raises(SceneError, match="must be positive"):
+        open_scene(root)
