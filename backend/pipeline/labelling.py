@@ -133,7 +133,10 @@ def scan_jobs(scans, classes, out, settings, formats=FORMATS, threads=None) -> l
             n += 1
         name = name if n == 1 else f"{name}-{n}"
         used.add(name)
-        jobs.append(LabelJob(str(path), str(Path(out) / name), classes, settings, tuple(formats), threads))
+        # absolute paths: a Ray worker does not share this process's working directory
+        jobs.append(
+            LabelJob(str(path.resolve()), str(Path(out).resolve() / name), classes, settings, tuple(formats), threads)
+        )
     return jobs
 
 
