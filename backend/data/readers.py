@@ -1,5 +1,7 @@
-"""Readers for RGB-D capture folders, auto-detected: our canonical folder, 7-Scenes, ScanNet and Record3D exports
-(phone apps' formats: phone/). All open lazily: only metadata (poses, intrinsics, timestamps, image sizes) is read."""
+"""Readers for RGB-D capture folders, auto-detected: the project's canonical scene folder,
+7-Scenes, ScanNet exports and Record3D exports. All open lazily: only metadata (poses,
+intrinsics, timestamps, image sizes from file headers) is read when a folder is opened.
+"""
 
 from __future__ import annotations
 
