@@ -314,7 +314,8 @@ def open_record3d(path: Path) -> Scene:
     missing = [p for p in rgb + depth if not p.is_file()]
     if missing:
         raise SceneError(
-            f"Record3D folder {path} lists {n} frames but lacks {len(missing)} file(s), e.g. {missing[0].name} (only the EXR + JPG export is read; convert .r3d files with Record3D's exporter)"
+            f"Record3D folder {path} lists {n} frames but lacks {len(missing)} file(s), e.g. {missing[0].name} "
+            "(an EXR + JPG export needs rgbd/N.jpg and rgbd/N.exr; a .r3d file is read as it is)"
         )
     # Poses are [qx, qy, qz, qw, tx, ty, tz], camera-to-world in ARKit's camera axes (x right,
     # y up, z backwards), the same axes as Blender's camera.
