@@ -6,7 +6,9 @@ queries on the scan run on its own recorded RGB-D frames.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -107,6 +109,23 @@ def decimate(vertices, triangles, colors, max_triangles: int) -> tuple[np.ndarra
         np.asarray(small.triangles, np.int32),
         np.asarray(small.vertex_colors, np.float32).clip(0, 1),
     )
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """What the folder holds, by every file's name, size and modification time (no file is read):
+    an unchanged folder opened again is known by its content hash without decoding its frames."""
+    digest = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape"))
+    for root, folders, files in os.walk(folder):
+        folders.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            entry = f"{os.path.relpath(path, folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+            digest.update(entry.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 def open_scan(folder: Path, scan_format: str, progress: Progress | None = None) -> tuple[Scene, str, int]:

@@ -29,10 +29,11 @@ from .cache import SceneCache, memo_key
 from .dispatch import Dispatcher
 from .jobs import JobRunner, QueryJob
 from .keys import is_loopback
-from .scans import fuse_scan, open_scan, scan_folder, triangle_cap
+from .scans import folder_fingerprint, fuse_scan, open_scan, scan_folder, triangle_cap
 from .transport import Transport
 
 log = logging.getLogger("scene_r1.service")
+MAX_SCAN_KEYS = 256
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Server:
         self._pipeline = pipeline
         self._pipeline_lock = threading.Lock()
         self.cache = SceneCache(settings.cache_bytes)
+        self._scan_keys: dict[str, str] = {}  # folder fingerprint -> content hash of the scans opened
         self.runner = JobRunner(self._run, settings.jobs)
         self.dispatcher = Dispatcher(
             {
@@ -218,10 +220,19 @@ class Server:
         return payload, arrays
 
     def _open_scan(self, job: QueryJob, progress) -> tuple[dict, dict]:
-        options = job.options
-        scene, key, nbytes = open_scan(Path(job.text), options["format"], progress)
-        if self.cache.get(key) is None:  # else the same frames are held already (uploaded or opened)
-            self.cache.put(key, scene, nbytes)
+        options, folder = job.options, Path(job.text)
+        fingerprint = folder_fingerprint(folder)
+        key = self._scan_keys.get(fingerprint)
+        held = None if key is None else self.cache.get(key)
+        if held is not None:  # the same folder, unchanged since it was hashed: its frames are not read again
+            scene = held.scene
+        else:
+            scene, key, nbytes = open_scan(folder, options["format"], progress)
+            self._scan_keys[fingerprint] = key
+            while len(self._scan_keys) > MAX_SCAN_KEYS:
+                self._scan_keys.pop(next(iter(self._scan_keys)))
+            if self.cache.get(key) is None:  # else the same frames are held already (uploaded or opened)
+                self.cache.put(key, scene, nbytes)
         cap = triangle_cap(options.get("max_triangles"), self.settings.max_message_bytes, len(scene))
         memo = memo_key("scan.open", "", {"voxel": options.get("voxel"), "max_triangles": cap})
         stored = None if options.get("no_cache") else self.cache.result(key, memo)

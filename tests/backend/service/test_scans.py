@@ -124,3 +124,22 @@ def test_scan_requests_are_checked_before_sending():
             check_scan_request(payload)
         assert caught.value.code == "bad-payload"
     check_scan_request({"path": "/data/scan", "voxel": 0.01, "max_triangles": 5000, "no_cache": True})
+
+
+def test_an_unchanged_folder_is_known_again_and_an_edited_one_is_read_again(server, scan_folder):
+    import shutil
+
+    import cv2
+
+    copy = scan_folder.parent / "room-copy"
+    shutil.copytree(scan_folder, copy)
+    with Client(server.endpoint, timeout=60) as client:
+        first = client.open_scan(str(copy))
+        assert client.open_scan(str(copy)).cached
+        depth_file = sorted((copy / "depth").iterdir())[0]
+        depth = cv2.imread(str(depth_file), cv2.IMREAD_UNCHANGED)
+        depth[:10, :10] = 0  # the recording edited: different frames, a different scene
+        cv2.imwrite(str(depth_file), depth)
+        edited = client.open_scan(str(copy))
+    assert edited.hash != first.hash and not edited.cached
+    assert edited.hash == scene_to_wire(open_scene(copy))[0]["hash"]
