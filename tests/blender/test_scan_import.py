@@ -96,7 +96,7 @@ def test_a_box_through_the_scan_camera_is_lifted_from_the_recorded_frames_and_sp
 
 
 def test_clicks_through_the_scan_camera_are_the_lift_querys_points(addon, backend, room_folder):
-    from scene_r1.addon.operators import start_query
+    from scene_r1.addon.operators import finish_query, start_query
     from scene_r1.addon.viewport import add_click
 
     folder, truth = room_folder
@@ -118,3 +118,8 @@ def test_clicks_through_the_scan_camera_are_the_lift_querys_points(addon, backen
     assert runner.options == {"frame": truth["frame"], "points": [point, outside]}
     runner.wait(240)
     assert runner.state == runner.DONE, runner.error
+    parts = finish_query(bpy.context, runner)
+    assert parts and parts[0].users_collection[0].name == "Scene-R1 scan"
+    vertices = np.array([parts[0].matrix_world @ v.co for v in parts[0].data.vertices])
+    low, high = np.array(truth["low"]) - 0.05, np.array(truth["high"]) + 0.05
+    assert ((vertices >= low) & (vertices <= high)).all(axis=1).mean() > 0.8  # the clicked object's faces
