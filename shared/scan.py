@@ -41,6 +41,7 @@ class ScanReply:
     voxel: float = 0.0
     cached: bool = False
     timings: dict | None = None
+    worker: str = ""  # the backend that opened it (behind a broker, the one its queries go to)
 
     @property
     def frames(self) -> int:
@@ -134,4 +135,5 @@ def scan_from_wire(payload: dict, arrays: dict[str, np.ndarray]) -> ScanReply:
         voxel=float(payload.get("voxel", 0.0)),
         cached=bool(payload.get("cached", False)),
         timings=dict(payload.get("timings") or {}),
+        worker=str(payload.get("worker", "")),
     )

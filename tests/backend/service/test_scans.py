@@ -143,3 +143,38 @@ def test_an_unchanged_folder_is_known_again_and_an_edited_one_is_read_again(serv
         edited = client.open_scan(str(copy))
     assert edited.hash != first.hash and not edited.cached
     assert edited.hash == scene_to_wire(open_scene(copy))[0]["hash"]
+
+
+def test_behind_a_broker_a_scans_queries_go_to_the_worker_that_opened_it(scan_folder):
+    import time
+
+    from scene_r1.backend.service.broker import Broker
+
+    broker = Broker("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", expiry_s=2.0)
+    ready = threading.Event()
+    threads = [threading.Thread(target=broker.serve, args=(ready,), daemon=True)]
+    threads[0].start()
+    assert ready.wait(10)
+    frontend, backend = broker.endpoints
+    geometric = PipelineSettings(tracker="geometric")
+    settings = [ServerSettings(broker=backend, name=name, keepalive_s=0.2, pipeline=geometric) for name in ("w0", "w1")]
+    workers = [Server(worker_settings) for worker_settings in settings]
+    threads += [threading.Thread(target=worker.serve, daemon=True) for worker in workers]
+    for thread in threads[1:]:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(broker.workers) < 2:
+            assert time.monotonic() < deadline, "the workers did not join the broker within 10 s"
+            time.sleep(0.02)
+        with Client(frontend, timeout=60) as client:
+            scan = client.open_scan(str(scan_folder))
+            box = [10, 10, 60, 60]
+            names = {client.query(scan.hash, "lift", frame=0, box=box, no_cache=True).worker for _ in range(3)}
+        assert scan.worker in ("w0", "w1") and names == {scan.worker}
+    finally:
+        for worker in workers:
+            worker.stop()
+        broker.stop()
+        for thread in threads:
+            thread.join(10)
