@@ -15,6 +15,13 @@ def run(query: str = "", mode: str = "ground", box=None, **options):
     return api.run(query, mode, box, **options)
 
 
+def import_scan(path: str, **options):
+    """Open a capture folder on the backend's machine as a mesh + camera path (headless): see addon/api.py."""
+    from .addon import api
+
+    return api.import_scan(path, **options)
+
+
 def register() -> None:
     from . import addon
 

@@ -54,12 +54,14 @@ def run(
     mode: str = "ground",
     box=None,
     *,
+    points=(),
     address: str | None = None,
     timeout: float | None = None,
     **capture,
 ) -> Outcome:
     """Run one query on the current scene to the end. mode: "ground" (find and select), "ask"
-    (answer), "lift" (box=[x1, y1, x2, y2] in pixels of the camera view's capture). `address` and
+    (answer), "lift" (box=[x1, y1, x2, y2] in pixels of the camera view's capture, and/or clicks
+    points=[[x, y, label], ...] there, label 1 on the object, 0 not). `address` and
     `timeout` override the preferences; `capture` sets the panel's capture settings by name
     (frames, width, height, fps, samples, capture_source)."""
     unknown = set(capture) - set(SETTINGS)
@@ -73,6 +75,10 @@ def run(
     settings.mode, settings.query = mode, query
     if box is not None:
         settings.box = [float(v) for v in box]
+    settings.points.clear()
+    for x, y, label in points:
+        item = settings.points.add()
+        item.x, item.y, item.label = float(x), float(y), int(label)
     for name, value in capture.items():
         setattr(settings, name, value)
     prefs = preferences.get(context)
@@ -95,3 +101,22 @@ def run(
         settings.reasoning,
         status.covers,
     )
+
+
+def import_scan(path: str, *, address: str | None = None, voxel: float = 0.02, timeout: float | None = None) -> Outcome:
+    """Open a capture folder on the backend's machine and bring in its fused mesh and camera path
+    (the "Scene-R1 scan" collection); later queries through that camera run on its recorded frames."""
+    ensure_enabled()
+    scan = importlib.import_module(package() + ".addon.scan")
+    preferences = importlib.import_module(package() + ".addon.preferences")
+    context = bpy.context
+    if address is not None:
+        preferences.get(context).backend_address = address
+    try:
+        opener = scan.open_scan_start(context, path, voxel)
+    except (ValueError, RuntimeError) as error:
+        return Outcome("failed", str(error))
+    opener.wait(timeout)
+    made = scan.open_scan_finish(context, opener)
+    message = context.window_manager.scene_r1_status.message
+    return Outcome(opener.state, message, [o.name for o in made] if made else [])

@@ -51,8 +51,13 @@ def import_room(backend, folder):
 
 
 def test_a_scan_comes_in_as_its_fused_mesh_and_recorded_camera(addon, backend, room_folder):
+    import scene_r1
+
     folder, truth = room_folder
-    mesh, camera = import_room(backend, folder)
+    outcome = scene_r1.import_scan(str(folder), address=backend[0], voxel=0.02)  # the scripting entry
+    assert outcome.state == "done" and "8 recorded frames" in outcome.message, outcome.message
+    mesh, camera = (bpy.data.objects[name] for name in outcome.selected)
+    assert {mesh.type, camera.type} == {"MESH", "CAMERA"} and mesh.users_collection[0].name == "Scene-R1 scan"
     with Client(backend[0], timeout=60) as client:
         scan = client.open_scan(str(folder), voxel=0.02)  # the backend's own reply, for comparison
         assert scan.cached and client.health()["scenes"] == [scan.hash]
@@ -67,6 +72,9 @@ def test_a_scan_comes_in_as_its_fused_mesh_and_recorded_camera(addon, backend, r
         scene.frame_set(1 + index)
         assert np.allclose(np.array(camera.matrix_world), opencv_to_blender_pose(scan.poses[index]), atol=1e-5)
     assert mesh["scene_r1_scan_hash"] == camera["scene_r1_scan_hash"] == scan.hash
+    refused = scene_r1.import_scan(str(folder / "missing"), address=backend[0])
+    assert refused.state == "failed" and "no folder" in refused.message and "\n" not in refused.message
+    assert len(bpy.data.collections["Scene-R1 scan"].objects) == 2  # nothing half-imported
 
 
 def test_a_box_through_the_scan_camera_is_lifted_from_the_recorded_frames_and_splits_the_mesh(
