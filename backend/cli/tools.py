@@ -18,6 +18,11 @@ BENCHMARKS = {
     "lifting": ("3D mask accuracy vs naive union, and throughput", "lifting:run_lifting_benchmark", ()),
     "pipeline": ("overhead per query beside model time", "pipeline:run_pipeline_benchmark", ()),
     "transport": ("upload vs raw pyzmq, compression, cached queries", "transport:run_transport_benchmark", ()),
+    "scan": (
+        "scan.open (read, hash, fuse) vs uploading the same frames; reopen; capped mesh",
+        "scan_open:run_scan_benchmark",
+        (),
+    ),
     "security": (
         "10,000 fuzzed messages at serve and at a broker + worker: deaths, peak RSS, a real query after",
         "security:run_security_benchmark",
