@@ -30,14 +30,15 @@ Progress = Callable[[str, int, int], None]
 
 def scan_folder(path: str, roots: Sequence[Path] = ()) -> tuple[Path, str]:
     """(the folder, its detected format), or a one-line ProtocolError("bad-scan") saying why not:
-    no such folder, not a folder, outside the server's --scan-root folders, not a capture layout."""
+    no such folder, a file (other than Record3D's .r3d archive), outside the server's --scan-root
+    folders, not a capture layout."""
     folder = Path(path).expanduser()
     if not folder.is_absolute():
         raise ProtocolError("bad-scan", f"the scan's path must be absolute on the backend's machine, got {path!r}")
     if not folder.exists():
         raise ProtocolError("bad-scan", f"no folder {folder} on the backend's machine")
-    if not folder.is_dir():
-        raise ProtocolError("bad-scan", f"{folder} is a file; pick the capture's folder")
+    if not folder.is_dir() and folder.suffix.lower() != ".r3d":  # Record3D's archive is read as it is
+        raise ProtocolError("bad-scan", f"{folder} is a file; pick the capture's folder (or a .r3d file)")
     folder = folder.resolve()
     if roots and not any(folder.is_relative_to(Path(root).resolve()) for root in roots):
         shown = ", ".join(str(r) for r in roots)
@@ -115,6 +116,9 @@ def folder_fingerprint(folder: Path) -> str:
     """What the folder holds, by every file's name, size and modification time (no file is read):
     an unchanged folder opened again is known by its content hash without decoding its frames."""
     digest = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape"))
+    if folder.is_file():  # a .r3d archive
+        stat = folder.stat()
+        digest.update(f"{stat.st_size}\0{stat.st_mtime_ns}".encode("ascii"))
     for root, folders, files in os.walk(folder):
         folders.sort()
         for name in sorted(files):

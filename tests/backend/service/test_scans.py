@@ -178,3 +178,33 @@ def test_behind_a_broker_a_scans_queries_go_to_the_worker_that_opened_it(scan_fo
         broker.stop()
         for thread in threads:
             thread.join(10)
+
+
+def test_a_phone_apps_r3d_archive_opens_with_its_lower_resolution_depth(server, scan_folder):
+    """Record3D's .r3d file (a file, not a folder; depth at a quarter of the colour size)."""
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("liblzfse", reason="the .r3d reader needs liblzfse (backend extra)")
+    sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+    from phone_writers import Capture, write_r3d
+
+    synthetic = build_synthetic(CONFIG)
+    scene, intrinsics = synthetic.scene, synthetic.scene.intrinsics_at(0)
+    small = intrinsics.scaled(64, 48)
+    depth = [synthetic.renderer.render(small, pose)[1] for pose in scene.poses]
+    confidence = [np.full((48, 64), 2, np.uint8) for _ in depth]
+    capture = Capture(
+        [scene.frame(i).rgb for i in range(len(scene))],
+        depth,
+        confidence,
+        intrinsics.as_array(),
+        scene.poses.copy(),
+        scene.timestamps.copy(),
+    )
+    path = write_r3d(capture, scan_folder.parent / "room.r3d")
+    with Client(server.endpoint, timeout=60) as client:
+        scan = client.open_scan(str(path))
+    assert scan.format == "r3d"
+    assert np.allclose(scan.poses, scene.poses, atol=1e-5) and scan.color_size == (CONFIG.width, CONFIG.height)
+    assert len(scan.triangles) > 1000 and np.median(distance_to_room(scan.vertices)) < 0.03
