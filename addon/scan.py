@@ -171,11 +171,20 @@ def open_scan_finish(context, opener: ScanOpener):
         status.message = "cancelled" if opener.state == opener.CANCELLED else f"failed: {opener.error}"
         return None
     mesh_obj, camera = import_scan(context, opener.scan, opener.path)
+    _show_colours(context)
     status.message = (
         f"imported {mesh_obj.name}: {len(opener.scan.triangles):,} triangles, {opener.scan.frames} recorded frames;"
         " queries through its camera run on those frames"
     )
     return mesh_obj, camera
+
+
+def _show_colours(context) -> None:
+    """Solid viewports show colour attributes (the recorded colours) instead of one grey."""
+    screen = getattr(context, "screen", None)
+    for area in screen.areas if screen is not None else ():
+        if area.type == "VIEW_3D" and area.spaces.active.shading.type == "SOLID":
+            area.spaces.active.shading.color_type = "VERTEX"
 
 
 def _tick():

@@ -131,3 +131,29 @@ def test_clicks_through_the_scan_camera_are_the_lift_querys_points(addon, backen
     vertices = np.array([parts[0].matrix_world @ v.co for v in parts[0].data.vertices])
     low, high = np.array(truth["low"]) - 0.05, np.array(truth["high"]) + 0.05
     assert ((vertices >= low) & (vertices <= high)).all(axis=1).mean() > 0.8  # the clicked object's faces
+
+
+def test_a_find_on_the_scan_splits_what_it_found_or_says_why(addon, backend, room_folder):
+    """A language query through the backend's shipped model on the scan's recorded frames: whatever
+    it answers, each lifted object's faces are split off the scan, or the panel says why not."""
+    from scene_r1.addon.operators import finish_query, start_query
+
+    folder, truth = room_folder
+    mesh, camera = import_room(backend, folder)
+    faces = len(mesh.data.polygons)
+    preferences().timeout = 120
+    settings = bpy.context.scene.scene_r1
+    settings.mode, settings.query = "ground", "the table"
+    runner = start_query(bpy.context)
+    runner.wait(300)
+    assert runner.state in (runner.DONE, runner.FAILED), runner.error
+    chosen = finish_query(bpy.context, runner)
+    message = bpy.context.window_manager.scene_r1_status.message
+    assert "Traceback" not in message and "np." not in message
+    if runner.state == runner.DONE and runner.result.lifted:
+        assert chosen and message.startswith(("found", "its 3D mask"))
+        split = [o for o in chosen if o.get("scene_r1_result")]
+        assert sum(len(o.data.polygons) for o in split) + len(mesh.data.polygons) == faces
+    elif runner.state == runner.DONE:
+        assert message.startswith("nothing found") and len(mesh.data.polygons) == faces
+    print(f"find on the scan: {runner.state}: {message}")
