@@ -10,7 +10,7 @@ from .core.scan import RecordedScan, lift_options, recorded_frames
 from .core.selection import Choice, no_instance_reason, objects_for_result, objects_in_box
 from .preferences import backend_from_preferences
 from .results import apply_result, select_only, select_result_objects, separate_covered_faces
-from .scan import active_scan_camera, scan_frame_intrinsics
+from .scan import active_scan_camera
 
 _runner: QueryRunner | None = None
 TICK = 0.1
@@ -67,12 +67,11 @@ def start_query(context, settings=None) -> QueryRunner | None:
 
 def _start_on_scan(context, settings, camera, text: str, box, points) -> QueryRunner:
     """A query on an imported scan: its recorded frames by their hash; a box or clicks on the
-    recorded frame the scan's camera shows now."""
+    recorded frame they were given on (box_frame)."""
     global _runner
     options = {}
     if settings.mode == "lift":
-        index, _ = scan_frame_intrinsics(context, camera)
-        options = lift_options(index, box, points)
+        options = lift_options(settings.box_frame, box, points)
     status = context.window_manager.scene_r1_status
     _runner = QueryRunner(
         settings.mode,

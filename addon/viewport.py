@@ -56,6 +56,8 @@ def apply_gesture(context, gesture, frame_corners) -> str:
         box = [max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(width)), min(box[3], float(height))]
     else:
         box = region_box_to_frame(gesture[1], gesture[2], frame_corners, at_render, at_capture)
+    if frame != settings.box_frame:
+        settings.points.clear()  # clicks on another recorded frame are not about this box
     settings.box, settings.mode, settings.box_frame = box, "lift", frame
     return "box"
 
@@ -93,11 +95,15 @@ class SCENE_R1_OT_draw_box(bpy.types.Operator):
 
 
 def add_click(context, point, frame_corners, label: int) -> list:
-    """A click over the camera view -> a point of the box query, in the frame's capture pixels."""
+    """A click over the camera view -> a point of the box query, in the frame's capture pixels (the
+    frame the scan's camera shows, for a scan)."""
     settings = context.scene.scene_r1
     at_render, at_image, frame = gesture_intrinsics(context, settings)
     column, row = region_point_to_pixel(point, frame_corners, at_render, at_image)
     x, y, label = prompt_point(column, row, label)
+    if frame != settings.box_frame:  # a box or clicks on another recorded frame: a new prompt
+        settings.points.clear()
+        settings.box = (0, 0, 0, 0)
     item = settings.points.add()
     item.x, item.y, item.label = x, y, label
     settings.mode, settings.box_frame = "lift", frame

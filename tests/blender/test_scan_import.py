@@ -87,7 +87,7 @@ def test_a_box_through_the_scan_camera_is_lifted_from_the_recorded_frames_and_sp
     faces = len(mesh.data.polygons)
     settings = bpy.context.scene.scene_r1
     bpy.context.scene.frame_set(1 + truth["frame"])
-    settings.mode, settings.box = "lift", truth["box"]
+    settings.mode, settings.box, settings.box_frame = "lift", truth["box"], truth["frame"]  # as Draw box sets them
     runner = start_query(bpy.context)
     assert runner.options == {"frame": truth["frame"], "box": truth["box"]}
     runner.wait(240)
@@ -109,16 +109,19 @@ def test_clicks_through_the_scan_camera_are_the_lift_querys_points(addon, backen
 
     folder, truth = room_folder
     import_room(backend, folder)
-    bpy.context.scene.frame_set(1 + truth["frame"])
     settings = bpy.context.scene.scene_r1
     x1, y1, x2, y2 = truth["box"]
     # The camera frame drawn at 256 x 192 region pixels (y up) from (100, 50): 2 region pixels per image pixel.
     corners = [(100, 50), (356, 50), (356, 242), (100, 242)]
+    bpy.context.scene.frame_set(1 + (truth["frame"] + 1) % 8)
+    add_click(bpy.context, (200, 100), corners, 1)  # on another recorded frame: forgotten below
+    bpy.context.scene.frame_set(1 + truth["frame"])
     centre = (100 + (x1 + x2), 50 + 192 - (y1 + y2))
     point = add_click(bpy.context, centre, corners, 1)
     assert x1 <= point[0] <= x2 and y1 <= point[1] <= y2 and point[2] == 1
     outside = add_click(bpy.context, (101, 241), corners, 0)
     assert outside == [0.5, 0.5, 0] and settings.box_frame == truth["frame"] and settings.mode == "lift"
+    assert [[p.x, p.y, p.label] for p in settings.points] == [point, outside]  # the other frame's click is gone
     settings.box = (0, 0, 0, 0)
     if "points" not in QUERY_OPTIONS["lift"]:
         pytest.skip("this backend's protocol has no lift option `points` yet (branch segment)")
