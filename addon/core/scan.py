@@ -266,11 +266,12 @@ class ScanOpener:
 
     def wait(self, timeout: float | None = None, interval: float = 0.02) -> None:
         """Step until finished (scripts and tests; the UI steps from a timer), within `timeout`."""
-        end = time.monotonic() + (self.deadline if timeout is None else timeout)
+        limit = self.deadline if timeout is None else timeout
+        end = time.monotonic() + limit
         while not self.finished:
             if time.monotonic() > end:
                 self._cancel.set()
-                self.state, self.error = self.FAILED, "the scan was not opened in time; stopped"
+                self.state, self.error = self.FAILED, f"the scan was not opened within {limit:g} s; stopped"
                 return
             self.step()
             time.sleep(interval)

@@ -108,3 +108,85 @@ def test_clicks_become_positive_and_negative_points_of_the_lift_query():
             lift_options(0, box, clicked)
     with pytest.raises(ValueError, match="label"):
         prompt_point(1, 1, 2)
+
+
+class ScanPeer:
+    """A ZeroMQ ROUTER answering scan.open as the protocol says (accepted, progress, scan.opened or
+    an error); the real backend answers it in tests/backend/service and tests/blender."""
+
+    def __init__(self, reply):
+        import socket
+        import threading
+
+        import zmq
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+        self.reply, self.seen = reply, []
+        self._socket = zmq.Context.instance().socket(zmq.ROUTER)
+        self._socket.bind(self.address)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        from scene_r1.shared.protocol import Message, decode, encode
+
+        if not self._socket.poll(20_000):
+            return
+        route, *frames = self._socket.recv_multipart()
+        request = decode(frames)
+        self.seen.append(request)
+        for message in (
+            Message("accepted", request.id),
+            Message("progress", request.id, {"stage": "fusion", "done": 1, "total": 2}),
+        ):
+            self._socket.send_multipart([route] + encode(message))
+        if self.reply is not None:
+            self.reply.id = request.id
+            self._socket.send_multipart([route] + encode(self.reply))
+
+    def close(self):
+        self._thread.join(10)
+        self._socket.close(linger=0)
+
+
+def test_a_scan_is_opened_off_the_main_thread_and_arrives_checked():
+    from scene_r1.addon.core.scan import ScanOpener
+    from scene_r1.shared.client import Client
+    from scene_r1.shared.protocol import Message, error_message
+    from scene_r1.shared.scan import ScanReply, scan_to_wire
+
+    poses = np.array([look_at(np.array([0.0, -2.0, 1.0 + i]), np.zeros(3)) for i in range(3)])
+    scan = ScanReply(
+        "ab" * 16,
+        "room",
+        "7scenes",
+        (64, 48),
+        np.zeros((3, 3), np.float32),
+        np.array([[0, 1, 2]], np.int32),
+        np.full((3, 3), 200, np.uint8),
+        poses,
+        np.tile([50.0, 50.0, 31.5, 23.5], (3, 1)),
+        np.arange(3) / 30.0,
+    )
+    peer = ScanPeer(Message("scan.opened", "x", *scan_to_wire(scan)))
+    opener = ScanOpener("/data/room", lambda: Client(peer.address, timeout=10, retries=0), {"voxel": 0.01})
+    opener.wait(30)
+    peer.close()
+    assert opener.state == opener.DONE, opener.error
+    assert opener.scan.hash == scan.hash and np.allclose(opener.scan.poses, poses)
+    assert opener.scan.color_size == (64, 48) and opener.stage == "fusion"  # the progress reached the main thread
+    assert peer.seen[0].type == "scan.open" and peer.seen[0].payload == {"path": "/data/room", "voxel": 0.01}
+    refused = ScanPeer(error_message("x", "bad-scan", "no folder /data/room on the backend's machine"))
+    opener = ScanOpener("/data/room", lambda: Client(refused.address, timeout=10, retries=0))
+    opener.wait(30)
+    refused.close()
+    assert opener.state == opener.FAILED and opener.error == "no folder /data/room on the backend's machine"
+    silent = ScanPeer(None)  # accepts, then says nothing: the opener's own deadline stops it
+    opener = ScanOpener("/data/room", lambda: Client(silent.address, timeout=60, retries=0), deadline=1.0)
+    opener.wait()
+    silent.close()
+    assert opener.state == opener.FAILED and "within 1 s" in opener.error
+    with pytest.raises(ValueError, match="path"):
+        ScanOpener("  ", lambda: None)
