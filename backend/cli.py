@@ -274,7 +274,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .bench_transport import run_transport_benchmark
 
         run_transport_benchmark()
+    if args.what in ("gpu", "scale", "cache"):
+        return _checkout_benchmark(args)
     return 0
+
+
+def _checkout_benchmark(args: argparse.Namespace) -> int:
+    """Benchmarks kept in the source checkout's benchmarks/ folder (not in the wheel)."""
+    try:
+        from .. import benchmarks  # noqa: F401
+    except ImportError:
+        print(f"scene-r1 bench {args.what}: run it from a source checkout (its code is in benchmarks/, not in the installed package)")
+        return 2
+    if args.what == "gpu":
+        from ..benchmarks.gpu import run_gpu_benchmark
+
+        return run_gpu_benchmark(out=args.out, tiny_check=args.tiny_check)
+    if args.what == "scale":
+        from ..benchmarks.scale import run_scale_benchmark
+
+        return run_scale_benchmark(args.real)
+    from ..benchmarks.cache import run_cache_benchmark
+
+    return run_cache_benchmark()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -424,12 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.set_defaults(run=cmd_make_tiny_models)
 
     bench = commands.add_parser("bench", help="benchmarks, each against a baseline measured in the same run")
-    bench.add_argument("what", nargs="?", choices=("io", "lifting", "pipeline", "transport", "all"), default="io",
-                       help="io: synthetic rendering and reader speed; lifting: 3D mask accuracy vs naive union, and throughput; pipeline: overhead per query beside model time; transport: upload vs raw pyzmq, compression, cached queries")
+    bench.add_argument("what", nargs="?", choices=("io", "lifting", "pipeline", "transport", "all", "gpu", "scale", "cache"), default="io",
+                       help="io: synthetic rendering and reader speed; lifting: 3D mask accuracy vs naive union, and throughput; pipeline: overhead per query beside model time; transport: upload vs raw pyzmq, compression, cached queries; gpu: real-size models on a CUDA GPU (random weights); scale: a 1000-frame scan, time and memory vs decoding; cache: a second query on a cached scene vs the first")
     bench.add_argument("--real", type=Path, default=None, help="a real capture folder (default: ../shared/data/redkitchen-7scenes if present)")
     bench.add_argument("--frames", type=int, default=20)
     bench.add_argument("--width", type=int, default=640)
     bench.add_argument("--height", type=int, default=480)
+    bench.add_argument("--out", type=Path, default=None, help="gpu: also write the figures as JSON here")
+    bench.add_argument("--tiny-check", action="store_true", help="gpu: run the benchmark's code with tiny models on the CPU (no figures)")
     bench.set_defaults(run=cmd_bench)
 
     demo = commands.add_parser("demo", help="the main job as it stands: synthesize, read back, summarize, picture")
