@@ -37,9 +37,13 @@ def cmd_lift(args: argparse.Namespace) -> int:
     from .io import open_scene
     from .lifting import lift_to_folder
 
+    from .geometry.frame_selection import ALL_FRAMES, ViewSettings
+
     scene = open_scene(args.dir, args.format)
-    result = lift_to_folder(scene, args.frame, parse_box(args.box), args.out, fuse=args.fuse)
-    print(f"3D mask: {result['point_count']} points, box {result['aabb']}; wrote {args.out}/result.json and {args.out}/mask.ply")
+    views = ALL_FRAMES if args.all_frames else ViewSettings(args.view_step[0] / 100, args.view_step[1])
+    result = lift_to_folder(scene, args.frame, parse_box(args.box), args.out, fuse=args.fuse, views=views)
+    print(f"3D mask: {result['point_count']} points, box {result['aabb']}, from {len(result['frames_used'])} of {len(scene)} frames; "
+          f"wrote {args.out}/result.json and {args.out}/mask.ply")
     return 0
 
 
@@ -51,6 +55,16 @@ def parse_box(text: str) -> list[float]:
     if len(box) != 4:
         raise SceneError(f"--box takes x1,y1,x2,y2 in pixels, got {text!r}")
     return box
+
+
+def parse_view_step(text: str) -> tuple[float, float]:
+    try:
+        step = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        step = ()
+    if len(step) != 2 or min(step) < 0:
+        raise argparse.ArgumentTypeError(f"takes CM,DEG (two numbers >= 0), got {text!r}")
+    return step
 
 
 def pipeline_settings(args: argparse.Namespace):
@@ -334,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     lift.add_argument("--out", type=Path, required=True)
     lift.add_argument("--format", default=None)
     lift.add_argument("--fuse", action="store_true", help="also TSDF-fuse the scene into OUT/scene_mesh.ply and give the mask as its vertex indices")
+    lift.add_argument("--view-step", type=parse_view_step, default=(10.0, 10.0), metavar="CM,DEG",
+                      help="track, vote and fuse a new view each time the camera moves CM centimetres or turns DEG degrees (default 10,10)")
+    lift.add_argument("--all-frames", action="store_true", help="use every frame (slow on long scans)")
     lift.set_defaults(run=cmd_lift)
 
     def model_options(command):

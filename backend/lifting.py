@@ -16,6 +16,7 @@ import open3d as o3d
 from ..shared.geometry import backproject_depth, project_points, valid_depth
 from ..shared.lifting import LiftSettings, axis_aligned_box, count_votes, lift_masks, masked_points, resize_mask, vote_in_frames, voxel_average
 from ..shared.scene import Frame, Scene, SceneError
+from .geometry.frame_selection import ViewSettings, select_views
 
 MIN_SEGMENT_PIXELS = 12
 
@@ -227,6 +228,7 @@ class Mask3D:
     obb_rotation: np.ndarray
     frame_boxes: dict[int, list[int]] = field(default_factory=dict)  # per-frame 2D boxes (colour pixels)
     timings: dict[str, float] = field(default_factory=dict)
+    frames_used: list[int] = field(default_factory=list)  # the frames whose masks voted (a long scan's selected views)
 
     def to_json(self) -> dict:
         return {
@@ -235,6 +237,7 @@ class Mask3D:
             "obb": {"center": self.obb_center.round(5).tolist(), "extent": self.obb_extent.round(5).tolist(), "rotation": self.obb_rotation.round(6).tolist()},
             "mean_confidence": float(self.confidence.mean()) if len(self.confidence) else 0.0,
             "frame_boxes": {str(k): v for k, v in sorted(self.frame_boxes.items())},
+            "frames_used": [int(i) for i in self.frames_used],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -268,19 +271,23 @@ def mask_to_3d(scene: Scene, masks: dict[int, np.ndarray], settings: LiftSetting
     for index, mask in masks.items():
         v, u = np.nonzero(mask)
         if len(u):
-            frame = scene.frame(index)
-            sx, sy = frame.intrinsics.width / mask.shape[1], frame.intrinsics.height / mask.shape[0]
+            sx, sy = scene.color_size[0] / mask.shape[1], scene.color_size[1] / mask.shape[0]
             frame_boxes[int(index)] = [int(u.min() * sx), int(v.min() * sy), int(np.ceil((u.max() + 1) * sx)), int(np.ceil((v.max() + 1) * sy))]
     return Mask3D(
         points, confidence, axis_aligned_box(points), np.asarray(obb.center), np.asarray(obb.extent), np.asarray(obb.R),
-        frame_boxes, {"vote": voted - start, "clean": time.perf_counter() - voted},
+        frame_boxes, {"vote": voted - start, "clean": time.perf_counter() - voted}, sorted(int(i) for i in masks),
     )
 
 
-def lift_from_box(scene: Scene, frame_index: int, box, frames=None, settings: LiftSettings = LiftSettings(), refine: bool = True) -> Mask3D:
-    """The annotator's fast path: one box on one frame -> the object in 3D."""
+def lift_from_box(scene: Scene, frame_index: int, box, frames=None, settings: LiftSettings = LiftSettings(), refine: bool = True,
+                  views: ViewSettings = ViewSettings()) -> Mask3D:
+    """The annotator's fast path: one box on one frame -> the object in 3D. Without `frames`,
+    the views selected by camera motion (frame_selection.select_views) are tracked and voted."""
     timings = {}
     start = time.perf_counter()
+    frame_index = scene.check_index(frame_index)
+    if frames is None:
+        frames = select_views(scene.poses, frame_index, views)
     key = scene.frame(frame_index)
     key_mask = segment_box(key, box, refine=refine)
     timings["segment"] = time.perf_counter() - start
@@ -302,23 +309,25 @@ def write_mask_ply(path, mask: Mask3D) -> None:
         raise SceneError(f"could not write {path}")
 
 
-def lift_to_folder(scene: Scene, frame_index: int, box, out, fuse: bool = False) -> dict:
+def lift_to_folder(scene: Scene, frame_index: int, box, out, fuse: bool = False, views: ViewSettings = ViewSettings()) -> dict:
     """`scene-r1 lift`: write OUT/result.json and OUT/mask.ply for one box on one frame.
 
-    With `fuse`, the scene is also TSDF-fused into OUT/scene_mesh.ply and the mask is given as
-    indices of that mesh's vertices (result.json "scene_vertex_indices").
+    With `fuse`, the scene is also TSDF-fused (on the same selected views) into
+    OUT/scene_mesh.ply and the mask is given as indices of that mesh's vertices (result.json
+    "scene_vertex_indices"). "frames_used" lists the views that were tracked, voted and fused.
     """
     from .fusion import FusionSettings, fuse_scene, indices_near  # fusion needs Open3D's TSDF only when asked
 
     out = Path(out)
     start = time.perf_counter()
-    mask = lift_from_box(scene, frame_index, box)
-    result = {"scene": scene.name, "mode": "lift-from-box", "frame": int(frame_index), "box_2d": [float(b) for b in box]} | mask.to_json()
+    mask = lift_from_box(scene, frame_index, box, views=views)
+    result = {"scene": scene.name, "mode": "lift-from-box", "frame": int(frame_index), "box_2d": [float(b) for b in box],
+              "frames_total": len(scene)} | mask.to_json()
     out.mkdir(parents=True, exist_ok=True)
     if fuse:
         fuse_start = time.perf_counter()
-        settings = FusionSettings(frame_stride=max(1, len(scene) // 100))
-        fused = fuse_scene(scene, settings)
+        settings = FusionSettings()
+        fused = fuse_scene(scene, settings, frames=mask.frames_used)
         indices = indices_near(fused.mesh_vertices, mask.points, 1.5 * settings.voxel)
         if not o3d.io.write_triangle_mesh(str(out / "scene_mesh.ply"), fused.triangle_mesh()):
             raise SceneError(f"could not write {out / 'scene_mesh.ply'}")

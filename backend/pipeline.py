@@ -17,6 +17,7 @@ from ..shared.geometry import valid_depth
 from ..shared.lifting import vote_in_frames
 from ..shared.metrics import box_iou_3d
 from ..shared.scene import Scene, SceneError
+from .geometry.frame_selection import ViewSettings, select_views
 from .lifting import Mask3D, mask_to_3d
 from .models.loading import SHIPPED_NANO, ModelError
 from .models.parsing import ParsedBox, ParseError
@@ -48,6 +49,8 @@ class PipelineSettings:
     video_frames: int = 32
     key_frame_candidates: int = 3  # frames of the span asked for a box; the best one is the key frame
     track_stride: int = 1  # track every n-th frame (plus the key frame) on long scans
+    view_step_m: float = 0.10  # track and vote a new view each time the camera moves this far...
+    view_step_deg: float = 10.0  # ...or turns this much (0 and 0: every frame); see geometry/frame_selection.py
     video_as_images: bool = False  # models trained on frames-as-images (scene-r1-nano)
 
     def vlm_settings(self) -> VLMSettings:
@@ -271,7 +274,8 @@ class Pipeline:
         stages = result.stages if result is not None else {}
         timings = result.timings if result is not None else {}
         start = time.perf_counter()
-        frames = sorted(set(range(0, len(scene), self.settings.track_stride)) | {key})
+        views = ViewSettings(self.settings.view_step_m, self.settings.view_step_deg)
+        frames = select_views(scene.poses, key, views, candidates=range(0, len(scene), self.settings.track_stride))
         instances = []
         for number, parsed in enumerate(boxes):
             _check(cancel)
@@ -285,7 +289,7 @@ class Pipeline:
             except SceneError as failure:  # e.g. nothing but background inside the box
                 masks, error = {}, f"tracking: {failure}"
             instances.append(Instance(parsed.label or query, list(parsed.box), masks, None, error))
-        stages["tracking"] = {"tracker": self.tracker.name, "frames": len(frames), "instances": len(boxes)}
+        stages["tracking"] = {"tracker": self.tracker.name, "frames": len(frames), "frames_total": len(scene), "instances": len(boxes)}
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()

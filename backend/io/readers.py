@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import open3d as o3d
 from PIL import Image
 
 from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, Intrinsics
@@ -296,6 +295,8 @@ def open_record3d(path: Path) -> Scene:
         raise SceneError(f"Record3D folder {path} lists {n} frames but lacks {len(missing)} file(s), e.g. {missing[0].name} (only the EXR + JPG export is read; convert .r3d files with Record3D's exporter)")
     # Poses are [qx, qy, qz, qw, tx, ty, tz], camera-to-world in ARKit's camera axes (x right,
     # y up, z backwards), the same axes as Blender's camera.
+    import open3d as o3d  # here only: opening other formats (and `scene-r1 info`) stays light
+
     poses = np.repeat(np.eye(4)[None], n, axis=0)
     for i, (qx, qy, qz, qw, tx, ty, tz) in enumerate(quat_poses):
         poses[i, :3, :3] = o3d.geometry.get_rotation_matrix_from_quaternion(np.array([qw, qx, qy, qz]) / np.linalg.norm([qw, qx, qy, qz]))

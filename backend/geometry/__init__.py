@@ -1,0 +1,1 @@
+"""Geometry on RGB-D frames: frame selection, lifting, tracking, fusion."""
