@@ -19,6 +19,7 @@ from ..shared.metrics import box_iou_3d
 from ..shared.scene import Scene, SceneError
 from .geometry.frame_selection import ViewSettings, select_views
 from .lifting import Mask3D, mask_to_3d
+from .scene_cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scene_key
 from .models.loading import SHIPPED_NANO, ModelError
 from .models.parsing import ParsedBox, ParseError
 from .models.reasoner import Generation, Reasoner, VLMSettings
@@ -52,6 +53,7 @@ class PipelineSettings:
     view_step_m: float = 0.10  # track and vote a new view each time the camera moves this far...
     view_step_deg: float = 10.0  # ...or turns this much (0 and 0: every frame); see geometry/frame_selection.py
     video_as_images: bool = False  # models trained on frames-as-images (scene-r1-nano)
+    work_cache_mb: int = 2048  # query-independent work kept per scene (scene_cache.py); 0: none
 
     def vlm_settings(self) -> VLMSettings:
         return VLMSettings(model=self.vlm, device=self.device, dtype=self.dtype, max_new_tokens=self.max_new_tokens,
@@ -184,11 +186,16 @@ class GroundingResult:
 class Pipeline:
     """Loads the models once; answers many queries (thread-compatible, one query at a time)."""
 
-    def __init__(self, settings: PipelineSettings = PipelineSettings(), reasoner: Reasoner | None = None, tracker: Tracker | None = None):
+    def __init__(self, settings: PipelineSettings = PipelineSettings(), reasoner: Reasoner | None = None, tracker: Tracker | None = None,
+                 cache: SceneWorkCache | None = None):
         self.settings = settings
         self.notes: list[str] = []
+        self.cache = cache if cache is not None else SceneWorkCache(settings.work_cache_mb << 20)
         self._reasoner = reasoner
+        if reasoner is not None:
+            cache_reasoner_work(self.cache, reasoner)
         self.tracker = tracker or self._make_tracker()
+        cache_tracker_work(self.cache, self.tracker)
         self._vote = vote_in_frames
         if settings.device.startswith("cuda"):  # a GPU votes all frames at once; on a CPU numpy is faster (bench lifting)
             from .voting import TorchVoter
@@ -210,6 +217,7 @@ class Pipeline:
                 self.notes.append(f"{DEFAULT_VLM} is not on this machine ({str(error).splitlines()[0][:160]}); "
                                   f"using the shipped scene-r1-nano ({SHIPPED_NANO}), a small model trained on synthetic rooms only")
                 self._reasoner = Reasoner(replace(self.settings.vlm_settings(), model=str(SHIPPED_NANO)))
+            cache_reasoner_work(self.cache, self._reasoner)
         return self._reasoner
 
     def _make_tracker(self) -> Tracker:
@@ -227,7 +235,7 @@ class Pipeline:
 
     # ---- grounding --------------------------------------------------------------------------
     def ground(self, scene: Scene, query: str, every: bool | None = None, progress: Progress | None = None, cancel: threading.Event | None = None) -> GroundingResult:
-        with self._lock:
+        with self._lock, self.cache.for_scene(scene_key(scene)):
             return self._ground(scene, query, wants_every_instance(query) if every is None else every, progress or _quiet, cancel)
 
     def model_seconds(self) -> float:
@@ -344,7 +352,7 @@ class Pipeline:
         """The box-prompt path: a user's rectangle on one frame -> the object in 3D."""
         from .lifting import check_box
 
-        with self._lock:
+        with self._lock, self.cache.for_scene(scene_key(scene)):
             frame = scene.check_index(frame)
             box = tuple(float(v) for v in check_box(box, scene.intrinsics_at(frame).size))
             result = GroundingResult(query="", scene=scene.name, mode="lift", key_frame=frame, notes=list(self.notes))
@@ -357,7 +365,7 @@ class Pipeline:
 
     # ---- VQA ----------------------------------------------------------------------------------
     def ask(self, scene: Scene, question: str, progress: Progress | None = None, cancel: threading.Event | None = None) -> GroundingResult:
-        with self._lock:
+        with self._lock, self.cache.for_scene(scene_key(scene)):
             _check(cancel)
             progress = progress or _quiet
             progress("answer", 0, 1)
@@ -389,3 +397,4 @@ def _check(cancel: threading.Event | None) -> None:
 
 def _quiet(stage: str, done: int, total: int) -> None:
     pass
+

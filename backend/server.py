@@ -67,6 +67,7 @@ class SceneCache:
         self.max_bytes = max_bytes
         self.entries: collections.OrderedDict[str, CachedScene] = collections.OrderedDict()
         self.lock = threading.Lock()
+        self.work = None  # the pipeline's SceneWorkCache: its bytes count against the same budget
 
     def get(self, key: str) -> CachedScene | None:
         with self.lock:
@@ -77,10 +78,23 @@ class SceneCache:
 
     def put(self, key: str, scene: Scene, nbytes: int) -> None:
         with self.lock:
+            scene.cache_key = key  # the pipeline's work cache files its entries under the content hash
             self.entries[key] = CachedScene(scene, nbytes)
             self.entries.move_to_end(key)
-            while sum(e.nbytes for e in self.entries.values()) > self.max_bytes and len(self.entries) > 1:
-                self.entries.popitem(last=False)
+        self.fit()
+
+    def fit(self) -> None:
+        """Drop least recently used scenes (with their cached work) until scenes + work fit the
+        budget; then, if one scene alone is left, trim the work cache to what remains."""
+        with self.lock:
+            work = self.work.stats.nbytes if self.work is not None else 0
+            while sum(e.nbytes for e in self.entries.values()) + work > self.max_bytes and len(self.entries) > 1:
+                key, _ = self.entries.popitem(last=False)
+                if self.work is not None:
+                    self.work.drop_scene(key)
+                    work = self.work.stats.nbytes
+            if self.work is not None:
+                self.work.shrink_to(max(0, self.max_bytes - sum(e.nbytes for e in self.entries.values())))
 
     def keys(self) -> list[str]:
         with self.lock:
@@ -123,6 +137,9 @@ class Server:
         with self._pipeline_lock:
             if self._pipeline is None:
                 self._pipeline = Pipeline(self.settings.pipeline)
+            if self.cache.work is None:
+                self.cache.work = self._pipeline.cache
+                self._pipeline.cache.max_bytes = min(self._pipeline.cache.max_bytes, self.settings.cache_bytes)
             return self._pipeline
 
     # ---- socket thread ------------------------------------------------------------------------
@@ -322,6 +339,7 @@ class Server:
                 arrays[f"points/{number}"] = instance.mask3d.points.astype(np.float32)
                 arrays[f"confidence/{number}"] = instance.mask3d.confidence.astype(np.float32)
         cached.results[memo_key] = (payload, arrays)
+        self.cache.fit()
         return payload, arrays
 
 
