@@ -33,9 +33,18 @@ def nbytes_of(value: Any) -> int:
     return 0
 
 
+def _hasher():
+    try:
+        import xxhash  # ten times blake2b's speed: a 1024x1024 SAM2 input (12 MB) in about a millisecond
+
+        return xxhash.xxh3_128()
+    except ImportError:
+        return hashlib.blake2b(digest_size=16)
+
+
 def digest(*parts: Any) -> str:
     """A content digest of arrays, tensors and plain values (what a cached model saw)."""
-    h = hashlib.blake2b(digest_size=16)
+    h = _hasher()
     for part in parts:
         if hasattr(part, "detach"):  # torch tensor
             part = part.detach().cpu().contiguous().numpy()
