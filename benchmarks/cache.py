@@ -12,9 +12,10 @@ import time
 
 
 from ..backend.models.loading import SHIPPED_NANO
-from ..backend.pipeline import Pipeline, PipelineSettings
-from ..backend.server import Server, ServerSettings
-from ..backend.synth import SynthConfig, build_synthetic
+from ..backend.pipeline.pipeline import Pipeline
+from ..backend.pipeline.settings import PipelineSettings
+from ..backend.service.server import Server, ServerSettings
+from ..backend.data.synth import SynthConfig, build_synthetic
 from ..shared.client import Client
 from ..shared.scene import Scene
 

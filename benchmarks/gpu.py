@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..shared.camera import Intrinsics
-from ..shared.lifting import lift_masks, vote_in_frames
+from ..backend.geometry.lifting import lift_masks, vote_in_frames
 from ..shared.scene import Scene
 
 # Qwen/Qwen2.5-VL-7B-Instruct's config.json (published values).
@@ -94,7 +94,7 @@ def time_voting(scene: Scene, masks: dict, device: str) -> dict:
     """Seconds to lift all masks with numpy voting and with torch voting on `device`."""
     import torch
 
-    from ..backend.voting import TorchVoter
+    from ..backend.geometry.voting import TorchVoter
 
     voter = TorchVoter(device)
     lift_masks(scene, {k: masks[k] for k in range(4)}, vote=voter)  # warm-up: context, kernels
@@ -156,7 +156,7 @@ def time_vlm(spec: dict, device: str, dtype, video_frames: int, size: tuple[int,
         out["image_encoder_s"], _ = _clock(torch, lambda: model.model.get_image_features(image["pixel_values"], image["image_grid_thw"]), device)
         out["image_prefill_s"], _ = _clock(torch, lambda: model(**image), device)
         out["image_s"], _ = _clock(torch, lambda: [model.generate(**image, **generate) for _ in range(candidates)], device)
-        from ..backend.scene_cache import SceneWorkCache
+        from ..backend.pipeline.cache import SceneWorkCache
 
         cache = SceneWorkCache(64 << 30)  # a second question on the same video: its vision features cached
         cache.wrap_encoder(model.model.visual, "vlm-vision-features")
@@ -236,7 +236,7 @@ def time_sam2(scene: Scene, variant: str, device: str, dtype, image_size: int | 
     if device.startswith("cuda"):
         out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
     if cached:
-        from ..backend.scene_cache import SceneWorkCache
+        from ..backend.pipeline.cache import SceneWorkCache
 
         cache = SceneWorkCache(64 << 30)
         cache.wrap_encoder(model.vision_encoder, "segmenter-image-embeddings")

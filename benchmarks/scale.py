@@ -28,7 +28,7 @@ def _peak_mb() -> float:
 
 def decode_all(folder: str) -> dict:
     """Decode every frame's colour and depth once (the readers' own decoders), dropping each."""
-    from ..backend.io import open_scene
+    from ..backend.data import open_scene
 
     scene = open_scene(folder)
     start = time.perf_counter()
@@ -41,8 +41,8 @@ def decode_all(folder: str) -> dict:
 def lift_scan(folder: str, frame: int, box, every_frame: bool) -> dict:
     """`scene-r1 lift --fuse` as a function: open, select views, segment, track, vote, clean, fuse, write."""
     from ..backend.geometry.frame_selection import ALL_FRAMES, ViewSettings
-    from ..backend.io import open_scene
-    from ..backend.lifting import lift_to_folder
+    from ..backend.data import open_scene
+    from ..backend.pipeline.results import lift_to_folder
 
     start = time.perf_counter()
     scene = open_scene(folder)

@@ -2,7 +2,17 @@
 
 numpy (1.26 or 2.x) and pyzmq only; never bpy, never torch.
 """
-from .camera import Intrinsics, blender_to_opencv_pose, opencv_to_blender_pose, intrinsics_from_blender
+
+from .camera import Intrinsics, blender_to_opencv_pose, intrinsics_from_blender, opencv_to_blender_pose
 from .scene import Frame, Scene, SceneError, summarize_scene
 
-__all__ = ["Frame", "Intrinsics", "Scene", "SceneError", "summarize_scene", "blender_to_opencv_pose", "intrinsics_from_blender", "opencv_to_blender_pose"]
+__all__ = [
+    "Frame",
+    "Intrinsics",
+    "Scene",
+    "SceneError",
+    "summarize_scene",
+    "blender_to_opencv_pose",
+    "intrinsics_from_blender",
+    "opencv_to_blender_pose",
+]

@@ -7,6 +7,7 @@ the conversion is a flip of the camera's y and z axes, applied on the right of t
 
 numpy only: this module runs inside Blender (numpy 1.26) and in the backend (numpy 2.x).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,13 +55,13 @@ class Intrinsics:
         return np.array([self.fx, self.fy, self.cx, self.cy], dtype=np.float64)
 
     @classmethod
-    def from_matrix(cls, matrix: np.ndarray, width: int, height: int) -> "Intrinsics":
+    def from_matrix(cls, matrix: np.ndarray, width: int, height: int) -> Intrinsics:
         k = np.asarray(matrix, dtype=np.float64)
         if k.shape not in ((3, 3), (4, 4)):
             raise CameraError(f"an intrinsic matrix is 3x3 (or 4x4 padded), got shape {k.shape}")
         return cls(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), int(width), int(height))
 
-    def scaled(self, width: int, height: int) -> "Intrinsics":
+    def scaled(self, width: int, height: int) -> Intrinsics:
         """The same camera seen at another resolution (e.g. the depth sensor's)."""
         sx, sy = width / self.width, height / self.height
         # Pixel centres sit at integer coordinates, so scale about the image's outer edge (-0.5).
@@ -68,8 +69,7 @@ class Intrinsics:
             self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, width, height
         )
 
-
-    def cropped(self, left: int, top: int, width: int, height: int) -> "Intrinsics":
+    def cropped(self, left: int, top: int, width: int, height: int) -> Intrinsics:
         """The same camera seen through a window of the image whose top-left pixel is (left, top)."""
         return Intrinsics(self.fx, self.fy, self.cx - left, self.cy - top, width, height)
 

@@ -9,19 +9,21 @@ keep-alive) arrives within `timeout` seconds, the socket is closed and reopened 
 idempotent request is sent again, up to `retries` times; then the server is declared
 unavailable, with the address in the error.
 """
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import zmq
 
+from .defaults import DEFAULT_ADDRESS
 from .protocol import Message, ProtocolError, decode, encode, scene_to_wire
+from .results import QueryResult, result_from_wire
 
 IDEMPOTENT = {"hello", "health", "scene.has", "scene.upload", "cancel"}
 Progress = Callable[[dict], None]
@@ -49,7 +51,7 @@ class CurveKeys:
     server_public: bytes
 
     @classmethod
-    def from_folder(cls, folder) -> "CurveKeys":
+    def from_folder(cls, folder) -> CurveKeys:
         """The layout `scene-r1 keys DIR` writes: client.key_secret and server.key."""
         import zmq.auth
 
@@ -58,13 +60,21 @@ class CurveKeys:
             public, secret = zmq.auth.load_certificate(folder / "client.key_secret")
             server_public, _ = zmq.auth.load_certificate(folder / "server.key")
         except (OSError, ValueError) as error:
-            raise BackendError("keys", f"cannot read CURVE keys in {folder} (expected client.key_secret and server.key): {error}") from None
+            raise BackendError(
+                "keys", f"cannot read CURVE keys in {folder} (expected client.key_secret and server.key): {error}"
+            ) from None
         return cls(public, secret, server_public)
 
 
 class Client:
-    def __init__(self, address: str = "tcp://127.0.0.1:5555", timeout: float = 30.0, retries: int = 2,
-                 curve: CurveKeys | None = None, context: zmq.Context | None = None):
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        timeout: float = 30.0,
+        retries: int = 2,
+        curve: CurveKeys | None = None,
+        context: zmq.Context | None = None,
+    ):
         self.address, self.timeout, self.retries, self.curve = address, timeout, retries, curve
         self.context = context or zmq.Context.instance()
         self.socket = None
@@ -86,22 +96,29 @@ class Client:
             self.socket.close(linger=0)
             self.socket = None
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     # ---- the request loop ---------------------------------------------------------------------
-    def request(self, message: Message, on_progress: Progress | None = None, timeout: float | None = None,
-                cancel: threading.Event | None = None, codec: str = "raw", codecs: dict[str, str] | None = None) -> Message:
+    def request(
+        self,
+        message: Message,
+        on_progress: Progress | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        codec: str = "raw",
+        codecs: dict[str, str] | None = None,
+    ) -> Message:
         """Send and wait for the final reply, passing progress events to `on_progress`.
         Raises BackendError for error replies and ServerUnavailable when nothing comes back."""
         timeout = self.timeout if timeout is None else timeout
         frames = encode(message, codec=codec, codecs=codecs)
         attempts = 1 + (self.retries if message.type in IDEMPOTENT else 0)
         cancel_sent = False
-        for attempt in range(attempts):
+        for _attempt in range(attempts):
             self.socket.send_multipart(frames, copy=False)
             deadline = time.monotonic() + timeout
             while True:
@@ -125,7 +142,10 @@ class Client:
                         on_progress(reply.payload)
                     continue
                 if reply.type == "error":
-                    raise BackendError(reply.payload.get("code", "error"), reply.payload.get("message", "the backend reported an error"))
+                    raise BackendError(
+                        reply.payload.get("code", "error"),
+                        reply.payload.get("message", "the backend reported an error"),
+                    )
                 if reply.type == "accepted":
                     continue
                 return reply
@@ -133,7 +153,8 @@ class Client:
         raise ServerUnavailable(
             f"no answer from the Scene-R1 backend at {self.address} within {timeout:g} s"
             + (f" ({attempts} attempts)" if attempts > 1 else "")
-            + ": is `scene-r1 serve` running there" + (", and are the CURVE keys the server's?" if self.curve else "?")
+            + ": is `scene-r1 serve` running there"
+            + (", and are the CURVE keys the server's?" if self.curve else "?")
         )
 
     # ---- the protocol's requests ----------------------------------------------------------------
@@ -143,7 +164,9 @@ class Client:
     def health(self, timeout: float | None = None) -> dict:
         return self.request(Message("health"), timeout=timeout).payload
 
-    def upload(self, scene=None, wire: tuple[dict, dict] | None = None, codec: str = "raw", timeout: float | None = None) -> str:
+    def upload(
+        self, scene=None, wire: tuple[dict, dict] | None = None, codec: str = "raw", timeout: float | None = None
+    ) -> str:
         """Make sure the server holds the scene; returns its content hash. A scene the server
         already holds costs one small round trip."""
         meta, arrays = wire if wire is not None else scene_to_wire(scene)
@@ -152,33 +175,35 @@ class Client:
         codecs = None
         if codec == "jpeg":  # lossy only for colour; depth stays exact
             codecs = {name: ("jpeg" if name.startswith("rgb/") else "zlib") for name in arrays}
-        reply = self.request(Message("scene.upload", payload=meta, arrays=arrays), timeout=timeout, codec=codec, codecs=codecs)
+        reply = self.request(
+            Message("scene.upload", payload=meta, arrays=arrays), timeout=timeout, codec=codec, codecs=codecs
+        )
         return reply.payload["hash"]
 
-    def query(self, scene_hash: str, mode: str, text: str = "", on_progress: Progress | None = None,
-              cancel: threading.Event | None = None, timeout: float | None = None, **options) -> Message:
+    def query(
+        self,
+        scene_hash: str,
+        mode: str,
+        text: str = "",
+        on_progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+        **options,
+    ) -> QueryResult:
         """Run a query on an uploaded scene. mode: ground / ask / lift (options frame=, box=)."""
         payload = {"scene": scene_hash, "mode": mode, "text": text, "options": options}
-        return self.request(Message("query", payload=payload), on_progress=on_progress, timeout=timeout, cancel=cancel)
+        reply = self.request(Message("query", payload=payload), on_progress=on_progress, timeout=timeout, cancel=cancel)
+        try:
+            return result_from_wire(reply.payload, reply.arrays)
+        except ValueError as error:
+            raise BackendError("malformed", str(error)) from None
 
     def cancel(self, request_id: str) -> bool:
         return bool(self.request(Message("cancel", payload={"request": request_id})).payload.get("found"))
 
-    def submit(self, scene_hash: str, mode: str, text: str = "", on_progress: Progress | None = None, **options) -> "Job":
+    def submit(self, scene_hash: str, mode: str, text: str = "", on_progress: Progress | None = None, **options) -> Job:
         """The callback/future form: the query runs on its own thread and socket."""
         return Job(self, scene_hash, mode, text, on_progress, options)
-
-
-def result_instances(reply: Message) -> list[dict]:
-    """The result's instances with their 3D points and confidences joined in from the buffers."""
-    out = []
-    for number, instance in enumerate(reply.payload.get("instances", [])):
-        instance = dict(instance)
-        if f"points/{number}" in reply.arrays:
-            instance["points"] = np.asarray(reply.arrays[f"points/{number}"])
-            instance["confidence"] = np.asarray(reply.arrays[f"confidence/{number}"])
-        out.append(instance)
-    return out
 
 
 class Job(Future):
@@ -198,7 +223,9 @@ class Job(Future):
         scene_hash, mode, text, on_progress, options = self._query
         try:
             with Client(address, timeout, retries, curve, context) as client:
-                self.set_result(client.query(scene_hash, mode, text, on_progress=on_progress, cancel=self._stop, **options))
+                self.set_result(
+                    client.query(scene_hash, mode, text, on_progress=on_progress, cancel=self._stop, **options)
+                )
         except BaseException as error:  # delivered to whoever waits on the future
             self.set_exception(error)
 

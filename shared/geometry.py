@@ -1,4 +1,5 @@
 """Pure numpy geometry on the OpenCV camera convention (see camera.py). No torch, no bpy."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,10 @@ def backproject_depth(
     if depth.ndim != 2:
         raise ValueError(f"depth must be an HxW array, got shape {depth.shape}")
     if (depth.shape[1], depth.shape[0]) != intrinsics.size:
-        raise ValueError(f"depth is {depth.shape[1]}x{depth.shape[0]} but intrinsics are for {intrinsics.size[0]}x{intrinsics.size[1]}")
+        raise ValueError(
+            f"depth is {depth.shape[1]}x{depth.shape[0]} "
+            f"but intrinsics are for {intrinsics.size[0]}x{intrinsics.size[1]}"
+        )
     keep = valid_depth(depth)
     if mask is not None:
         if mask.shape != depth.shape:

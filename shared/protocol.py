@@ -8,6 +8,7 @@ PNG/JPEG image (remote links; needs OpenCV on the side that encodes or decodes).
 
 numpy + the standard library only: Blender's Python (numpy 1.26) and the backend (numpy 2.x).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,11 +54,19 @@ def encode(message: Message, codec: str = "raw", codecs: dict[str, str] | None =
     for name, array in message.arrays.items():
         array = np.asarray(array)
         if array.dtype.name not in DTYPES:
-            raise ProtocolError("bad-dtype", f"array {name!r} has dtype {array.dtype}, the protocol carries {', '.join(DTYPES)}")
+            raise ProtocolError(
+                "bad-dtype", f"array {name!r} has dtype {array.dtype}, the protocol carries {', '.join(DTYPES)}"
+            )
         chosen = (codecs or {}).get(name, codec)
         frames.append(_compress(array, chosen, name))
         descriptors.append({"name": name, "dtype": array.dtype.name, "shape": list(array.shape), "codec": chosen})
-    header = {"v": PROTOCOL_VERSION, "type": message.type, "id": message.id, "payload": message.payload, "buffers": descriptors}
+    header = {
+        "v": PROTOCOL_VERSION,
+        "type": message.type,
+        "id": message.id,
+        "payload": message.payload,
+        "buffers": descriptors,
+    }
     return [json.dumps(header, ensure_ascii=False, allow_nan=False).encode("utf-8")] + frames
 
 
@@ -76,10 +85,14 @@ def decode(frames: list, max_array_bytes: int = 1 << 31) -> Message:
     if not isinstance(header, dict):
         raise ProtocolError("bad-header", "the header is not a JSON object")
     if header.get("v") != PROTOCOL_VERSION:
-        raise ProtocolError("version", f"protocol version {header.get('v')!r} is not supported; this side speaks {PROTOCOL_VERSION}")
+        raise ProtocolError(
+            "version", f"protocol version {header.get('v')!r} is not supported; this side speaks {PROTOCOL_VERSION}"
+        )
     kind, message_id, payload = header.get("type"), header.get("id"), header.get("payload", {})
     if not isinstance(kind, str) or not isinstance(message_id, str) or not message_id or len(message_id) > 128:
-        raise ProtocolError("bad-header", "the header needs a string 'type' and a non-empty string 'id' (at most 128 characters)")
+        raise ProtocolError(
+            "bad-header", "the header needs a string 'type' and a non-empty string 'id' (at most 128 characters)"
+        )
     if not isinstance(payload, dict):
         raise ProtocolError("bad-header", "'payload' must be a JSON object")
     descriptors = header.get("buffers", [])
@@ -100,9 +113,18 @@ def _array(descriptor, frame, max_array_bytes: int) -> tuple[str, np.ndarray]:
         raise ProtocolError("bad-buffers", "a buffer descriptor is not a JSON object")
     name, dtype, shape, codec = (descriptor.get(k) for k in ("name", "dtype", "shape", "codec"))
     if not isinstance(name, str) or dtype not in DTYPES or codec not in CODECS:
-        raise ProtocolError("bad-buffers", f"buffer descriptor {descriptor!r:.200} needs a name, a dtype in {DTYPES} and a codec in {CODECS}")
-    if not isinstance(shape, list) or len(shape) > 4 or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s for s in shape):
-        raise ProtocolError("bad-buffers", f"buffer {name!r}: shape must be up to 4 non-negative integers, got {shape!r:.100}")
+        raise ProtocolError(
+            "bad-buffers",
+            f"buffer descriptor {descriptor!r:.200} needs a name, a dtype in {DTYPES} and a codec in {CODECS}",
+        )
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 4
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+    ):
+        raise ProtocolError(
+            "bad-buffers", f"buffer {name!r}: shape must be up to 4 non-negative integers, got {shape!r:.100}"
+        )
     expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     if expected > max_array_bytes:
         raise ProtocolError("too-large", f"buffer {name!r} would be {expected} bytes; the limit is {max_array_bytes}")
@@ -110,7 +132,10 @@ def _array(descriptor, frame, max_array_bytes: int) -> tuple[str, np.ndarray]:
     if codec == "raw":
         buffer = frame.buffer if hasattr(frame, "buffer") else frame  # zmq.Frame: no copy
         if memoryview(buffer).nbytes != expected:
-            raise ProtocolError("bad-buffers", f"buffer {name!r}: {memoryview(buffer).nbytes} bytes for shape {shape} {dtype} ({expected} expected)")
+            raise ProtocolError(
+                "bad-buffers",
+                f"buffer {name!r}: {memoryview(buffer).nbytes} bytes for shape {shape} {dtype} ({expected} expected)",
+            )
         return name, np.frombuffer(buffer, dtype=dtype).reshape(shape)
     if codec == "zlib":
         try:
@@ -123,7 +148,10 @@ def _array(descriptor, frame, max_array_bytes: int) -> tuple[str, np.ndarray]:
         return name, np.frombuffer(raw, dtype=dtype).reshape(shape)
     array = _decode_image(data, name)
     if list(array.shape) != shape or array.dtype.name != dtype:
-        raise ProtocolError("bad-buffers", f"buffer {name!r}: the {codec} image is {array.shape} {array.dtype}, the header says {shape} {dtype}")
+        raise ProtocolError(
+            "bad-buffers",
+            f"buffer {name!r}: the {codec} image is {array.shape} {array.dtype}, the header says {shape} {dtype}",
+        )
     return name, array
 
 
@@ -138,7 +166,11 @@ def _compress(array: np.ndarray, codec: str, name: str):
         except ImportError:
             raise ProtocolError("bad-codec", f"the {codec} codec needs OpenCV on the sending side; use zlib") from None
         image = array[..., ::-1] if array.ndim == 3 and array.shape[2] == 3 else array  # cv2 is BGR
-        ok, data = cv2.imencode("." + ("jpg" if codec == "jpeg" else "png"), np.ascontiguousarray(image), [cv2.IMWRITE_JPEG_QUALITY, 92] if codec == "jpeg" else [])
+        ok, data = cv2.imencode(
+            "." + ("jpg" if codec == "jpeg" else "png"),
+            np.ascontiguousarray(image),
+            [cv2.IMWRITE_JPEG_QUALITY, 92] if codec == "jpeg" else [],
+        )
         if not ok:
             raise ProtocolError("bad-codec", f"{codec} cannot encode array {name!r} of {array.shape} {array.dtype}")
         return data.tobytes()
@@ -190,7 +222,9 @@ def scene_to_wire(scene) -> tuple[dict, dict[str, np.ndarray]]:
         "name": scene.name,
         "frames": len(scene),
         "intrinsics": np.asarray(scene.intrinsics, dtype=np.float64).round(9).tolist(),
-        "depth_intrinsics": None if scene.depth_intrinsics is None else np.asarray(scene.depth_intrinsics, dtype=np.float64).round(9).tolist(),
+        "depth_intrinsics": None
+        if scene.depth_intrinsics is None
+        else np.asarray(scene.depth_intrinsics, dtype=np.float64).round(9).tolist(),
         "poses": np.asarray(scene.poses, dtype=np.float64).round(12).tolist(),
         "timestamps": np.asarray(scene.timestamps, dtype=np.float64).round(9).tolist(),
     }
@@ -204,21 +238,38 @@ def scene_from_wire(meta: dict, arrays: dict[str, np.ndarray], max_frames: int =
 
     try:
         count = int(meta["frames"])
-        intrinsics, poses, timestamps = (np.asarray(meta[k], dtype=np.float64) for k in ("intrinsics", "poses", "timestamps"))
-        depth_intrinsics = None if meta.get("depth_intrinsics") is None else np.asarray(meta["depth_intrinsics"], dtype=np.float64)
+        intrinsics, poses, timestamps = (
+            np.asarray(meta[k], dtype=np.float64) for k in ("intrinsics", "poses", "timestamps")
+        )
+        depth_intrinsics = (
+            None if meta.get("depth_intrinsics") is None else np.asarray(meta["depth_intrinsics"], dtype=np.float64)
+        )
     except (KeyError, TypeError, ValueError) as error:
-        raise ProtocolError("bad-scene", f"scene metadata needs frames, intrinsics, poses and timestamps: {error}") from None
+        raise ProtocolError(
+            "bad-scene", f"scene metadata needs frames, intrinsics, poses and timestamps: {error}"
+        ) from None
     if not 0 < count <= max_frames:
         raise ProtocolError("too-large", f"a scene of {count} frames; this server takes 1 to {max_frames}")
     missing = [f"{kind}/{i}" for i in range(count) for kind in ("rgb", "depth") if f"{kind}/{i}" not in arrays]
     if missing:
         raise ProtocolError("bad-scene", f"the upload lacks {len(missing)} frame buffers, e.g. {missing[:3]}")
-    expected = scene_hash({k: v for k, v in arrays.items() if k.split("/")[0] in ("rgb", "depth")}, {k: v for k, v in meta.items() if k not in ("name", "hash")})
+    expected = scene_hash(
+        {k: v for k, v in arrays.items() if k.split("/")[0] in ("rgb", "depth")},
+        {k: v for k, v in meta.items() if k not in ("name", "hash")},
+    )
     if meta.get("hash") != expected:
-        raise ProtocolError("bad-scene", "the scene's content hash does not match its bytes (corrupted or edited in transit)")
+        raise ProtocolError(
+            "bad-scene", "the scene's content hash does not match its bytes (corrupted or edited in transit)"
+        )
     scene = Scene.from_arrays(
-        [arrays[f"rgb/{i}"] for i in range(count)], [arrays[f"depth/{i}"] for i in range(count)], intrinsics, poses, timestamps,
-        depth_intrinsics=depth_intrinsics, name=str(meta.get("name", "scene"))[:200], cache_frames=count,
+        [arrays[f"rgb/{i}"] for i in range(count)],
+        [arrays[f"depth/{i}"] for i in range(count)],
+        intrinsics,
+        poses,
+        timestamps,
+        depth_intrinsics=depth_intrinsics,
+        name=str(meta.get("name", "scene"))[:200],
+        cache_frames=count,
     )
     for index in range(count):  # every image checked (shape, dtype, depth) once, and held decoded
         scene.frame(index)

@@ -6,11 +6,13 @@ in camera.py: OpenCV camera axes, planar depth in metres (float32, 0 or NaN = in
 
 numpy only: used by the Blender add-on (numpy 1.26) and the backend (numpy 2.x).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -45,7 +47,9 @@ class FrameSource(Protocol):
 class ArraySource:
     """Frames already in memory (captured in Blender, uploaded over the wire, rendered)."""
 
-    def __init__(self, rgb: Sequence[np.ndarray], depth: Sequence[np.ndarray], instance: Sequence[np.ndarray] | None = None):
+    def __init__(
+        self, rgb: Sequence[np.ndarray], depth: Sequence[np.ndarray], instance: Sequence[np.ndarray] | None = None
+    ):
         if len(rgb) != len(depth):
             raise SceneError(f"{len(rgb)} colour images but {len(depth)} depth maps")
         if instance is not None and len(instance) != len(rgb):
@@ -89,7 +93,10 @@ def check_rgb(rgb: np.ndarray, expected_size: tuple[int, int] | None = None, wha
         raise SceneError(f"{what} must be uint8, got {rgb.dtype}")
     _check_side(rgb.shape[:2], what)
     if expected_size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(expected_size):
-        raise SceneError(f"{what} is {rgb.shape[1]}x{rgb.shape[0]} but the scene's colour size is {expected_size[0]}x{expected_size[1]}")
+        raise SceneError(
+            f"{what} is {rgb.shape[1]}x{rgb.shape[0]} "
+            f"but the scene's colour size is {expected_size[0]}x{expected_size[1]}"
+        )
     return rgb
 
 
@@ -101,12 +108,17 @@ def check_depth(depth: np.ndarray, expected_size: tuple[int, int] | None = None,
         raise SceneError(f"{what} must be float32 metres, got {depth.dtype}")
     _check_side(depth.shape, what)
     if expected_size is not None and (depth.shape[1], depth.shape[0]) != tuple(expected_size):
-        raise SceneError(f"{what} is {depth.shape[1]}x{depth.shape[0]} but the scene's depth size is {expected_size[0]}x{expected_size[1]}")
+        raise SceneError(
+            f"{what} is {depth.shape[1]}x{depth.shape[0]} "
+            f"but the scene's depth size is {expected_size[0]}x{expected_size[1]}"
+        )
     with np.errstate(invalid="ignore"):
         if np.isinf(depth).any():
             raise SceneError(f"{what} holds infinite values; mark invalid pixels with 0 or NaN")
         if (depth < 0).any():
-            raise SceneError(f"{what} holds negative depth (min {np.nanmin(depth):.3f} m); depth is metres >= 0, 0 or NaN = invalid")
+            raise SceneError(
+                f"{what} holds negative depth (min {np.nanmin(depth):.3f} m); depth is metres >= 0, 0 or NaN = invalid"
+            )
     return depth
 
 
@@ -122,7 +134,9 @@ def check_poses(poses: np.ndarray) -> np.ndarray:
     finite = np.isfinite(poses).all(axis=(1, 2))
     if not finite.all():
         bad = np.flatnonzero(~finite)
-        raise SceneError(f"{len(bad)} pose(s) are not finite (first at frame {bad[0]}); drop those frames or fix the poses")
+        raise SceneError(
+            f"{len(bad)} pose(s) are not finite (first at frame {bad[0]}); drop those frames or fix the poses"
+        )
     if not np.allclose(poses[:, 3], [0, 0, 0, 1], atol=1e-6):
         raise SceneError("poses must have [0, 0, 0, 1] as their last row")
     rotations = poses[:, :3, :3]
@@ -152,23 +166,28 @@ class Scene:
         format: str = "memory",
         cache_frames: int = 8,
         notes: Sequence[str] = (),
+        frame_numbers: Sequence[int] | None = None,
     ):
         self.source = source
         self.name, self.format, self.notes = name, format, list(notes)
+        # The capture's own frame numbers (its file names), which users name frames by; default 0..n-1.
+        self.frame_numbers = [int(n) for n in (range(len(source)) if frame_numbers is None else frame_numbers)]
         self.color_size = (int(color_size[0]), int(color_size[1]))
         self.depth_size = self.color_size if depth_size is None else (int(depth_size[0]), int(depth_size[1]))
         self.intrinsics = np.asarray(intrinsics, dtype=np.float64).reshape(-1, 4)
         self.poses = np.asarray(poses, dtype=np.float64)
         self.timestamps = np.asarray(timestamps, dtype=np.float64).reshape(-1)
         if depth_intrinsics is None:
-            depth_intrinsics = np.array([self._color_intrinsics(i).scaled(*self.depth_size).as_array() for i in range(len(self.intrinsics))]).reshape(-1, 4)
+            depth_intrinsics = np.array(
+                [self._color_intrinsics(i).scaled(*self.depth_size).as_array() for i in range(len(self.intrinsics))]
+            ).reshape(-1, 4)
         self.depth_intrinsics = np.asarray(depth_intrinsics, dtype=np.float64).reshape(-1, 4)
         self._cache: OrderedDict[int, Frame] = OrderedDict()
         self._cache_frames = cache_frames
         self.validate()
 
     @classmethod
-    def from_arrays(cls, rgb, depth, intrinsics, poses, timestamps, instance=None, **kwargs) -> "Scene":
+    def from_arrays(cls, rgb, depth, intrinsics, poses, timestamps, instance=None, **kwargs) -> Scene:
         """A scene from in-memory frames; intrinsics may be one Intrinsics for all frames."""
         if len(rgb) == 0:
             raise SceneError("a scene needs at least one frame")
@@ -206,6 +225,8 @@ class Scene:
         for label, array in (("intrinsics", self.intrinsics), ("depth intrinsics", self.depth_intrinsics)):
             if not np.isfinite(array).all() or (array[:, :2] <= 0).any():
                 raise SceneError(f"{label} must be finite with positive focal lengths")
+        if len(self.frame_numbers) != n or len(set(self.frame_numbers)) != n:
+            raise SceneError(f"scene {self.name!r} needs {n} distinct frame numbers, got {len(self.frame_numbers)}")
         if not np.isfinite(self.timestamps).all():
             raise SceneError("timestamps must be finite")
         if (np.diff(self.timestamps) < 0).any():
@@ -249,7 +270,15 @@ class Scene:
             return self._cache[index]
         rgb = check_rgb(self.source.load_rgb(index), self.color_size, f"colour image of frame {index}")
         depth = check_depth(self.source.load_depth(index), self.depth_size, f"depth map of frame {index}")
-        frame = Frame(index, rgb, depth, self.intrinsics_at(index), self.depth_intrinsics_at(index), self.poses[index], float(self.timestamps[index]))
+        frame = Frame(
+            index,
+            rgb,
+            depth,
+            self.intrinsics_at(index),
+            self.depth_intrinsics_at(index),
+            self.poses[index],
+            float(self.timestamps[index]),
+        )
         self._cache[index] = frame
         while len(self._cache) > self._cache_frames:
             self._cache.popitem(last=False)
@@ -274,7 +303,9 @@ class Scene:
         return int(np.argmin(np.abs(self.timestamps - self.timestamps[0] - seconds)))
 
     def __repr__(self) -> str:
-        return f"Scene({self.name!r}, {len(self)} frames, {self.color_size[0]}x{self.color_size[1]}, format={self.format})"
+        return (
+            f"Scene({self.name!r}, {len(self)} frames, {self.color_size[0]}x{self.color_size[1]}, format={self.format})"
+        )
 
 
 def summarize_scene(scene: Scene, sample_frames: int = 8) -> dict:
@@ -299,7 +330,9 @@ def summarize_scene(scene: Scene, sample_frames: int = 8) -> dict:
         "colour": f"{scene.color_size[0]}x{scene.color_size[1]}",
         "depth": f"{scene.depth_size[0]}x{scene.depth_size[1]}",
         "intrinsics (first frame)": f"fx={fx:.1f} fy={fy:.1f} cx={cx:.1f} cy={cy:.1f}",
-        "depth range (1st-99th pct)": f"{min(low):.2f} - {max(high):.2f} m" if low else "no valid depth in sampled frames",
+        "depth range (1st-99th pct)": f"{min(low):.2f} - {max(high):.2f} m"
+        if low
+        else "no valid depth in sampled frames",
         "valid depth": f"{100 * float(np.mean(valid_fraction)):.1f}% of pixels (over {len(indices)} sampled frames)",
         "camera path": f"{path_length:.2f} m",
         "instance maps": "yes" if scene.has_instances else "no",

@@ -1,1 +1,0 @@
-"""Geometry on RGB-D frames: frame selection, lifting, tracking, fusion."""

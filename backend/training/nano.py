@@ -6,6 +6,7 @@ tasks are trained together (`task="all"`: their records interleaved, one SFT run
 run whose rewards each score their own task). Trained in turns instead, the small model forgot
 each task during the next one: the image task's boxes were gone after the VQA turn.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..synth import SynthConfig, write_synthetic
+from ..data.synth import SynthConfig, write_synthetic
 from .records import TASKS, RecordSettings, records
 from .train import TrainSettings, train
 
@@ -45,7 +46,9 @@ def make_data(folder: Path, seeds: tuple[int, int], recipe: NanoRecipe) -> Path:
     for seed in range(*seeds):
         target = folder / f"room-{seed}"
         if not (target / "gt.json").exists():
-            write_synthetic(SynthConfig(seed=seed, frames=recipe.frames, width=recipe.width, height=recipe.height), target)
+            write_synthetic(
+                SynthConfig(seed=seed, frames=recipe.frames, width=recipe.width, height=recipe.height), target
+            )
     return folder
 
 
@@ -61,21 +64,52 @@ def train_nano(out, recipe: NanoRecipe = NanoRecipe(), log=print) -> Path:
     make_data(out / "data" / "held-out", recipe.held_out_seeds, recipe)
     log(f"[nano] data ready in {time.perf_counter() - started:.0f} s")
     settings = RecordSettings(video_frames=8, image_views=recipe.image_views)
-    corpus = [r["solution"] + " " + r["prompt"][0]["content"][-1]["text"] for task in TASKS for r in records(data, task, settings)]
+    corpus = [
+        r["solution"] + " " + r["prompt"][0]["content"][-1]["text"]
+        for task in TASKS
+        for r in records(data, task, settings)
+    ]
     base = out / "init"
     if not (base / "config.json").exists():
-        make_tiny_qwen2_5_vl(base, hidden=recipe.hidden, layers=recipe.layers, vision_hidden=recipe.vision_hidden, vision_depth=recipe.vision_depth,
-                             vocab_size=recipe.vocab_size, corpus=corpus, seed=recipe.seed)
+        make_tiny_qwen2_5_vl(
+            base,
+            hidden=recipe.hidden,
+            layers=recipe.layers,
+            vision_hidden=recipe.vision_hidden,
+            vision_depth=recipe.vision_depth,
+            vocab_size=recipe.vocab_size,
+            corpus=corpus,
+            seed=recipe.seed,
+        )
     run = out / "run"
-    common = dict(task="all", model=str(base), data=str(data), out=str(run), batch_size=recipe.batch_size, num_generations=recipe.num_generations,
-                  use_cpu=True, seed=recipe.seed, max_completion_length=recipe.max_completion_length, records=settings, save_steps=200)
+    common = dict(
+        task="all",
+        model=str(base),
+        data=str(data),
+        out=str(run),
+        batch_size=recipe.batch_size,
+        num_generations=recipe.num_generations,
+        use_cpu=True,
+        seed=recipe.seed,
+        max_completion_length=recipe.max_completion_length,
+        records=settings,
+        save_steps=200,
+    )
     if not (run / "sft" / "final" / "config.json").exists():
-        train(TrainSettings(sft_steps=recipe.sft_steps, grpo_steps=0, sft_learning_rate=recipe.sft_learning_rate, **common))
+        train(
+            TrainSettings(
+                sft_steps=recipe.sft_steps, grpo_steps=0, sft_learning_rate=recipe.sft_learning_rate, **common
+            )
+        )
     log(f"[nano] SFT on all three tasks: {time.perf_counter() - started:.0f} s")
     sft_final = out / "sft-final"
     _copy_model(run / "sft" / "final", sft_final)
     # GRPO starts from the SFT model; train() with sft_steps=0 runs GRPO only.
-    train(TrainSettings(**common | {"model": str(sft_final)}, grpo_steps=recipe.grpo_steps, learning_rate=recipe.grpo_learning_rate))
+    train(
+        TrainSettings(
+            **common | {"model": str(sft_final)}, grpo_steps=recipe.grpo_steps, learning_rate=recipe.grpo_learning_rate
+        )
+    )
     log(f"[nano] GRPO on all three tasks: {time.perf_counter() - started:.0f} s")
     final = out / "final"
     _copy_model(run / "final", final)

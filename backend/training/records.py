@@ -9,19 +9,20 @@ ScanRefer / Multi3DRefer expressions and ScanQA answers (scannet.py). Labels are
 spans and text only, never 3D points. Records are produced one at a time; `as_dataset` writes
 them through Hugging Face datasets' Arrow cache, so thousands of scans never sit in memory.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
 from ...shared.scene import Scene
-from ..io import open_scene
+from ..data import open_scene
 from ..models.reasoner import IMAGE_PROMPT, TEMPORAL_PROMPT, VQA_PROMPT, frames_preamble, sample_times
 
 TASKS = ("temporal", "image", "vqa")
@@ -42,7 +43,9 @@ def model_input_size(width: int, height: int, settings: RecordSettings) -> tuple
     """The (width, height) the Qwen processor resizes a frame to (its smart_resize)."""
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
-    resized_h, resized_w = smart_resize(height, width, factor=settings.patch, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels)
+    resized_h, resized_w = smart_resize(
+        height, width, factor=settings.patch, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels
+    )
     return resized_w, resized_h
 
 
@@ -68,15 +71,20 @@ def video_frames(scene: Scene, settings: RecordSettings) -> tuple[list[int], lis
     return indices, times
 
 
-def temporal_record(scene, indices, times, query: str, spans, target: str, settings: RecordSettings, scene_id: str) -> dict:
+def temporal_record(
+    scene, indices, times, query: str, spans, target: str, settings: RecordSettings, scene_id: str
+) -> dict:
     duration = times[-1]
     fps = (len(times) - 1) / max(duration, 1e-3)
     prompt = frames_preamble(times) + TEMPORAL_PROMPT.format(fps=fps, duration=duration, query=query)
     start, end = spans[0]
     return {
-        "task": "temporal", "scene": scene_id, "prompt": _user(len(indices), prompt),
+        "task": "temporal",
+        "scene": scene_id,
+        "prompt": _user(len(indices), prompt),
         "images": [_image(scene.frame(i).rgb, settings.image_side) for i in indices],
-        "spans": [[float(a), float(b)] for a, b in spans], "duration": float(duration),
+        "spans": [[float(a), float(b)] for a, b in spans],
+        "duration": float(duration),
         "solution": solution(f"The {target} is in view from {start:g}s to {end:g}s.", f"{start:g}s to {end:g}s"),
     }
 
@@ -86,20 +94,35 @@ def image_record(scene, index: int, query: str, box, target: str, settings: Reco
     scale = image.size[0] / scene.intrinsics_at(index).width
     box = [float(v) * scale for v in box]
     model_size = model_input_size(*image.size, settings)
-    model_box = [round(box[0] * model_size[0] / image.size[0]), round(box[1] * model_size[1] / image.size[1]),
-                 round(box[2] * model_size[0] / image.size[0]), round(box[3] * model_size[1] / image.size[1])]
-    coordinates = " in pixels of this image" if settings.convention == "resized-pixels" else " with coordinates from 0 to 1000"
+    model_box = [
+        round(box[0] * model_size[0] / image.size[0]),
+        round(box[1] * model_size[1] / image.size[1]),
+        round(box[2] * model_size[0] / image.size[0]),
+        round(box[3] * model_size[1] / image.size[1]),
+    ]
+    coordinates = (
+        " in pixels of this image" if settings.convention == "resized-pixels" else " with coordinates from 0 to 1000"
+    )
     return {
-        "task": "image", "scene": scene_id, "prompt": _user(1, IMAGE_PROMPT.format(query=query, coordinates=coordinates)),
-        "images": [image], "box": box, "frame_size": list(image.size), "model_size": list(model_size), "convention": settings.convention,
-        "solution": solution(f"\"{query}\" refers to the {target}.", json.dumps({"bbox_2d": model_box, "label": target})),
+        "task": "image",
+        "scene": scene_id,
+        "prompt": _user(1, IMAGE_PROMPT.format(query=query, coordinates=coordinates)),
+        "images": [image],
+        "box": box,
+        "frame_size": list(image.size),
+        "model_size": list(model_size),
+        "convention": settings.convention,
+        "solution": solution(f'"{query}" refers to the {target}.', json.dumps({"bbox_2d": model_box, "label": target})),
     }
 
 
 def vqa_record(scene, indices, times, question: str, answers, settings: RecordSettings, scene_id: str) -> dict:
     return {
-        "task": "vqa", "scene": scene_id, "prompt": _user(len(indices), frames_preamble(times) + VQA_PROMPT.format(question=question)),
-        "images": [_image(scene.frame(i).rgb, settings.image_side) for i in indices], "answers": list(answers),
+        "task": "vqa",
+        "scene": scene_id,
+        "prompt": _user(len(indices), frames_preamble(times) + VQA_PROMPT.format(question=question)),
+        "images": [_image(scene.frame(i).rgb, settings.image_side) for i in indices],
+        "answers": list(answers),
         "solution": solution("I look at the frames and answer.", answers[0]),
     }
 
@@ -119,11 +142,15 @@ def synthetic_records(folder, task: str, settings: RecordSettings = RecordSettin
     for query in truth["queries"]:
         target = objects[query["target_id"]]
         if task == "temporal":
-            yield temporal_record(scene, indices, times, query["text"], query["spans"], target["name"], settings, scene_id)
+            yield temporal_record(
+                scene, indices, times, query["text"], query["spans"], target["name"], settings, scene_id
+            )
         elif task == "image":
             best_seen = sorted(target["pixels"], key=target["pixels"].get, reverse=True)[: settings.image_views]
             for frame in best_seen:
-                yield image_record(scene, int(frame), query["text"], target["boxes"][frame], target["name"], settings, scene_id)
+                yield image_record(
+                    scene, int(frame), query["text"], target["boxes"][frame], target["name"], settings, scene_id
+                )
         else:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
@@ -144,7 +171,7 @@ LABEL_COLUMNS = ("spans", "duration", "box", "frame_size", "model_size", "conven
 
 
 def task_list(task: str) -> tuple[str, ...]:
-    """"image" -> ("image",); "temporal,vqa" -> both; "all" -> the three tasks."""
+    """ "image" -> ("image",); "temporal,vqa" -> both; "all" -> the three tasks."""
     tasks = TASKS if task == "all" else tuple(t.strip() for t in task.split(",") if t.strip())
     unknown = [t for t in tasks if t not in TASKS]
     if not tasks or unknown:
@@ -164,12 +191,4 @@ def records(data, task: str, settings: RecordSettings = RecordSettings()) -> Ite
         for group in zip_longest(*streams):
             for record in group:
                 if record is not None:
-                    yield {column: None for column in LABEL_COLUMNS} | record
-
-
-def as_dataset(data, task: str, settings: RecordSettings = RecordSettings()):
-    """A Hugging Face Dataset streamed through its Arrow cache (images stored, not held)."""
-    from datasets import Dataset
-
-    task_list(task)  # a bad task name is the caller's error, not a dataset-generation failure
-    return Dataset.from_generator(records, gen_kwargs={"data": str(data), "task": task, "settings": settings})
+                    yield dict.fromkeys(LABEL_COLUMNS) | record

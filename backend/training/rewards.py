@@ -4,15 +4,16 @@ function of one completion, and their weighted combination per task.
 trl calls reward functions with the batch's completions and every extra dataset column as keyword
 lists; `trl_reward` adapts a per-completion function to that calling convention.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..eval.metrics import box_iou_2d, temporal_iou
 from ..models.parsing import ParseError, Reply, normalize_answer, parse_boxes, parse_span
 from ..models.reasoner import box_to_frame
-from ...shared.metrics import box_iou_2d, temporal_iou
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
@@ -116,19 +117,32 @@ def task_rewards(task: str, weights: RewardWeights = RewardWeights()):
         return [format_reward(completion_text(c), t) for c, t in zip(completions, names)]
 
     def temporal_component(completions, spans, duration, task=None, **_):
-        return [temporal_reward(completion_text(c), s, d) if ok else None
-                for c, s, d, ok in zip(completions, spans, duration, mine("temporal", task, len(completions)))]
+        return [
+            temporal_reward(completion_text(c), s, d) if ok else None
+            for c, s, d, ok in zip(completions, spans, duration, mine("temporal", task, len(completions)))
+        ]
 
     def box_component(completions, box, frame_size, model_size, convention, task=None, **_):
-        return [box_reward(completion_text(c), b, f, m, v, weights.giou) if ok else None
-                for c, b, f, m, v, ok in zip(completions, box, frame_size, model_size, convention, mine("image", task, len(completions)))]
+        return [
+            box_reward(completion_text(c), b, f, m, v, weights.giou) if ok else None
+            for c, b, f, m, v, ok in zip(
+                completions, box, frame_size, model_size, convention, mine("image", task, len(completions))
+            )
+        ]
 
     def answer_component(completions, answers, task=None, **_):
-        return [answer_reward(completion_text(c), a) if ok else None for c, a, ok in zip(completions, answers, mine("vqa", task, len(completions)))]
+        return [
+            answer_reward(completion_text(c), a) if ok else None
+            for c, a, ok in zip(completions, answers, mine("vqa", task, len(completions)))
+        ]
 
     format_component.__name__ = "format"
     temporal_component.__name__ = "temporal_iou"
     box_component.__name__ = "box_giou" if weights.giou else "box_iou"
     answer_component.__name__ = "answer_match"
-    accuracy = {"temporal": (temporal_component, weights.temporal), "image": (box_component, weights.box), "vqa": (answer_component, weights.answer)}
+    accuracy = {
+        "temporal": (temporal_component, weights.temporal),
+        "image": (box_component, weights.box),
+        "vqa": (answer_component, weights.answer),
+    }
     return [format_component] + [accuracy[t][0] for t in tasks], [weights.format] + [accuracy[t][1] for t in tasks]

@@ -4,13 +4,15 @@ A typed config (TrainSettings) + trl's trainers, like TRL's own config/trainer p
 run the same command under `accelerate launch --config_file configs/accelerate/<ddp|zero2|zero3>.yaml`;
 `--vllm` generates with vLLM (colocated) where it is installed.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .records import RecordSettings, as_dataset
+from .dataset import as_dataset
+from .records import RecordSettings
 from .rewards import RewardWeights, task_rewards
 
 
@@ -46,8 +48,13 @@ def _lora_config(settings: TrainSettings):
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, lora_dropout=0.05, task_type="CAUSAL_LM",
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    return LoraConfig(
+        r=settings.lora_rank,
+        lora_alpha=2 * settings.lora_rank,
+        lora_dropout=0.05,
+        task_type="CAUSAL_LM",
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+    )
 
 
 def _checkpoint(folder: Path) -> str | bool:
@@ -68,16 +75,37 @@ def train(settings: TrainSettings) -> Path:
     processor = AutoProcessor.from_pretrained(settings.model)
     dtype = torch.bfloat16 if settings.bf16 else torch.float32
     model_path = settings.model
-    common = dict(use_cpu=settings.use_cpu, bf16=settings.bf16, seed=settings.seed, report_to=[], logging_steps=settings.logging_steps,
-                  save_steps=settings.save_steps, save_total_limit=2, remove_unused_columns=False)
+    common = dict(
+        use_cpu=settings.use_cpu,
+        bf16=settings.bf16,
+        seed=settings.seed,
+        report_to=[],
+        logging_steps=settings.logging_steps,
+        save_steps=settings.save_steps,
+        save_total_limit=2,
+        remove_unused_columns=False,
+    )
 
     if settings.sft_steps > 0:
         sft_out = out / "sft"
-        sft_data = dataset.map(lambda r: {"completion": [{"role": "assistant", "content": r["solution"]}]}).select_columns(["prompt", "completion", "images"])
+        sft_data = dataset.map(
+            lambda r: {"completion": [{"role": "assistant", "content": r["solution"]}]}
+        ).select_columns(["prompt", "completion", "images"])
         model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype)
-        trainer = SFTTrainer(model=model, train_dataset=sft_data, processing_class=processor, peft_config=_lora_config(settings),
-                             args=SFTConfig(output_dir=str(sft_out), max_steps=settings.sft_steps, learning_rate=settings.sft_learning_rate,
-                                            per_device_train_batch_size=settings.batch_size, max_length=None, **common))
+        trainer = SFTTrainer(
+            model=model,
+            train_dataset=sft_data,
+            processing_class=processor,
+            peft_config=_lora_config(settings),
+            args=SFTConfig(
+                output_dir=str(sft_out),
+                max_steps=settings.sft_steps,
+                learning_rate=settings.sft_learning_rate,
+                per_device_train_batch_size=settings.batch_size,
+                max_length=None,
+                **common,
+            ),
+        )
         trainer.train(resume_from_checkpoint=_checkpoint(sft_out))
         final = sft_out / "final"
         _save(trainer, processor, final)
@@ -92,13 +120,28 @@ def train(settings: TrainSettings) -> Path:
     functions, weights = task_rewards(settings.task, settings.rewards)
     model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype)
     config = GRPOConfig(
-        output_dir=str(grpo_out), max_steps=settings.grpo_steps, learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.batch_size * settings.num_generations,  # completions: prompts x generations
-        num_generations=settings.num_generations, max_completion_length=settings.max_completion_length, temperature=settings.temperature,
-        beta=settings.beta, reward_weights=weights, use_vllm=settings.use_vllm, **({"vllm_mode": "colocate"} if settings.use_vllm else {}), **common,
+        output_dir=str(grpo_out),
+        max_steps=settings.grpo_steps,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size
+        * settings.num_generations,  # completions: prompts x generations
+        num_generations=settings.num_generations,
+        max_completion_length=settings.max_completion_length,
+        temperature=settings.temperature,
+        beta=settings.beta,
+        reward_weights=weights,
+        use_vllm=settings.use_vllm,
+        **({"vllm_mode": "colocate"} if settings.use_vllm else {}),
+        **common,
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=functions, args=config, train_dataset=dataset, processing_class=processor,
-                          peft_config=_lora_config(settings) if settings.sft_steps == 0 else None)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=functions,
+        args=config,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=_lora_config(settings) if settings.sft_steps == 0 else None,
+    )
     trainer.train(resume_from_checkpoint=_checkpoint(grpo_out))
     final = out / "final"
     _save(trainer, processor, final)

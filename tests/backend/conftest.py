@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from scene_r1.backend.synth import SynthConfig, build_synthetic, write_synthetic
+from scene_r1.backend.data.synth import SynthConfig, build_synthetic, write_synthetic
 
 REAL_SEQUENCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "redkitchen-7scenes"
 SMALL = SynthConfig(seed=3, frames=12, width=160, height=120, fps=4.0)
@@ -23,7 +23,9 @@ def synthetic():
 @pytest.fixture(scope="session")
 def real_sequence() -> Path:
     if not REAL_SEQUENCE.is_dir():
-        pytest.skip(f"real RGB-D sequence not found at {REAL_SEQUENCE} (it lives beside the checkout, in ../shared/data)")
+        pytest.skip(
+            f"real RGB-D sequence not found at {REAL_SEQUENCE} (it lives beside the checkout, in ../shared/data)"
+        )
     return REAL_SEQUENCE
 
 
@@ -37,7 +39,14 @@ def tiny_models(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_pipeline(tiny_models):
-    from scene_r1.backend.pipeline import Pipeline, PipelineSettings
+    from scene_r1.backend.pipeline.pipeline import Pipeline
+    from scene_r1.backend.pipeline.settings import PipelineSettings
 
-    settings = PipelineSettings(vlm=str(tiny_models["vlm"]), tracker=str(tiny_models["tracker"]), dtype="float32", max_new_tokens=16, video_frames=8)
+    settings = PipelineSettings(
+        vlm=str(tiny_models["vlm"]),
+        tracker=str(tiny_models["tracker"]),
+        dtype="float32",
+        max_new_tokens=16,
+        video_frames=8,
+    )
     return Pipeline(settings)

@@ -15,7 +15,9 @@ def frames(n=3, h=24, w=32):
 
 def make(n=3, **overrides):
     rgb, depth = frames(n)
-    args = dict(rgb=rgb, depth=depth, intrinsics=K, poses=np.repeat(np.eye(4)[None], n, 0), timestamps=np.arange(n) * 0.5)
+    args = dict(
+        rgb=rgb, depth=depth, intrinsics=K, poses=np.repeat(np.eye(4)[None], n, 0), timestamps=np.arange(n) * 0.5
+    )
     args.update(overrides)
     return Scene.from_arrays(**args)
 
@@ -92,7 +94,9 @@ def test_nan_depth_means_invalid_not_an_error():
 def test_huge_frames_are_refused():
     huge = [np.zeros((9000, 2, 3), np.uint8)]
     with pytest.raises(SceneError, match="8192"):
-        Scene.from_arrays(huge, [np.zeros((9000, 2), np.float32)], Intrinsics(1, 1, 1, 1, 2, 9000), np.eye(4)[None], [0])
+        Scene.from_arrays(
+            huge, [np.zeros((9000, 2), np.float32)], Intrinsics(1, 1, 1, 1, 2, 9000), np.eye(4)[None], [0]
+        )
 
 
 def test_frames_are_decoded_lazily_and_cached():
@@ -109,7 +113,14 @@ def test_frames_are_decoded_lazily_and_cached():
         def load_depth(self, i):
             return np.ones((24, 32), np.float32)
 
-    scene = Scene(CountingSource(), np.tile(K.as_array(), (2000, 1)), np.repeat(np.eye(4)[None], 2000, 0), np.arange(2000) / 30, (32, 24), cache_frames=4)
+    scene = Scene(
+        CountingSource(),
+        np.tile(K.as_array(), (2000, 1)),
+        np.repeat(np.eye(4)[None], 2000, 0),
+        np.arange(2000) / 30,
+        (32, 24),
+        cache_frames=4,
+    )
     assert decoded == []
     for i in (5, 5, 6, 5):
         scene.frame(i)

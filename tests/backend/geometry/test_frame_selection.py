@@ -94,7 +94,7 @@ def test_selection_covers_a_random_walk(seed, frames, step_m, step_deg):
 
 @pytest.mark.skipif(not REAL.is_dir(), reason=f"real data not here: {REAL}")
 def test_real_scan_is_covered_by_a_fraction_of_its_frames():
-    from scene_r1.backend.io import open_scene
+    from scene_r1.backend.data import open_scene
 
     poses = open_scene(REAL).poses
     views = select_views(poses, 0)

@@ -1,0 +1,402 @@
+"""Readers for RGB-D capture folders, auto-detected: the project's canonical scene folder,
+7-Scenes, ScanNet exports and Record3D exports. All open lazily: only metadata (poses,
+intrinsics, timestamps, image sizes from file headers) is read when a folder is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, Intrinsics
+from ...shared.scene import Frame, Scene, SceneError
+from . import images
+
+CANONICAL_FORMAT = "scene-r1"
+CANONICAL_VERSION = 1
+SEVEN_SCENES_DEFAULT_INTRINSICS = (585.0, 585.0, 320.0, 240.0)
+SEVEN_SCENES_FPS = 30.0  # the Kinect v1 rate both 7-Scenes and ScanNet were recorded at
+SCANNET_FPS = 30.0
+
+
+class FileSource:
+    """Frames stored as one file per image; decodes on request through images.*."""
+
+    def __init__(
+        self,
+        rgb_paths: Sequence[Path],
+        depth_paths: Sequence[Path],
+        read_depth: Callable[[Path], np.ndarray],
+        instance_paths: Sequence[Path] | None = None,
+    ):
+        self.rgb_paths, self.depth_paths, self.read_depth = list(rgb_paths), list(depth_paths), read_depth
+        self.instance_paths = None if instance_paths is None else list(instance_paths)
+        self.has_instances = self.instance_paths is not None
+
+    def __len__(self) -> int:
+        return len(self.rgb_paths)
+
+    def load_rgb(self, index: int) -> np.ndarray:
+        return images.read_color(self.rgb_paths[index])
+
+    def load_depth(self, index: int) -> np.ndarray:
+        return self.read_depth(self.depth_paths[index])
+
+    def load_instance(self, index: int) -> np.ndarray:
+        if self.instance_paths is None:
+            raise SceneError("this scene has no instance maps")
+        return images.read_label_png(self.instance_paths[index])
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header alone (PIL reads no pixels here)."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except FileNotFoundError:
+        raise SceneError(f"missing file: {path}") from None
+    except Exception as error:
+        raise SceneError(f"cannot read image header of {path}: {error}") from None
+
+
+def load_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    try:
+        matrix = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except FileNotFoundError:
+        raise SceneError(f"missing file: {path}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SceneError(f"{path} does not hold a numeric matrix: {error}") from None
+    if matrix.shape != shape:
+        raise SceneError(f"{path} holds a {matrix.shape[0]}x{matrix.shape[1]} matrix, expected {shape[0]}x{shape[1]}")
+    return matrix
+
+
+def numbered_files(folder: Path, pattern: str) -> dict[int, Path]:
+    """Files whose names match `pattern` (one integer group), keyed by that integer."""
+    regex = re.compile(pattern)
+    found = {}
+    for path in folder.iterdir():
+        match = regex.fullmatch(path.name)
+        if match:
+            found[int(match.group(1))] = path
+    return found
+
+
+def _require_dir(path: Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise SceneError(f"no such folder: {path}")
+    if not path.is_dir():
+        raise SceneError(f"{path} is a file; pass the capture folder that holds the frames")
+    return path
+
+
+# ---- the canonical scene folder --------------------------------------------------------------
+def is_canonical(path: Path) -> bool:
+    meta = path / "scene.json"
+    if not meta.is_file():
+        return False
+    try:
+        return json.loads(meta.read_text(encoding="utf-8")).get("format") == CANONICAL_FORMAT
+    except (ValueError, UnicodeDecodeError):
+        return True  # it claims to be ours by its name: let open_canonical explain what is wrong
+
+
+def open_canonical(path: Path) -> Scene:
+    meta_path = path / "scene.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SceneError(f"{meta_path} is not valid UTF-8 JSON: {error}") from None
+    if meta.get("version", 0) > CANONICAL_VERSION:
+        raise SceneError(f"{meta_path} is version {meta['version']}; this Scene-R1 reads up to {CANONICAL_VERSION}")
+    try:
+        frames = meta["frames"]
+        scale = float(meta.get("depth_scale", 0.001))
+        color_size, depth_size = tuple(meta["color_size"]), tuple(meta["depth_size"])
+        rgb = [path / f["rgb"] for f in frames]
+        depth = [path / f["depth"] for f in frames]
+        instance = [path / f["instance"] for f in frames] if frames and all("instance" in f for f in frames) else None
+        intrinsics = np.array([f["intrinsics"] for f in frames], dtype=np.float64)
+        has_depth_intrinsics = bool(frames) and all("depth_intrinsics" in f for f in frames)
+        depth_intrinsics = (
+            np.array([f["depth_intrinsics"] for f in frames], dtype=np.float64) if has_depth_intrinsics else None
+        )
+        poses = np.array([f["pose"] for f in frames], dtype=np.float64)
+        timestamps = np.array([f["timestamp"] for f in frames], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as error:
+        raise SceneError(f"{meta_path} is malformed ({type(error).__name__}: {error})") from None
+    source = FileSource(rgb, depth, lambda p: images.read_depth_png(p, scale), instance)
+    return Scene(
+        source,
+        intrinsics,
+        poses,
+        timestamps,
+        color_size,
+        depth_size,
+        depth_intrinsics,
+        name=meta.get("name", path.name),
+        format="scene-r1",
+    )
+
+
+def write_scene(
+    scene: Scene,
+    out: Path,
+    rgb_format: str = "jpg",
+    depth_scale: float = 0.001,
+    progress: bool = False,
+    on_frame: Callable[[int, Frame, np.ndarray | None], None] | None = None,
+) -> Path:
+    """Write any Scene as a canonical scene folder (scene.json + rgb/ depth/ [instance/]).
+
+    depth_scale: metres per unit of the 16-bit depth PNGs (0.001 = millimetres, up to 65 m).
+    on_frame(index, frame, instance map or None) sees each frame as it is written.
+    """
+    out = Path(out)
+    if rgb_format not in ("jpg", "png"):
+        raise SceneError(f"rgb_format must be jpg or png, got {rgb_format!r}")
+    for sub in ("rgb", "depth") + (("instance",) if scene.has_instances else ()):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    indices = range(len(scene))
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, desc=f"writing {out.name}", unit="frame")
+    frames = []
+    for i in indices:
+        frame = scene.frame(i)
+        entry = {
+            "rgb": f"rgb/{i:06d}.{rgb_format}",
+            "depth": f"depth/{i:06d}.png",
+            "timestamp": float(frame.timestamp),
+            "intrinsics": frame.intrinsics.as_array().tolist(),
+            "depth_intrinsics": frame.depth_intrinsics.as_array().tolist(),
+            "pose": frame.pose.tolist(),
+        }
+        images.write_color(out / entry["rgb"], frame.rgb)
+        images.write_png16(out / entry["depth"], images.depth_to_units(frame.depth, depth_scale))
+        instance = None
+        if scene.has_instances:
+            entry["instance"] = f"instance/{i:06d}.png"
+            instance = scene.instance(i)
+            images.write_png16(out / entry["instance"], instance)
+        frames.append(entry)
+        if on_frame is not None:
+            on_frame(i, frame, instance)
+    meta = {
+        "format": CANONICAL_FORMAT,
+        "version": CANONICAL_VERSION,
+        "name": scene.name,
+        "color_size": list(scene.color_size),
+        "depth_size": list(scene.depth_size),
+        "depth_scale": depth_scale,
+        "frames": frames,
+    }
+    (out / "scene.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return out
+
+
+# ---- 7-Scenes -------------------------------------------------------------------------------
+SEVEN_SCENES_COLOR = r"frame-(\d+)\.color\.(?:png|jpg)"
+
+
+def is_seven_scenes(path: Path) -> bool:
+    return any(re.fullmatch(SEVEN_SCENES_COLOR, p.name) for p in path.glob("frame-*.color.*"))
+
+
+def open_seven_scenes(path: Path) -> Scene:
+    colors = numbered_files(path, SEVEN_SCENES_COLOR)
+    numbers = sorted(colors)
+    depth = [path / f"frame-{n:06d}.depth.png" for n in numbers]
+    missing = [p.name for p in depth if not p.is_file()] + [
+        f"frame-{n:06d}.pose.txt" for n in numbers if not (path / f"frame-{n:06d}.pose.txt").is_file()
+    ]
+    if missing:
+        raise SceneError(f"7-Scenes folder {path} lacks {len(missing)} file(s), e.g. {missing[0]}")
+    poses = np.stack([load_matrix(path / f"frame-{n:06d}.pose.txt", (4, 4)) for n in numbers])
+    intrinsics_file = path / "camera-intrinsics.txt"
+    if intrinsics_file.is_file():
+        k = load_matrix(intrinsics_file, (3, 3))
+        fxfycxcy = (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+    else:
+        fxfycxcy = SEVEN_SCENES_DEFAULT_INTRINSICS
+    color_size = image_size(colors[numbers[0]])
+    depth_size = image_size(depth[0])
+    intrinsics = np.tile(fxfycxcy, (len(numbers), 1))
+    # 7-Scenes depth is millimetres with 65535 for "no reading"; colour and depth share a
+    # (nominal) calibration, which is why the depth intrinsics are the colour ones, scaled.
+    source = FileSource([colors[n] for n in numbers], depth, lambda p: images.read_depth_png(p, 0.001, (65535,)))
+    return Scene(
+        source,
+        intrinsics,
+        poses,
+        np.array(numbers) / SEVEN_SCENES_FPS,
+        color_size,
+        depth_size,
+        name=path.name,
+        format="7scenes",
+        frame_numbers=numbers,
+    )
+
+
+# ---- ScanNet (SensReader export) --------------------------------------------------------------
+def is_scannet(path: Path) -> bool:
+    return all((path / d).is_dir() for d in ("color", "depth", "pose", "intrinsic"))
+
+
+def open_scannet(path: Path) -> Scene:
+    colors = numbered_files(path / "color", r"(\d+)\.(?:jpg|png)")
+    if not colors:
+        raise SceneError(f"ScanNet folder {path}/color holds no numbered images (0.jpg, 1.jpg, ...)")
+    depths = numbered_files(path / "depth", r"(\d+)\.png")
+    pose_files = numbered_files(path / "pose", r"(\d+)\.txt")
+    numbers = sorted(colors)
+    missing = [n for n in numbers if n not in depths or n not in pose_files]
+    if missing:
+        raise SceneError(
+            f"ScanNet folder {path}: frame {missing[0]} (and {len(missing) - 1} more) lacks a depth image or pose file"
+        )
+    poses = np.stack([load_matrix(pose_files[n], (4, 4)) for n in numbers])
+    # ScanNet marks frames where tracking failed with -inf poses: those frames are unusable.
+    usable = np.isfinite(poses).all(axis=(1, 2))
+    notes = [] if usable.all() else [f"dropped {int((~usable).sum())} frame(s) whose pose is invalid (-inf)"]
+    numbers = [n for n, ok in zip(numbers, usable) if ok]
+    if not numbers:
+        raise SceneError(f"ScanNet folder {path}: every pose is invalid")
+    color_size, depth_size = image_size(colors[numbers[0]]), image_size(depths[numbers[0]])
+    k_color = load_matrix(path / "intrinsic" / "intrinsic_color.txt", (4, 4))
+    depth_k_file = path / "intrinsic" / "intrinsic_depth.txt"
+    k_depth = load_matrix(depth_k_file, (4, 4)) if depth_k_file.is_file() else None
+    n = len(numbers)
+    intrinsics = np.tile(Intrinsics.from_matrix(k_color[:3, :3], *color_size).as_array(), (n, 1))
+    depth_intrinsics = (
+        None if k_depth is None else np.tile(Intrinsics.from_matrix(k_depth[:3, :3], *depth_size).as_array(), (n, 1))
+    )
+    source = FileSource(
+        [colors[i] for i in numbers], [depths[i] for i in numbers], lambda p: images.read_depth_png(p, 0.001)
+    )
+    return Scene(
+        source,
+        intrinsics,
+        poses[usable],
+        np.array(numbers) / SCANNET_FPS,
+        color_size,
+        depth_size,
+        depth_intrinsics,
+        name=path.name,
+        format="scannet",
+        notes=notes,
+        frame_numbers=numbers,
+    )
+
+
+# ---- Record3D ("EXR + JPG" export) --------------------------------------------------------------
+def _record3d_metadata_path(path: Path) -> Path | None:
+    return next((p for p in (path / "metadata.json", path / "metadata") if p.is_file()), None)
+
+
+def is_record3d(path: Path) -> bool:
+    return _record3d_metadata_path(path) is not None and ((path / "rgbd").is_dir() or (path / "rgb").is_dir())
+
+
+def open_record3d(path: Path) -> Scene:
+    meta_path = _record3d_metadata_path(path)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        width, height = int(meta["w"]), int(meta["h"])
+        # K is stored column-major: [fx, 0, 0, 0, fy, 0, cx, cy, 1].
+        k = np.asarray(meta["K"], dtype=np.float64).reshape(3, 3).T
+        quat_poses = np.asarray(meta["poses"], dtype=np.float64).reshape(-1, 7)
+        fps = float(meta.get("fps", 60))
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as error:
+        raise SceneError(f"{meta_path} is not Record3D metadata ({type(error).__name__}: {error})") from None
+    rgb_dir = path / "rgbd" if (path / "rgbd").is_dir() else path / "rgb"
+    depth_dir = path / "rgbd" if (path / "rgbd").is_dir() else path / "depth"
+    n = len(quat_poses)
+    rgb = [rgb_dir / f"{i}.jpg" for i in range(n)]
+    depth = [depth_dir / f"{i}.exr" for i in range(n)]
+    missing = [p for p in rgb + depth if not p.is_file()]
+    if missing:
+        raise SceneError(
+            f"Record3D folder {path} lists {n} frames but lacks {len(missing)} file(s), e.g. {missing[0].name} (only the EXR + JPG export is read; convert .r3d files with Record3D's exporter)"
+        )
+    # Poses are [qx, qy, qz, qw, tx, ty, tz], camera-to-world in ARKit's camera axes (x right,
+    # y up, z backwards), the same axes as Blender's camera.
+    import open3d as o3d  # here only: opening other formats (and `scene-r1 info`) stays light
+    poses = np.repeat(np.eye(4)[None], n, axis=0)
+    for i, (qx, qy, qz, qw, tx, ty, tz) in enumerate(quat_poses):
+        poses[i, :3, :3] = o3d.geometry.get_rotation_matrix_from_quaternion(
+            np.array([qw, qx, qy, qz]) / np.linalg.norm([qw, qx, qy, qz])
+        )
+        poses[i, :3, 3] = (tx, ty, tz)
+    poses = poses @ BLENDER_TO_OPENCV_CAMERA
+    if "dw" in meta and "dh" in meta:
+        depth_size = (int(meta["dw"]), int(meta["dh"]))
+    else:
+        first = images.read_exr_depth(depth[0])
+        depth_size = (first.shape[1], first.shape[0])
+    intrinsics = np.tile(Intrinsics.from_matrix(k, width, height).as_array(), (n, 1))
+    return Scene(
+        FileSource(rgb, depth, images.read_exr_depth),
+        intrinsics,
+        poses,
+        np.arange(n) / fps,
+        (width, height),
+        depth_size,
+        name=path.name,
+        format="record3d",
+    )
+
+
+@dataclass(frozen=True)
+class SceneFormat:
+    name: str
+    description: str
+    detect: Callable[[Path], bool]
+    open: Callable[[Path], Scene]
+
+
+# Checked in this order: the canonical folder first, since it may sit beside anything.
+SCENE_FORMATS = {
+    f.name: f
+    for f in (
+        SceneFormat("scene-r1", "Scene-R1 canonical folder (scene.json)", is_canonical, open_canonical),
+        SceneFormat(
+            "7scenes", "7-Scenes sequence (frame-XXXXXX.color/.depth/.pose)", is_seven_scenes, open_seven_scenes
+        ),
+        SceneFormat("scannet", "ScanNet export (color/ depth/ pose/ intrinsic/)", is_scannet, open_scannet),
+        SceneFormat("record3d", "Record3D EXR+JPG export (metadata, rgbd/)", is_record3d, open_record3d),
+    )
+}
+
+
+def detect_format(path: Path) -> str:
+    path = _require_dir(Path(path))
+    for scene_format in SCENE_FORMATS.values():
+        if scene_format.detect(path):
+            return scene_format.name
+    sequences = sorted(p.name for p in path.glob("seq-*") if p.is_dir())
+    hint = (
+        f" It holds {', '.join(sequences[:3])}: pass one sequence folder, e.g. {path / sequences[0]}."
+        if sequences
+        else ""
+    )
+    known = "; ".join(f.description for f in SCENE_FORMATS.values())
+    raise SceneError(f"{path} is not a capture folder Scene-R1 can read.{hint} Known layouts: {known}")
+
+
+def open_scene(path: Path | str, format: str | None = None) -> Scene:
+    """Open a capture folder lazily, detecting its layout unless `format` names one."""
+    path = _require_dir(Path(path))
+    if format is None:
+        format = detect_format(path)
+    if format not in SCENE_FORMATS:
+        raise SceneError(f"unknown scene format {format!r}; known: {', '.join(SCENE_FORMATS)}")
+    return SCENE_FORMATS[format].open(path)

@@ -1,0 +1,170 @@
+"""Segment an object from a 2D box on one RGB-D frame, with depth: background planes removed, 3D
+clustering, and OpenCV's GrabCut allowed to add only pixels that lie next to the depth segment in 3D."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import open3d as o3d
+
+from ...shared.geometry import backproject_depth, valid_depth
+from ...shared.scene import Frame, SceneError
+from .lifting import resize_mask
+from .neighbours import near_points
+
+MIN_SEGMENT_PIXELS = 12
+
+
+def check_box(box, size: tuple[int, int]) -> np.ndarray:
+    """A [x1, y1, x2, y2] box clipped to a width x height frame, or a clear error."""
+    box = np.asarray(box, dtype=np.float64).reshape(-1)
+    if box.shape != (4,) or not np.isfinite(box).all():
+        raise SceneError(f"a box is four finite numbers x1,y1,x2,y2, got {box.tolist()}")
+    x1, x2 = sorted(box[[0, 2]])
+    y1, y2 = sorted(box[[1, 3]])
+    width, height = size
+    clipped = np.array([max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)])
+    if clipped[2] - clipped[0] < 2 or clipped[3] - clipped[1] < 2:
+        raise SceneError(
+            f"box {[round(float(b), 1) for b in box]} lies outside the {width}x{height} frame (or is under 2 pixels wide)"
+        )
+    return clipped
+
+
+def _background_planes(
+    points: np.ndarray, ring_points: np.ndarray, threshold: float, max_planes: int = 4
+) -> np.ndarray:
+    """Mask of `points` on large planes that continue outside the box (floor, walls, table tops
+    under the object): such a plane is background, while an object's own faces end at its edges."""
+    background = np.zeros(len(points), bool)
+    if len(ring_points) < 10:
+        return background
+    tried = np.zeros(len(points), bool)  # planes already judged (background or the object's own)
+    rng = np.random.default_rng(0)  # same input, same planes (Open3D's parallel RANSAC is not repeatable)
+    for _ in range(max_planes):
+        remaining = np.flatnonzero(~tried)
+        if len(remaining) < 30:
+            break
+        sample = remaining[:: max(1, len(remaining) // 3000)]
+        normal, offset, inliers = _fit_plane(points[sample], threshold, rng)
+        if inliers < 0.1 * len(sample):
+            break
+        on_plane = np.abs(points @ normal + offset) < threshold
+        tried |= on_plane
+        if np.mean(np.abs(ring_points @ normal + offset) < threshold) >= 0.15:
+            background |= on_plane  # it goes on outside the box: not the object's own face
+    return background
+
+
+def _fit_plane(
+    points: np.ndarray, threshold: float, rng: np.random.Generator, iterations: int = 150
+) -> tuple[np.ndarray, float, int]:
+    """RANSAC plane (unit normal, offset, inlier count) over `iterations` random point triples at once."""
+    triples = points[rng.integers(0, len(points), (iterations, 3))]
+    normals = np.cross(triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0])
+    lengths = np.linalg.norm(normals, axis=1)
+    usable = lengths > 1e-12
+    if not usable.any():
+        return np.array([0.0, 0.0, 1.0]), 0.0, 0
+    normals = normals[usable] / lengths[usable, None]
+    offsets = -np.einsum("ij,ij->i", normals, triples[usable, 0])
+    counts = (np.abs(points @ normals.T + offsets) < threshold).sum(axis=0)
+    best = int(np.argmax(counts))
+    return normals[best], float(offsets[best]), int(counts[best])
+
+
+def segment_box(frame: Frame, box, hint: np.ndarray | None = None, refine: bool = False) -> np.ndarray:
+    """The object inside a 2D box, as a mask at depth resolution.
+
+    Depth-aware: background planes that continue beyond the box are removed, the rest is split
+    into 3D clusters (DBSCAN), and the cluster that best covers `hint` (default: the middle of
+    the box) is the object. `refine` adds colour evidence with GrabCut (see refine_with_grabcut).
+    """
+    intrinsics = frame.depth_intrinsics
+    width, height = intrinsics.size
+    scale = np.array([width / frame.intrinsics.width, height / frame.intrinsics.height] * 2)
+    x1, y1, x2, y2 = np.round(check_box(box, frame.intrinsics.size) * scale).astype(int)
+    x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
+    inside = np.zeros((height, width), bool)
+    inside[y1:y2, x1:x2] = True
+    valid = valid_depth(frame.depth)
+    if np.count_nonzero(inside & valid) < MIN_SEGMENT_PIXELS:
+        raise SceneError(f"frame {frame.index} has no valid depth inside box {[x1, y1, x2, y2]} (at depth resolution)")
+    margin = max(4, int(0.15 * max(x2 - x1, y2 - y1)))
+    ring = np.zeros_like(inside)
+    ring[max(y1 - margin, 0) : y2 + margin, max(x1 - margin, 0) : x2 + margin] = True
+    ring &= ~inside
+
+    points, pixels = backproject_depth(frame.depth, intrinsics, None, inside)
+    ring_points, _ = backproject_depth(frame.depth, intrinsics, None, ring)
+    median_z = float(np.median(points[:, 2]))
+    threshold = max(0.008, 0.006 * median_z)
+    keep = ~_background_planes(points, ring_points, threshold)
+    if np.count_nonzero(keep) < MIN_SEGMENT_PIXELS:
+        raise SceneError(f"nothing but background planes inside the box in frame {frame.index}")
+    points, pixels = points[keep], pixels[keep]
+
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    spacing = median_z / intrinsics.fx  # metres between neighbouring pixels at that depth
+    labels = np.asarray(cloud.cluster_dbscan(eps=max(0.02, 4 * spacing), min_points=4))
+    if hint is None:
+        hint = np.zeros_like(inside)
+        cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 4, (y2 - y1) / 4
+        hint[int(cy - hh) : int(np.ceil(cy + hh)) + 1, int(cx - hw) : int(np.ceil(cx + hw)) + 1] = True
+    on_hint = hint[pixels[:, 1], pixels[:, 0]]
+    best, best_score = None, 0
+    for label in np.unique(labels[labels >= 0]):
+        members = labels == label
+        score = np.count_nonzero(members & on_hint) + 1e-3 * np.count_nonzero(members)
+        if score > best_score:
+            best, best_score = label, score
+    if best is None:
+        raise SceneError(f"no object found inside the box in frame {frame.index}")
+    mask = np.zeros((height, width), bool)
+    chosen = pixels[labels == best]
+    mask[chosen[:, 1], chosen[:, 0]] = True
+    return refine_with_grabcut(frame, box, mask) if refine else mask
+
+
+def refine_with_grabcut(frame: Frame, box, mask: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """Grow a depth segment with OpenCV's GrabCut on the colour image.
+
+    Depth clustering misses thin parts and pixels whose depth is noisy; colour alone leaks into
+    similarly coloured background (a white cabinet against a white wall). So GrabCut, seeded with
+    the depth segment as probable foreground inside the box, may only add pixels that lie in 3D
+    within a few pixel spacings of the depth segment.
+    """
+    width, height = frame.intrinsics.size
+    x1, y1, x2, y2 = np.round(check_box(box, (width, height))).astype(int)
+    seed = resize_mask(mask, (width, height))
+    if not seed.any():
+        return mask
+    labels = np.full((height, width), cv2.GC_BGD, np.uint8)
+    labels[y1:y2, x1:x2] = cv2.GC_PR_BGD
+    labels[seed] = cv2.GC_PR_FGD
+    try:
+        cv2.grabCut(
+            cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR),
+            labels,
+            None,
+            np.zeros((1, 65)),
+            np.zeros((1, 65)),
+            iterations,
+            cv2.GC_INIT_WITH_MASK,
+        )
+    except cv2.error:  # a one-colour box: GrabCut cannot fit its colour models
+        return mask
+    grabbed = resize_mask((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD), frame.depth_intrinsics.size)
+    candidates = grabbed & ~mask
+    if not candidates.any():
+        return mask
+    intrinsics = frame.depth_intrinsics
+    segment_points, _ = backproject_depth(frame.depth, intrinsics, None, mask)
+    candidate_points, pixels = backproject_depth(frame.depth, intrinsics, None, candidates)
+    if len(segment_points) == 0 or len(candidate_points) == 0:
+        return mask
+    radius = max(0.02, 3 * float(np.median(segment_points[:, 2])) / intrinsics.fx)
+    near = pixels[near_points(candidate_points, segment_points, radius)]
+    refined = mask.copy()
+    refined[near[:, 1], near[:, 0]] = True
+    return refined

@@ -1,0 +1,1 @@
+"""Scene -> temporal grounding -> image grounding -> tracking -> lifting, and 3D VQA."""

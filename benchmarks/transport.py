@@ -1,0 +1,126 @@
+"""`scene-r1 bench transport`: scene upload throughput against raw pyzmq sending the same bytes
+in the same run, the compressed modes' size ratios, and a second query on a cached scene against
+the first (upload + query) on the tiny models."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from ..backend.data.synth import SynthConfig, build_synthetic
+from ..backend.pipeline.pipeline import Pipeline
+from ..backend.pipeline.settings import PipelineSettings
+from ..backend.service.server import Server, ServerSettings
+from ..shared.client import Client
+from ..shared.protocol import Message, encode, scene_to_wire
+from ..shared.scene import Scene
+
+
+def _scene(frames: int, width: int, height: int, unique: int = 20, seed: int = 5) -> Scene:
+    synthetic = build_synthetic(SynthConfig(seed=seed, frames=unique, width=width, height=height))
+    rendered = [synthetic.scene.frame(i) for i in range(unique)]
+    order = [i % unique for i in range(frames)]
+    # A captured scene in memory (as Blender hands it over); each frame its own array.
+    return Scene.from_arrays(
+        [rendered[i].rgb.copy() for i in order],
+        [rendered[i].depth.copy() for i in order],
+        synthetic.scene.intrinsics[order],
+        synthetic.scene.poses[order],
+        np.arange(frames) / 10.0,
+        name=f"bench-{seed}",
+        cache_frames=frames,
+    )
+
+
+def raw_pyzmq_seconds(frames: list, repeats: int = 2) -> float:
+    """DEALER -> ROUTER, the same multipart bytes, one small reply: ZeroMQ's own cost."""
+    context = zmq.Context()
+    router, dealer = context.socket(zmq.ROUTER), context.socket(zmq.DEALER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    dealer.connect(f"tcp://127.0.0.1:{port}")
+
+    def echo():
+        for _ in range(repeats):
+            parts = router.recv_multipart(copy=False)
+            router.send_multipart([parts[0], b"ok"])
+
+    thread = threading.Thread(target=echo)
+    thread.start()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dealer.send_multipart(frames, copy=False)
+        dealer.recv()
+        best = min(best, time.perf_counter() - start)
+    thread.join()
+    router.close(0)
+    dealer.close(0)
+    context.term()
+    return best
+
+
+def run_transport_benchmark(frames: int = 300, width: int = 640, height: int = 480) -> dict:
+    scene = _scene(frames, width, height)
+    meta, arrays = scene_to_wire(scene)
+    nbytes = sum(a.nbytes for a in arrays.values())
+    baseline = raw_pyzmq_seconds(encode(Message("scene.upload", payload=meta, arrays=arrays)))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        from ..backend.models.tiny import make_tiny_models
+
+        paths = make_tiny_models(Path(scratch) / "tiny")
+        pipeline = Pipeline(
+            PipelineSettings(
+                vlm=str(paths["vlm"]),
+                tracker=str(paths["tracker"]),
+                dtype="float32",
+                max_new_tokens=32,
+                video_frames=16,
+            )
+        )
+        server = Server(ServerSettings(bind="tcp://127.0.0.1:*"), pipeline=pipeline)
+        thread = threading.Thread(target=server.serve, daemon=True)
+        thread.start()
+        server.ready.wait(10)
+        try:
+            with Client(server.endpoint, timeout=120) as client:
+                start = time.perf_counter()
+                client.upload(scene)  # hashing, sending, and the server's checks, all of it
+                ours = time.perf_counter() - start
+                print(
+                    f"upload: {frames} frames {width}x{height} ({nbytes / 1e6:.0f} MB): ours {ours:.3f} s ({nbytes / ours / 1e9:.2f} GB/s, "
+                    f"incl. content hash and the server's checks); raw pyzmq, same bytes {baseline:.3f} s; ratio {baseline / ours:.2f}x (goal >= 0.8)"
+                )
+                for codec, codecs in (
+                    ("zlib", None),
+                    ("jpeg colour + zlib depth", {n: ("jpeg" if n.startswith("rgb/") else "zlib") for n in arrays}),
+                ):
+                    encoded = encode(Message("scene.upload", payload=meta, arrays=arrays), codec="zlib", codecs=codecs)
+                    size = sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in encoded[1:])
+                    print(f"compressed upload ({codec}): {size / 1e6:.0f} MB, {nbytes / size:.1f}x smaller than raw")
+
+                small = _scene(24, 320, 240, seed=6)
+                start = time.perf_counter()
+                key = client.upload(small)
+                client.query(key, "ground", "the large cube")
+                first = time.perf_counter() - start
+                start = time.perf_counter()
+                key = client.upload(small)  # already held: one round trip
+                client.query(key, "ground", "the large cube")
+                repeated = time.perf_counter() - start
+                start = time.perf_counter()
+                client.query(key, "ground", "the white table")
+                other = time.perf_counter() - start
+                print(
+                    f"query on a 24-frame 320x240 scene, tiny models: first (upload + query) {first:.3f} s; the same query again {repeated:.4f} s "
+                    f"({first / repeated:.0f}x faster, goal >= 5x); another query on the cached scene {other:.3f} s ({first / other:.1f}x faster)"
+                )
+        finally:
+            server.stop()
+            thread.join(10)
+    return {"upload_ratio": baseline / ours, "repeat_speedup": first / repeated, "other_speedup": first / other}
