@@ -46,8 +46,9 @@ def digest(*parts: Any) -> str:
     """A content digest of arrays, tensors and plain values (what a cached model saw)."""
     h = _hasher()
     for part in parts:
-        if hasattr(part, "detach"):  # torch tensor
-            part = part.detach().cpu().contiguous().numpy()
+        if hasattr(part, "detach"):  # torch tensor, any dtype (bfloat16 has no numpy twin: hash its bytes)
+            h.update(f"{part.dtype}{tuple(part.shape)}".encode())
+            part = part.detach().contiguous().cpu().reshape(-1).view(__import__("torch").uint8).numpy()
         if isinstance(part, np.ndarray):
             h.update(f"{part.dtype}{part.shape}".encode())
             h.update(np.ascontiguousarray(part).data)
