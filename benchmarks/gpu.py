@@ -72,12 +72,20 @@ def synthetic_scene(frames: int = 300, width: int = 640, height: int = 480) -> t
         hit = np.minimum(floor, ball)
         z = np.where(np.isfinite(hit) & (hit < 8), hit, 0).astype(np.float32).reshape(height, width)
         masks[k] = (ball < floor).reshape(height, width)
-        shade = np.where(masks[k], 200, 90).astype(np.uint8)
-        rgb.append(np.repeat(shade[..., None], 3, axis=2))
+        rgb.append(_texture(eye + d * np.where(np.isfinite(hit), hit, 0)[:, None], masks[k].reshape(-1)).reshape(height, width, 3))
         depth.append(z)
         poses.append(pose)
     scene = Scene.from_arrays(rgb, depth, intrinsics, np.stack(poses), np.arange(frames) / 30.0, name="gpu-bench", cache_frames=frames)
     return scene, masks
+
+
+def _texture(points: np.ndarray, on_ball: np.ndarray) -> np.ndarray:
+    """Colours tied to the world (a 20 cm checkerboard floor, a banded ball): every view differs,
+    as a real scan's would (a flat colour would make every frame the same image)."""
+    checker = (np.floor(points[:, 0] / 0.2) + np.floor(points[:, 1] / 0.2)) % 2
+    bands = (np.floor(points[:, 2] / 0.05) + np.floor(np.arctan2(points[:, 1], points[:, 0]) / 0.5)) % 2
+    grey = np.where(on_ball, 150 + 80 * bands, 60 + 90 * checker)
+    return np.stack([grey, 0.8 * grey, 0.6 * grey + 40 * on_ball], 1).clip(0, 255).astype(np.uint8)
 
 
 def _clock(torch, work, device):
