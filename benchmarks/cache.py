@@ -5,17 +5,17 @@ scene-r1-nano on the CPU; and the same answers from a cold server.
 
 The model is loaded and warmed on another scene first, so "first" is upload + query, not loading.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 
-
+from ..backend.data.synth import SynthConfig, build_synthetic
 from ..backend.models.loading import SHIPPED_NANO
 from ..backend.pipeline.pipeline import Pipeline
 from ..backend.pipeline.settings import PipelineSettings
 from ..backend.service.server import Server, ServerSettings
-from ..backend.data.synth import SynthConfig, build_synthetic
 from ..shared.client import Client
 from ..shared.scene import Scene
 
@@ -26,8 +26,15 @@ def room(seed: int, frames: int = 24, width: int = 320, height: int = 240) -> Sc
     synthetic = build_synthetic(SynthConfig(seed=seed, frames=frames, width=width, height=height))
     scene = synthetic.scene
     rendered = [scene.frame(i) for i in range(len(scene))]
-    return Scene.from_arrays([f.rgb for f in rendered], [f.depth for f in rendered], scene.intrinsics, scene.poses, scene.timestamps,
-                             name=f"bench-cache-{seed}", cache_frames=frames)
+    return Scene.from_arrays(
+        [f.rgb for f in rendered],
+        [f.depth for f in rendered],
+        scene.intrinsics,
+        scene.poses,
+        scene.timestamps,
+        name=f"bench-cache-{seed}",
+        cache_frames=frames,
+    )
 
 
 def answer_of(payload: dict) -> dict:
@@ -35,8 +42,10 @@ def answer_of(payload: dict) -> dict:
     keep = ("span", "key_frame", "box_2d", "box_3d", "answer")
     out = {k: payload.get(k) for k in keep}
     out["reasoning"] = {stage: info.get("raw") for stage, info in payload.get("stages", {}).items()}
-    out["instances"] = [(i.get("label"), i.get("mask_3d", {}).get("aabb"), i.get("mask_3d", {}).get("point_count"))
-                        for i in payload.get("instances", [])]
+    out["instances"] = [
+        (i.get("label"), i.get("mask_3d", {}).get("aabb"), i.get("mask_3d", {}).get("point_count"))
+        for i in payload.get("instances", [])
+    ]
     return out
 
 
@@ -48,7 +57,7 @@ class _Backend:
         self.server = Server(ServerSettings(bind="tcp://127.0.0.1:*", pipeline=settings), pipeline=Pipeline(settings))
         self.thread = threading.Thread(target=self.server.serve, daemon=True)
 
-    def __enter__(self) -> "_Backend":
+    def __enter__(self) -> _Backend:
         self.thread.start()
         if not self.server.ready.wait(30):
             raise RuntimeError("the benchmark's server did not start within 30 s")
@@ -64,7 +73,7 @@ class _Backend:
     def timed(self, scene: Scene, mode: str, text: str) -> tuple[float, dict]:
         start = time.perf_counter()
         key = self.client.upload(scene)
-        payload = self.client.query(key, mode, text).payload
+        payload = self.client.query(key, mode, text).to_json()
         return time.perf_counter() - start, payload
 
 
@@ -82,11 +91,19 @@ def run_cache_benchmark() -> int:
     with _Backend() as backend:  # cold: a fresh server, scene and model loaded, nothing cached
         backend.timed(warm_up, "ground", "the red chair")
         cold = [backend.timed(scene, *query) for query in QUERIES[1:]]
-    print(f"first query (upload + ground {QUERIES[0][1]!r}) on a 24-frame 320x240 scene, scene-r1-nano on the CPU: {first:.2f} s")
+    print(
+        f"first query (upload + ground {QUERIES[0][1]!r}) on a 24-frame 320x240 scene, "
+        f"scene-r1-nano on the CPU: {first:.2f} s"
+    )
     for (mode, text), (seconds, payload), (cold_seconds, cold_payload) in zip(QUERIES[1:], warm, cold):
         same = answer_of(payload) == answer_of(cold_payload)
-        print(f"a different query on the cached scene ({mode} {text!r}): {seconds:.2f} s, {first / seconds:.1f}x faster than the first "
-              f"(goal >= 5x); on a cold server {cold_seconds:.2f} s; same answer cold and warm: {'yes' if same else 'NO'}")
-    print(f"work cache: {stats.entries} entries, {stats.nbytes / 1e6:.1f} MB, {stats.hits} hits, {stats.misses} misses, "
-          f"{stats.evictions} evictions; {names}")
+        print(
+            f"a different query on the cached scene ({mode} {text!r}): {seconds:.2f} s, "
+            f"{first / seconds:.1f}x faster than the first "
+            f"(goal >= 5x); on a cold server {cold_seconds:.2f} s; same answer cold and warm: {'yes' if same else 'NO'}"
+        )
+    print(
+        f"work cache: {stats.entries} entries, {stats.nbytes / 1e6:.1f} MB, {stats.hits} hits, {stats.misses} misses, "
+        f"{stats.evictions} evictions; {names}"
+    )
     return 0 if all(answer_of(w[1]) == answer_of(c[1]) for w, c in zip(warm, cold)) else 1

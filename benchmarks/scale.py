@@ -5,6 +5,7 @@ and where the result re-projects in later frames, against a run on every frame.
 Each measurement runs in its own fresh process (spawned), so its peak RSS is its own and no
 cache is shared; times start after the imports.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -40,8 +41,8 @@ def decode_all(folder: str) -> dict:
 
 def lift_scan(folder: str, frame: int, box, every_frame: bool) -> dict:
     """`scene-r1 lift --fuse` as a function: open, select views, segment, track, vote, clean, fuse, write."""
-    from ..backend.geometry.frame_selection import ALL_FRAMES, ViewSettings
     from ..backend.data import open_scene
+    from ..backend.geometry.frame_selection import ALL_FRAMES, ViewSettings
     from ..backend.pipeline.results import lift_to_folder
 
     start = time.perf_counter()
@@ -54,8 +55,16 @@ def lift_scan(folder: str, frame: int, box, every_frame: bool) -> dict:
     seconds = time.perf_counter() - start
     centres = {f: projected_centre(scene, cloud, f) for f in CHECK_FRAMES if f < len(scene)}
     tracked = {f: _box_centre(result["frame_boxes"].get(str(f))) for f in CHECK_FRAMES}
-    return {"seconds": seconds, "peak_mb": _peak_mb(), "frames_used": len(result["frames_used"]), "points": result["point_count"],
-            "aabb": result["aabb"], "timings": result["timings"], "centres": centres, "tracked_centres": tracked}
+    return {
+        "seconds": seconds,
+        "peak_mb": _peak_mb(),
+        "frames_used": len(result["frames_used"]),
+        "points": result["point_count"],
+        "aabb": result["aabb"],
+        "timings": result["timings"],
+        "centres": centres,
+        "tracked_centres": tracked,
+    }
 
 
 def projected_centre(scene, points: np.ndarray, index: int) -> list[float] | None:
@@ -64,7 +73,9 @@ def projected_centre(scene, points: np.ndarray, index: int) -> list[float] | Non
 
     intrinsics = scene.intrinsics_at(index)
     uv, z = project_points(points, intrinsics, scene.poses[index])
-    inside = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < intrinsics.width) & (uv[:, 1] >= 0) & (uv[:, 1] < intrinsics.height)
+    inside = (
+        (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < intrinsics.width) & (uv[:, 1] >= 0) & (uv[:, 1] < intrinsics.height)
+    )
     return uv[inside].mean(axis=0).round(1).tolist() if inside.any() else None
 
 
@@ -75,7 +86,9 @@ def _box_centre(box) -> list[float] | None:
 def run_info(folder: str) -> dict:
     """`scene-r1 info FOLDER` in a child process: wall time (imports included) and peak RSS."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "scene_r1.backend.cli", "info", folder], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "scene_r1.backend.cli", "info", folder], capture_output=True, text=True, timeout=120
+    )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"scene-r1 info failed: {done.stderr.strip()[-300:]}")
@@ -105,21 +118,35 @@ def run_scale_benchmark(folder: Path | None = None, reference: bool = True) -> i
     ours = _in_fresh_process(lift_scan, str(folder), frame, box, False)
     n = decoded["frames"]
     print(f"scene-r1 info: {info['seconds']:.2f} s (imports included), peak RSS {info['peak_mb']:.0f} MB")
-    print(f"decode {n} frames (colour + depth): {decoded['seconds']:.2f} s ({1000 * decoded['seconds'] / n:.1f} ms/frame), "
-          f"peak RSS {decoded['peak_mb']:.0f} MB")
-    print(f"lift one box on all {n} frames + fuse (views every 10 cm / 10 deg: {ours['frames_used']} frames tracked, voted and fused): "
-          f"{ours['seconds']:.2f} s = {ours['seconds'] / decoded['seconds']:.2f}x decoding (goal <= 3x); "
-          f"peak RSS {ours['peak_mb']:.0f} MB = {ours['peak_mb'] / 1024:.2f} GB (goal <= 1 GB)")
+    print(
+        f"decode {n} frames (colour + depth): {decoded['seconds']:.2f} s "
+        f"({1000 * decoded['seconds'] / n:.1f} ms/frame), "
+        f"peak RSS {decoded['peak_mb']:.0f} MB"
+    )
+    print(
+        f"lift one box on all {n} frames + fuse (views every 10 cm / 10 deg: "
+        f"{ours['frames_used']} frames tracked, voted and fused): "
+        f"{ours['seconds']:.2f} s = {ours['seconds'] / decoded['seconds']:.2f}x decoding (goal <= 3x); "
+        f"peak RSS {ours['peak_mb']:.0f} MB = {ours['peak_mb'] / 1024:.2f} GB (goal <= 1 GB)"
+    )
     print("  stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in ours["timings"].items()))
     if not reference:
         return 0
     full = _in_fresh_process(lift_scan, str(folder), frame, box, True)
-    print(f"the same on every frame ({full['frames_used']} frames): {full['seconds']:.2f} s = {full['seconds'] / decoded['seconds']:.2f}x decoding, "
-          f"peak RSS {full['peak_mb']:.0f} MB; {full['seconds'] / ours['seconds']:.1f}x slower than the selected views")
-    print(f"  3D box (selected views) {np.round(ours['aabb'], 3).tolist()}; (every frame) {np.round(full['aabb'], 3).tolist()}")
+    print(
+        f"the same on every frame ({full['frames_used']} frames): {full['seconds']:.2f} s = "
+        f"{full['seconds'] / decoded['seconds']:.2f}x decoding, "
+        f"peak RSS {full['peak_mb']:.0f} MB; {full['seconds'] / ours['seconds']:.1f}x slower than the selected views"
+    )
+    print(
+        f"  3D box (selected views) {np.round(ours['aabb'], 3).tolist()}; "
+        f"(every frame) {np.round(full['aabb'], 3).tolist()}"
+    )
     for f in CHECK_FRAMES:
-        tracked = full["tracked_centres"].get(f)
-        print(f"re-projection in frame {f}: centre offset selected-views vs every-frame result {_offset(ours['centres'].get(f), full['centres'].get(f))}; "
-              f"vs the object as tracked in that frame: selected views {_offset(ours['centres'].get(f), tracked)}, "
-              f"every frame {_offset(full['centres'].get(f), tracked)}")
+        tracked, mine, theirs = full["tracked_centres"].get(f), ours["centres"].get(f), full["centres"].get(f)
+        print(
+            f"re-projection in frame {f}: centre offset selected-views vs every-frame result {_offset(mine, theirs)}; "
+            f"vs the object as tracked in that frame: selected views {_offset(mine, tracked)}, "
+            f"every frame {_offset(theirs, tracked)}"
+        )
     return 0

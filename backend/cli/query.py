@@ -89,9 +89,8 @@ def parse_view_step(text: str) -> tuple[float, float]:
 
 def run_lift(args) -> int:
     from ..data import open_scene
-    from ..pipeline.results import lift_to_folder
-
     from ..geometry.frame_selection import ALL_FRAMES, ViewSettings
+    from ..pipeline.results import lift_to_folder
 
     scene = open_scene(args.dir, args.format)
     frame = frame_number(scene, args.frame)

@@ -18,7 +18,7 @@ BENCHMARKS = {
     "lifting": ("3D mask accuracy vs naive union, and throughput", "lifting:run_lifting_benchmark", ()),
     "pipeline": ("overhead per query beside model time", "pipeline:run_pipeline_benchmark", ()),
     "transport": ("upload vs raw pyzmq, compression, cached queries", "transport:run_transport_benchmark", ()),
-    "gpu": ("real-size Qwen2.5-VL-7B and SAM2.1 on a CUDA GPU (random weights), per stage", "gpu:run_gpu_benchmark", ()),
+    "gpu": ("real-size Qwen2.5-VL-7B and SAM2.1 on a CUDA GPU, per stage", "gpu:run_gpu_benchmark", ()),
     "scale": ("a 1000-frame scan: lift + fuse time and memory vs decoding", "scale:run_scale_benchmark", ()),
     "cache": ("a different query on a cached scene vs the first (upload + query)", "cache:run_cache_benchmark", ()),
 }
@@ -50,7 +50,7 @@ def register(commands) -> None:
     )
     bench.add_argument("--real", type=Path, default=None, help="a real capture folder (default: ../shared/data/...)")
     bench.add_argument("--out", type=Path, default=None, help="gpu: also write the figures as JSON here")
-    bench.add_argument("--tiny-check", action="store_true", help="gpu: the benchmark's code with tiny models on the CPU")
+    bench.add_argument("--tiny-check", action="store_true", help="gpu: its code with tiny models on the CPU")
     for name, default in SIZE_DEFAULTS.items():
         bench.add_argument(f"--{name}", type=int, default=None, help=f"io only (default {default})")
     bench.set_defaults(run=run_bench)

@@ -7,6 +7,7 @@ directions and keeps a frame once the camera has moved `min_translation` metres 
 projection has moved `min_shift` pixels). Poses only: no image is decoded.
 Used by the tracker, the lifting and the fusion alike, so they work on the same views.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ class ViewSettings:
     max_views: int | None = None  # cap: evenly thinned beyond it (the key frame always kept)
 
     def __post_init__(self):
-        if not (self.min_translation >= 0 and self.min_rotation >= 0) or (self.min_shift is not None and self.min_shift < 0):
+        if not (self.min_translation >= 0 and self.min_rotation >= 0) or (
+            self.min_shift is not None and self.min_shift < 0
+        ):
             raise SceneError("view thresholds must be >= 0")
         if self.max_views is not None and self.max_views < 1:
             raise SceneError(f"max_views must be at least 1, got {self.max_views}")
@@ -51,7 +54,10 @@ def _target_pixels(poses: np.ndarray, target: np.ndarray, focal: float) -> np.nd
 
 def _is_new_view(poses, kept: int, index: int, settings: ViewSettings, pixels) -> bool:
     moved = np.linalg.norm(poses[index, :3, 3] - poses[kept, :3, 3])
-    if moved >= settings.min_translation or rotation_degrees(poses[kept, :3, :3], poses[index, :3, :3]) >= settings.min_rotation:
+    if (
+        moved >= settings.min_translation
+        or rotation_degrees(poses[kept, :3, :3], poses[index, :3, :3]) >= settings.min_rotation
+    ):
         return True
     if pixels is None or settings.min_shift is None:
         return False
@@ -59,8 +65,14 @@ def _is_new_view(poses, kept: int, index: int, settings: ViewSettings, pixels) -
     return bool(np.isnan(shift) != np.isnan(pixels[kept, 0]) or shift >= settings.min_shift)
 
 
-def select_views(poses: np.ndarray, key_index: int, settings: ViewSettings = ViewSettings(),
-                 target: np.ndarray | None = None, focal: float = 500.0, candidates=None) -> list[int]:
+def select_views(
+    poses: np.ndarray,
+    key_index: int,
+    settings: ViewSettings = ViewSettings(),
+    target: np.ndarray | None = None,
+    focal: float = 500.0,
+    candidates=None,
+) -> list[int]:
     """Sorted frame indices: the key frame, then walking out from it both ways, each frame
     that is a new view relative to the last one kept in that direction.
 

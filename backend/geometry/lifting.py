@@ -80,13 +80,16 @@ def _check_mask(frame: Frame, mask: np.ndarray) -> np.ndarray:
     return _mask_at_depth_size(frame.index, mask, frame.intrinsics.size, frame.depth_intrinsics.size)
 
 
-def _mask_at_depth_size(index: int, mask: np.ndarray, color_size: tuple[int, int], depth_size: tuple[int, int]) -> np.ndarray:
+def _mask_at_depth_size(
+    index: int, mask: np.ndarray, color_size: tuple[int, int], depth_size: tuple[int, int]
+) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise SceneError(f"the mask for frame {index} must be HxW, got shape {mask.shape}")
     if (mask.shape[1], mask.shape[0]) not in (color_size, depth_size):
         raise SceneError(
-            f"the mask for frame {index} is {mask.shape[1]}x{mask.shape[0]}, but the frame is {color_size[0]}x{color_size[1]}"
+            f"the mask for frame {index} is {mask.shape[1]}x{mask.shape[0]}, "
+            f"but the frame is {color_size[0]}x{color_size[1]}"
         )
     return resize_mask(mask, depth_size)
 

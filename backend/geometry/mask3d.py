@@ -12,13 +12,13 @@ import open3d as o3d
 
 from ...shared.results import Mask3D
 from ...shared.scene import Scene, SceneError
+from .frame_selection import ViewSettings, select_views
 from .lifting import (
     LiftSettings,
     axis_aligned_box,
     lift_masks,
     vote_in_frames,
 )
-from .frame_selection import ViewSettings, select_views
 from .segmentation import segment_box
 from .tracking import track_geometric
 

@@ -9,13 +9,15 @@ inputs, so a cached value is used only for exactly the same input: results never
 whether the cache was warm. Entries are grouped by scene so a scene dropped from the server's
 cache takes its work with it.
 """
+
 from __future__ import annotations
 
 import collections
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +79,7 @@ class SceneWorkCache:
         self.stats = CacheStats()
 
     # ---- which scene the running query is about ------------------------------------------------
-    def for_scene(self, scene_key: str) -> "_SceneScope":
+    def for_scene(self, scene_key: str) -> _SceneScope:
         """`with cache.for_scene(key):` entries made inside belong to that scene."""
         return _SceneScope(self, scene_key)
 
@@ -215,9 +217,14 @@ def cache_reasoner_work(cache: SceneWorkCache, reasoner) -> None:
     if getattr(reasoner, "_scene_cache_video_of", False):
         return
     sample = reasoner.video_of
-    reasoner.video_of = lambda scene: cache.get_or_compute("video-frames", str(reasoner.settings.video_frames), lambda: sample(scene))
+    reasoner.video_of = lambda scene: cache.get_or_compute(
+        "video-frames", str(reasoner.settings.video_frames), lambda: sample(scene)
+    )
     reasoner._scene_cache_video_of = True
-    for processor in (getattr(reasoner.processor, "image_processor", None), getattr(reasoner.processor, "video_processor", None)):
+    for processor in (
+        getattr(reasoner.processor, "image_processor", None),
+        getattr(reasoner.processor, "video_processor", None),
+    ):
         if processor is not None and hasattr(processor, "preprocess"):
             cache.wrap_method(processor, "preprocess", f"vlm-pixels/{type(processor).__name__}")
     visual = getattr(getattr(reasoner.model, "model", None), "visual", None)

@@ -1,9 +1,11 @@
 """Frame selection for long scans: a new view every so many centimetres or degrees."""
+
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scene_r1.backend.geometry.frame_selection import ALL_FRAMES, ViewSettings, rotation_degrees, select_views
 from scene_r1.shared.scene import SceneError
@@ -30,7 +32,16 @@ def test_a_still_camera_gives_only_the_key_frame():
 
 def test_a_straight_walk_gives_a_view_every_step_both_ways_from_the_key_frame():
     poses = path(np.outer(np.arange(40) * 0.01, [1, 0, 0]))  # 1 cm a frame
-    assert select_views(poses, 12, ViewSettings(min_translation=0.045, min_rotation=90)) == [2, 7, 12, 17, 22, 27, 32, 37]
+    assert select_views(poses, 12, ViewSettings(min_translation=0.045, min_rotation=90)) == [
+        2,
+        7,
+        12,
+        17,
+        22,
+        27,
+        32,
+        37,
+    ]
 
 
 def test_turning_on_the_spot_gives_a_view_every_few_degrees():

@@ -1,5 +1,6 @@
 """The per-scene cache of query-independent work: bounded, least recently used first, counted,
 and never changing an answer."""
+
 import numpy as np
 import pytest
 import torch
@@ -53,7 +54,9 @@ class Encoder(torch.nn.Module):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         self.calls += 1
-        return BaseModelOutputWithPooling(last_hidden_state=self.linear(pixels), pooler_output=self.linear(pixels).sum(0))
+        return BaseModelOutputWithPooling(
+            last_hidden_state=self.linear(pixels), pooler_output=self.linear(pixels).sum(0)
+        )
 
 
 def test_a_wrapped_encoder_runs_once_per_distinct_input_and_callers_cannot_spoil_the_cache():
@@ -74,12 +77,24 @@ def test_same_answers_cold_and_warm(tiny_models, synthetic):
     from scene_r1.backend.pipeline.pipeline import Pipeline
     from scene_r1.backend.pipeline.settings import PipelineSettings
 
-    settings = PipelineSettings(vlm=str(tiny_models["vlm"]), tracker=str(tiny_models["tracker"]), dtype="float32", max_new_tokens=16, video_frames=8)
+    settings = PipelineSettings(
+        vlm=str(tiny_models["vlm"]),
+        tracker=str(tiny_models["tracker"]),
+        dtype="float32",
+        max_new_tokens=16,
+        video_frames=8,
+    )
     scene = synthetic.scene
 
     def answers(result):
         out = result.to_json()
-        return out.get("span"), out.get("key_frame"), out.get("box_3d"), out.get("answer"), [s.get("raw") for s in out["stages"].values()]
+        return (
+            out.get("span"),
+            out.get("key_frame"),
+            out.get("box_3d"),
+            out.get("answer"),
+            [s.get("raw") for s in out["stages"].values()],
+        )
 
     warm = Pipeline(settings)
     warm.ground(scene, "the large cube")
