@@ -18,6 +18,11 @@ BENCHMARKS = {
     "lifting": ("3D mask accuracy vs naive union, and throughput", "lifting:run_lifting_benchmark", ()),
     "pipeline": ("overhead per query beside model time", "pipeline:run_pipeline_benchmark", ()),
     "transport": ("upload vs raw pyzmq, compression, cached queries", "transport:run_transport_benchmark", ()),
+    "security": (
+        "10,000 fuzzed messages at serve and at a broker + worker: deaths, peak RSS, a real query after",
+        "security:run_security_benchmark",
+        (),
+    ),
     "gpu": ("real-size Qwen2.5-VL-7B and SAM2.1 on a CUDA GPU, per stage", "gpu:run_gpu_benchmark", ()),
     "scale": ("a 1000-frame scan: lift + fuse time and memory vs decoding", "scale:run_scale_benchmark", ()),
     "cache": ("a different query on a cached scene vs the first (upload + query)", "cache:run_cache_benchmark", ()),
