@@ -106,3 +106,32 @@ def test_same_answers_cold_and_warm(tiny_models, synthetic):
     cold = Pipeline(settings)
     assert answers(cold.ground(scene, "the white table")) == answers(warm_ground)
     assert answers(cold.ask(scene, "What colour is the cube?")) == answers(warm_ask)
+
+
+def test_the_servers_budget_counts_the_work_and_drops_it_with_its_scene():
+    from scene_r1.backend.service.cache import SceneCache
+    from scene_r1.shared.camera import Intrinsics
+    from scene_r1.shared.scene import Scene
+
+    def scene():
+        return Scene.from_arrays(
+            [np.zeros((4, 4, 3), np.uint8)],
+            [np.ones((4, 4), np.float32)],
+            Intrinsics(4, 4, 2, 2, 4, 4),
+            np.eye(4)[None],
+            [0.0],
+        )
+
+    scenes = SceneCache(max_bytes=10_000)
+    scenes.work = SceneWorkCache(max_bytes=10_000)
+    scenes.put("a", scene(), 1000)
+    with scenes.work.for_scene("a"):
+        scenes.work.get_or_compute("features", "f", lambda: np.zeros(6000, np.uint8))
+    assert scenes.total_bytes() == 7000
+    scenes.put("b", scene(), 4000)  # 11,000 > 10,000: the least recently used scene goes, with its work
+    assert scenes.get("a") is None and scenes.work.stats.nbytes == 0 and scenes.total_bytes() == 4000
+    with scenes.work.for_scene("b"):
+        scenes.work.get_or_compute("features", "g", lambda: np.zeros(5000, np.uint8))
+        scenes.work.get_or_compute("features", "h", lambda: np.zeros(5000, np.uint8))
+    scenes.put("b", scene(), 4000)  # one scene left, no results: its work is trimmed to fit
+    assert scenes.total_bytes() <= 10_000 and scenes.get("b") is not None
