@@ -71,7 +71,7 @@ def _require_dir(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise SceneError(f"no such folder: {path}")
-    if not path.is_dir():
+    if not path.is_dir() and path.suffix.lower() != ".r3d":  # Record3D's archive is opened as it is (phone/)
         raise SceneError(f"{path} is a file; pass the capture folder that holds the frames")
     return path
 
@@ -313,7 +313,8 @@ def open_record3d(path: Path) -> Scene:
     missing = [p for p in rgb + depth if not p.is_file()]
     if missing:
         raise SceneError(
-            f"Record3D folder {path} lists {n} frames but lacks {len(missing)} file(s), e.g. {missing[0].name} (only the EXR + JPG export is read; convert .r3d files with Record3D's exporter)"
+            f"Record3D folder {path} lists {n} frames but lacks {len(missing)} file(s), e.g. {missing[0].name} "
+            "(an EXR + JPG export needs rgbd/N.jpg and rgbd/N.exr; a .r3d file is read as it is)"
         )
     # Poses are [qx, qy, qz, qw, tx, ty, tz], camera-to-world in ARKit's camera axes (x right,
     # y up, z backwards), the same axes as Blender's camera.
