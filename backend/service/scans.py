@@ -14,14 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import open3d as o3d
 
 from ...shared.protocol import ProtocolError
 from ...shared.scan import MAX_TRIANGLES, ScanReply
 from ...shared.scene import Scene, SceneError, check_depth, check_rgb
 from ...shared.scene_wire import scene_hash, scene_meta, wire_depth
 from ..data.readers import detect_format, open_scene
-from ..geometry.fusion import FusionSettings, fuse_scene
 
 MAX_FUSED_FRAMES = 400  # a longer scan is fused at every k-th frame: a 30 fps video repeats itself
 BYTES_PER_TRIANGLE = 30  # a decimated mesh has about half as many vertices as triangles (12 + 15 bytes each)
@@ -99,6 +97,8 @@ def decimate(vertices, triangles, colors, max_triangles: int) -> tuple[np.ndarra
     (vertex colours carried along)."""
     if len(triangles) <= max_triangles:
         return vertices, triangles, colors
+    import open3d as o3d  # here only: the service starts without Open3D
+
     mesh = o3d.geometry.TriangleMesh(
         o3d.utility.Vector3dVector(np.asarray(vertices, np.float64)), o3d.utility.Vector3iVector(triangles)
     )
@@ -147,6 +147,8 @@ def fuse_scan(
     progress: Progress | None = None,
 ) -> ScanReply:
     """The scene TSDF-fused into a coloured mesh (decimated to `max_triangles`), with its camera path."""
+    from ..geometry.fusion import FusionSettings, fuse_scene  # Open3D, loaded on the first scan
+
     stride = math.ceil(len(scene) / MAX_FUSED_FRAMES)
     settings = FusionSettings(voxel=voxel or FusionSettings.voxel, frame_stride=stride)
     start = time.perf_counter()
