@@ -164,9 +164,13 @@ class Scene:
         format: str = "memory",
         cache_frames: int = 8,
         notes: Sequence[str] = (),
+        candidates=None,
     ):
         self.source = source
         self.name, self.format, self.notes = name, format, list(notes)
+        # The scene's objects (shared.candidates.CandidateTable): their ids are the values of the
+        # per-frame instance maps (Blender captures, synthetic rooms); None when unknown (scans).
+        self.candidates = candidates
         self.color_size = (int(color_size[0]), int(color_size[1]))
         self.depth_size = self.color_size if depth_size is None else (int(depth_size[0]), int(depth_size[1]))
         self.intrinsics = np.asarray(intrinsics, dtype=np.float64).reshape(-1, 4)

@@ -75,6 +75,7 @@ def pipeline_settings(args: argparse.Namespace):
         "device": args.device,
         "dtype": args.dtype,
         "video_as_images": getattr(args, "video_as_images", None),
+        "grounding": getattr(args, "grounding", None),
     }
     if args.config is not None:
         return PipelineSettings.from_file(args.config, **overrides)
@@ -428,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             default=None,
             help="show the video as frames with their times (models trained so, e.g. scene-r1-nano)",
+        )
+        command.add_argument(
+            "--grounding",
+            default=None,
+            choices=("auto", "box", "candidates"),
+            help="box: the paper's boxes; candidates: choose among the scene's objects (a capture's own, or 3D "
+            "proposals of a scan); auto (default): candidates when the scene knows its objects",
         )
         command.add_argument("--format", default=None)
 

@@ -397,4 +397,12 @@ def open_scene(path: Path | str, format: str | None = None) -> Scene:
         format = detect_format(path)
     if format not in SCENE_FORMATS:
         raise SceneError(f"unknown scene format {format!r}; known: {', '.join(SCENE_FORMATS)}")
-    return SCENE_FORMATS[format].open(path)
+    scene = SCENE_FORMATS[format].open(path)
+    if scene.candidates is None:  # a capture that knows its objects (candidates.json beside the frames)
+        from ...shared.candidates import CandidateError, CandidateTable
+
+        try:
+            scene.candidates = CandidateTable.load(path)
+        except CandidateError as error:
+            raise SceneError(str(error)) from error
+    return scene

@@ -23,6 +23,7 @@ from ..models.loading import SHIPPED_NANO, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
 from ..models.sam2 import Sam2Settings, Sam2Tracker
+from .candidates import ask_by_candidates, ground_by_candidates, uses_candidates
 from .results import GroundingResult, Instance, _stage_json
 from .settings import PipelineSettings
 
@@ -126,9 +127,10 @@ class Pipeline:
         cancel: threading.Event | None = None,
     ) -> GroundingResult:
         with self._lock:
-            return self._ground(
-                scene, query, wants_every_instance(query) if every is None else every, progress or _quiet, cancel
-            )
+            every = wants_every_instance(query) if every is None else every
+            if uses_candidates(self.settings.grounding, scene):
+                return ground_by_candidates(self, scene, query, every, progress or _quiet, cancel)
+            return self._ground(scene, query, every, progress or _quiet, cancel)
 
     def model_seconds(self) -> float:
         """Seconds spent so far inside model forward passes (VLM generation, SAM2)."""
@@ -288,6 +290,8 @@ class Pipeline:
             _check(cancel)
             progress = progress or _quiet
             progress("answer", 0, 1)
+            if uses_candidates(self.settings.grounding, scene):
+                return ask_by_candidates(self, scene, question, progress)
             start, model_start = time.perf_counter(), self.model_seconds()
             generation = self.reasoner.answer_question(scene, question)
             if not generation.reply.answer:

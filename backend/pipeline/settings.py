@@ -25,6 +25,8 @@ class PipelineSettings:
     key_frame_candidates: int = 3  # frames of the span asked for a box; the best one is the key frame
     track_stride: int = 1  # track every n-th frame (plus the key frame) on long scans
     video_as_images: bool = False  # models trained on frames-as-images (scene-r1-nano)
+    grounding: str = "auto"  # "box" (the paper's), "candidates" (choose among objects), "auto": candidates if known
+    candidate_views: int = 1  # marked views shown with the candidate table
 
     def vlm_settings(self) -> VLMSettings:
         return VLMSettings(
