@@ -235,7 +235,7 @@ def _view_coordinates(candidates: list[Candidate], view: np.ndarray | None) -> n
 
 def relate(candidates: list[Candidate], view: np.ndarray | None = None) -> CandidateTable:
     """The table with every candidate's relations computed from geometry."""
-    table = CandidateTable(list(candidates), {}, None if view is None else np.asarray(view, dtype=np.float64))
+    table = CandidateTable(list(candidates), view=None if view is None else np.asarray(view, dtype=np.float64))
     table.facts = relation_facts(table.candidates, table.view)
     by_id = {c.id: c for c in candidates}
     relations: dict[int, list[str]] = {c.id: [] for c in candidates}

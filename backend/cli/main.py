@@ -12,6 +12,25 @@ from ...shared.scene import SceneError
 def cmd_synth(args: argparse.Namespace) -> int:
     from ..data.synth import SynthConfig, write_synthetic
 
+    if args.household:
+        from ..data.synth.household_scene import HouseholdConfig, write_household
+
+        config = HouseholdConfig(
+            seed=args.seed,
+            frames=args.frames,
+            width=args.width,
+            height=args.height,
+            fps=args.fps,
+            trajectory=args.trajectory,
+            small_objects=args.objects,
+            naming=args.naming,
+        )
+        gt = write_household(config, args.out, progress=True)
+        print(
+            f"wrote {args.out} ({config.naming} names): {len(gt['objects'])} objects, candidates.json, "
+            f"{len(gt['queries'])} referring expressions, {len(gt['qa'])} questions"
+        )
+        return 0
     config = SynthConfig(
         seed=args.seed,
         frames=args.frames,
@@ -283,12 +302,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..eval.evaluate import evaluate
     from ..pipeline.pipeline import Pipeline
 
-    pipeline = Pipeline(pipeline_settings(args))
+    if args.task == "proposals":
+        from ..eval.candidates import proposal_report
+
+        report = proposal_report(args.data, args.out)
+        print(report["table"])
+        print(f"wrote {args.out}/proposals.json and {args.out}/proposals.md")
+        return 0
     with Progress(transient=True) as bar:
         task = bar.add_task(f"eval {args.task}", total=None)
-        report = evaluate(
-            args.data, args.task, pipeline, args.out, limit=args.limit, progress=lambda n: bar.update(task, completed=n)
-        )
+        progress = lambda n: bar.update(task, completed=n)  # noqa: E731
+        if args.compare:
+            from ..eval.candidates import compare_grounding
+
+            if args.task != "ground":
+                raise SceneError("--compare compares the box and candidate grounding paths: use it with --task ground")
+            compare_grounding(args.data, pipeline_settings(args), args.out, limit=args.limit, progress=progress)
+            print((args.out / "compare.md").read_text(encoding="utf-8"))
+            print(f"wrote {args.out}/compare.md, {args.out}/box/ and {args.out}/candidates/")
+            return 0
+        report = evaluate(args.data, args.task, Pipeline(pipeline_settings(args)), args.out, limit=args.limit, progress=progress)
     print((args.out / "eval.md").read_text(encoding="utf-8"))
     print(f"wrote {args.out}/eval.json and {args.out}/eval.md ({len(report['rows'])} rows)")
     return 0
@@ -389,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--fps", type=float, default=4.0)
     synth.add_argument("--trajectory", choices=("orbit", "walk"), default="orbit")
     synth.add_argument("--objects", type=int, default=8)
+    synth.add_argument(
+        "--household", action="store_true", help="a household room (mugs, books, chairs...) with a candidate table"
+    )
+    synth.add_argument("--naming", choices=("meaningful", "generic"), default="meaningful", help="household names")
     synth.set_defaults(run=cmd_synth)
 
     info = commands.add_parser("info", help="print what a capture folder holds (format auto-detected)")
@@ -543,7 +580,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = commands.add_parser(
         "eval", help="run the pipeline over a dataset and score it: Acc@0.25/0.5, temporal and 2D IoU, VQA exact match"
     )
-    evaluation.add_argument("--task", choices=("ground", "vqa"), required=True)
+    evaluation.add_argument(
+        "--task",
+        choices=("ground", "vqa", "proposals"),
+        required=True,
+        help="proposals: recall of a scan's 3D instance proposals against the ground truth",
+    )
+    evaluation.add_argument(
+        "--compare", action="store_true", help="ground: the box path and the candidate path side by side"
+    )
     evaluation.add_argument("--data", type=Path, required=True, help="a folder of scene folders with gt.json")
     evaluation.add_argument("--out", type=Path, required=True)
     evaluation.add_argument("--limit", type=int, default=None, help="queries per scene")

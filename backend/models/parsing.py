@@ -128,9 +128,10 @@ def parse_ids(answer: str, allowed) -> list[int]:
     allowed = {int(a) for a in allowed}
     text = re.sub(r"```(?:json)?", "", answer)
     bracketed = re.findall(r"\[([^\[\]]*)\]", text)
-    numbers = [int(v) for group in bracketed for v in re.findall(r"(?<![\d.])\d+(?![\d.])", group)]
+    integer = r"(?<!\d)(?<!\d\.)\d+(?!\d)(?!\.\d)"  # whole numbers, not parts of decimals
+    numbers = [int(v) for group in bracketed for v in re.findall(integer, group)]
     if not any(n in allowed for n in numbers):
-        numbers = [int(v) for v in re.findall(r"(?<![\d.])\d+(?![\d.])", text)]
+        numbers = [int(v) for v in re.findall(integer, text)]
     ids = list(dict.fromkeys(n for n in numbers if n in allowed))
     if not ids:
         raise ParseError(f"no candidate id (one of {sorted(allowed)[:20]}) in the answer {answer[:120]!r}")

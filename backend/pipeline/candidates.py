@@ -159,7 +159,7 @@ class CandidateGrounder:
         generation = self.reasoner.generate(
             candidate_prompt(table, query, every),
             images=images,
-            answer_format=["[", Number(max(ids)), "]"],
+            answer_format=["[", Number(max(ids), low=0), "]"],
             validate=lambda reply: parse_ids(reply.answer, ids),
         )
         chosen = parse_ids(generation.reply.answer, ids)
