@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .scene import SceneError
+
 CANDIDATES_FILE = "candidates.json"
 COLOUR_WORDS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "white", "gray", "black")
 SUPPORT_GAP = 0.05  # metres between a bottom and the top it rests on
@@ -30,7 +32,7 @@ NEAR = 2.0  # metres: left/right relations are listed for objects at most this f
 BETWEEN_OFFSET = 0.3  # metres off the line joining the two others
 
 
-class CandidateError(ValueError):
+class CandidateError(SceneError):
     """A candidate table that cannot be used, with the reason in words."""
 
 
@@ -327,6 +329,13 @@ def _superlatives(candidates: list[Candidate], seen: np.ndarray) -> list[tuple[i
             if values[order[-1]] - values[order[-2]] > 1e-9 * max(1.0, abs(values[order[-1]])):
                 phrases.append((candidates[members[order[-1]]].id, high_word))
     return phrases
+
+
+def with_candidates(scene, folder):
+    """The scene, carrying the candidate table saved beside its frames (if any and it has none)."""
+    if scene.candidates is None:
+        scene.candidates = CandidateTable.load(folder)
+    return scene
 
 
 def with_view(table: CandidateTable, view: np.ndarray | None) -> CandidateTable:

@@ -94,7 +94,8 @@ def check_rgb(rgb: np.ndarray, expected_size: tuple[int, int] | None = None, wha
     _check_side(rgb.shape[:2], what)
     if expected_size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(expected_size):
         raise SceneError(
-            f"{what} is {rgb.shape[1]}x{rgb.shape[0]} but the scene's colour size is {expected_size[0]}x{expected_size[1]}"
+            f"{what} is {rgb.shape[1]}x{rgb.shape[0]} "
+            f"but the scene's colour size is {expected_size[0]}x{expected_size[1]}"
         )
     return rgb
 
@@ -108,7 +109,8 @@ def check_depth(depth: np.ndarray, expected_size: tuple[int, int] | None = None,
     _check_side(depth.shape, what)
     if expected_size is not None and (depth.shape[1], depth.shape[0]) != tuple(expected_size):
         raise SceneError(
-            f"{what} is {depth.shape[1]}x{depth.shape[0]} but the scene's depth size is {expected_size[0]}x{expected_size[1]}"
+            f"{what} is {depth.shape[1]}x{depth.shape[0]} "
+            f"but the scene's depth size is {expected_size[0]}x{expected_size[1]}"
         )
     with np.errstate(invalid="ignore"):
         if np.isinf(depth).any():
@@ -164,10 +166,13 @@ class Scene:
         format: str = "memory",
         cache_frames: int = 8,
         notes: Sequence[str] = (),
+        frame_numbers: Sequence[int] | None = None,
         candidates=None,
     ):
         self.source = source
         self.name, self.format, self.notes = name, format, list(notes)
+        # The capture's own frame numbers (its file names), which users name frames by; default 0..n-1.
+        self.frame_numbers = [int(n) for n in (range(len(source)) if frame_numbers is None else frame_numbers)]
         # The scene's objects (shared.candidates.CandidateTable): their ids are the values of the
         # per-frame instance maps (Blender captures, synthetic rooms); None when unknown (scans).
         self.candidates = candidates
@@ -224,6 +229,8 @@ class Scene:
         for label, array in (("intrinsics", self.intrinsics), ("depth intrinsics", self.depth_intrinsics)):
             if not np.isfinite(array).all() or (array[:, :2] <= 0).any():
                 raise SceneError(f"{label} must be finite with positive focal lengths")
+        if len(self.frame_numbers) != n or len(set(self.frame_numbers)) != n:
+            raise SceneError(f"scene {self.name!r} needs {n} distinct frame numbers, got {len(self.frame_numbers)}")
         if not np.isfinite(self.timestamps).all():
             raise SceneError("timestamps must be finite")
         if (np.diff(self.timestamps) < 0).any():

@@ -16,6 +16,7 @@ import open3d as o3d
 from PIL import Image
 
 from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, Intrinsics
+from ...shared.candidates import with_candidates  # candidates.json beside the frames
 from ...shared.scene import Frame, Scene, SceneError
 from . import images
 
@@ -243,6 +244,7 @@ def open_seven_scenes(path: Path) -> Scene:
         depth_size,
         name=path.name,
         format="7scenes",
+        frame_numbers=numbers,
     )
 
 
@@ -293,6 +295,7 @@ def open_scannet(path: Path) -> Scene:
         name=path.name,
         format="scannet",
         notes=notes,
+        frame_numbers=numbers,
     )
 
 
@@ -397,12 +400,4 @@ def open_scene(path: Path | str, format: str | None = None) -> Scene:
         format = detect_format(path)
     if format not in SCENE_FORMATS:
         raise SceneError(f"unknown scene format {format!r}; known: {', '.join(SCENE_FORMATS)}")
-    scene = SCENE_FORMATS[format].open(path)
-    if scene.candidates is None:  # a capture that knows its objects (candidates.json beside the frames)
-        from ...shared.candidates import CandidateError, CandidateTable
-
-        try:
-            scene.candidates = CandidateTable.load(path)
-        except CandidateError as error:
-            raise SceneError(str(error)) from error
-    return scene
+    return with_candidates(SCENE_FORMATS[format].open(path), path)

@@ -284,8 +284,6 @@ class Number:
     low: int = -1  # the value must be above this (when `above` names no slot)
 
 
-NUMBER = Number()
-
 
 def _next_allowed(pieces: list, generated: list[int], digits: dict[int, str], eos: int) -> list[int]:
     """Token ids allowed next, replaying `generated` through the format's pieces (literal token

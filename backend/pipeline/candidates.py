@@ -16,11 +16,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ...shared.candidates import CandidateTable
+from ...shared.results import ASK, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
 from ..geometry.mask3d import mask_to_3d
 from ..models.parsing import ParseError, parse_ids
 from ..models.reasoner import THINK_THEN_ANSWER, Number, _clean
-from .results import GroundingResult, Instance, _stage_json
+from .results import masks_to_rle, stage_report
 
 GROUNDING_MODES = ("auto", "box", "candidates")
 TABLE_INTRO = (
@@ -145,7 +146,7 @@ class CandidateGrounder:
         images = [draw_marks(scene.frame(i).rgb, source.id_map(i), source.table.ids) for i in views]
         return views, images, pixels
 
-    def ground(self, scene: Scene, query: str, every: bool, result: GroundingResult, progress) -> GroundingResult:
+    def ground(self, scene: Scene, query: str, every: bool, result: QueryResult, progress) -> QueryResult:
         start = time.perf_counter()
         source = self.source(scene)
         table = source.table
@@ -166,7 +167,7 @@ class CandidateGrounder:
         if not every:
             chosen = chosen[:1]
         result.key_frame = views[0]
-        result.stages["choose"] = _stage_json(generation) | {
+        result.stages["choose"] = stage_report(generation) | {
             "ids": chosen,
             "views": views,
             "candidates": len(table),
@@ -196,11 +197,11 @@ class CandidateGrounder:
         box = [float(u.min()), float(v.min()), float(u.max() + 1), float(v.max() + 1)]
         try:
             kwargs = {} if self.vote is None else {"vote": self.vote}
-            return Instance(label, box, masks, mask_to_3d(scene, masks, **kwargs))
+            return Instance(label, box, masks_to_rle(masks), mask_to_3d(scene, masks, **kwargs))
         except SceneError as error:
-            return Instance(label, box, masks, None, f"lifting: {error}")
+            return Instance(label, box, masks_to_rle(masks), None, f"lifting: {error}")
 
-    def ask(self, scene: Scene, question: str, result: GroundingResult) -> GroundingResult:
+    def ask(self, scene: Scene, question: str, result: QueryResult) -> QueryResult:
         start = time.perf_counter()
         source = self.source(scene)
         views, images, _ = self._marked_views(scene, source)
@@ -209,7 +210,7 @@ class CandidateGrounder:
             raise ParseError(f"the model gave no answer to {question!r}: {generation.reply.text[:200]!r}")
         result.answer = generation.reply.answer
         result.key_frame = views[0]
-        result.stages["answer"] = _stage_json(generation) | {"views": views, "candidates": len(source.table)}
+        result.stages["answer"] = stage_report(generation) | {"views": views, "candidates": len(source.table)}
         result.timings["answer"] = time.perf_counter() - start
         return result
 
@@ -222,16 +223,12 @@ def _grounder(pipeline) -> CandidateGrounder:
     return grounder
 
 
-def ground_by_candidates(pipeline, scene: Scene, query: str, every: bool, progress, cancel) -> GroundingResult:
-    """Pipeline.ground's candidate path (the pipeline holds its lock)."""
+def ground_by_candidates(pipeline, scene: Scene, query: str, every: bool, progress) -> QueryResult:
+    """Pipeline.ground's candidate path (the pipeline holds its lock and checked for a cancel)."""
     grounder = _grounder(pipeline)
-    result = GroundingResult(query=query, scene=scene.name, notes=list(pipeline.notes))
+    result = QueryResult(query=query, scene=scene.name, notes=list(pipeline.notes))
     result.stages["grounding"] = {"mode": "candidates"}
     start, model_start = time.perf_counter(), pipeline.model_seconds()
-    if cancel is not None and cancel.is_set():
-        from .pipeline import Cancelled
-
-        raise Cancelled("cancelled")
     grounder.ground(scene, query, every, result, progress)
     if not any(i.mask3d is not None for i in result.instances):
         result.notes.append(
@@ -242,9 +239,9 @@ def ground_by_candidates(pipeline, scene: Scene, query: str, every: bool, progre
     return result
 
 
-def ask_by_candidates(pipeline, scene: Scene, question: str, progress) -> GroundingResult:
+def ask_by_candidates(pipeline, scene: Scene, question: str, progress) -> QueryResult:
     grounder = _grounder(pipeline)
-    result = GroundingResult(query=question, scene=scene.name, mode="ask", notes=list(pipeline.notes))
+    result = QueryResult(query=question, scene=scene.name, mode=ASK, notes=list(pipeline.notes))
     start, model_start = time.perf_counter(), pipeline.model_seconds()
     grounder.ask(scene, question, result)
     result.timings["total"] = time.perf_counter() - start

@@ -14,6 +14,7 @@ import numpy as np
 
 from ...shared.defaults import DEFAULT_TRACKER, DEFAULT_VLM
 from ...shared.geometry import valid_depth
+from ...shared.results import ASK, LIFT, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
 from ..eval.metrics import box_iou_3d
 from ..geometry.lifting import vote_in_frames
@@ -24,7 +25,7 @@ from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
 from ..models.sam2 import Sam2Settings, Sam2Tracker
 from .candidates import ask_by_candidates, ground_by_candidates, uses_candidates
-from .results import GroundingResult, Instance, _stage_json
+from .results import masks_to_rle, stage_report
 from .settings import PipelineSettings
 
 # stage name, done, total
@@ -125,20 +126,21 @@ class Pipeline:
         every: bool | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
-    ) -> GroundingResult:
+    ) -> QueryResult:
         with self._lock:
             every = wants_every_instance(query) if every is None else every
             if uses_candidates(self.settings.grounding, scene):
-                return ground_by_candidates(self, scene, query, every, progress or _quiet, cancel)
+                _check(cancel)
+                return ground_by_candidates(self, scene, query, every, progress or _quiet)
             return self._ground(scene, query, every, progress or _quiet, cancel)
 
     def model_seconds(self) -> float:
         """Seconds spent so far inside model forward passes (VLM generation, SAM2)."""
         return getattr(self._reasoner, "model_seconds", 0.0) + getattr(self.tracker, "model_seconds", 0.0)
 
-    def _ground(self, scene, query, every, progress, cancel) -> GroundingResult:
+    def _ground(self, scene, query, every, progress, cancel) -> QueryResult:
         _ = self.reasoner  # loaded (or its fallback chosen, with a note) before the result copies the notes
-        result = GroundingResult(query=query, scene=scene.name, notes=list(self.notes))
+        result = QueryResult(query=query, scene=scene.name, notes=list(self.notes))
         total_start, model_start = time.perf_counter(), self.model_seconds()
 
         _check(cancel)
@@ -146,7 +148,7 @@ class Pipeline:
         start = time.perf_counter()
         try:
             generation, span = self.reasoner.temporal_grounding(scene, query)
-            result.stages["temporal"] = _stage_json(generation) | {"span": [round(span[0], 3), round(span[1], 3)]}
+            result.stages["temporal"] = stage_report(generation) | {"span": [round(span[0], 3), round(span[1], 3)]}
         except ParseError as error:
             span = (float(scene.timestamps[0]), float(scene.timestamps[-1]))
             result.stages["temporal"] = {"error": str(error), "span": list(span)}
@@ -182,7 +184,7 @@ class Pipeline:
         query: str = "",
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
-        result: GroundingResult | None = None,
+        result: QueryResult | None = None,
     ) -> list[Instance]:
         """Stages 3 and 4 for boxes on a key frame: one tracked, lifted Instance per box. Also the
         box-prompt path (a user's rectangle instead of the model's box)."""
@@ -191,7 +193,7 @@ class Pipeline:
         timings = result.timings if result is not None else {}
         start = time.perf_counter()
         frames = sorted(set(range(0, len(scene), self.settings.track_stride)) | {key})
-        instances = []
+        instances, tracked_masks = [], []
         for number, parsed in enumerate(boxes):
             _check(cancel)
 
@@ -203,18 +205,19 @@ class Pipeline:
                 masks, error = self.tracker.track(scene, key, parsed.box, frames, progress=tracked), ""
             except SceneError as failure:  # e.g. nothing but background inside the box
                 masks, error = {}, f"tracking: {failure}"
-            instances.append(Instance(parsed.label or query, list(parsed.box), masks, None, error))
+            instances.append(Instance(parsed.label or query, list(parsed.box), masks_to_rle(masks), None, error))
+            tracked_masks.append(masks)
         stages["tracking"] = {"tracker": self.tracker.name, "frames": len(frames), "instances": len(boxes)}
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        for number, instance in enumerate(instances):
+        for number, (instance, masks) in enumerate(zip(instances, tracked_masks)):
             _check(cancel)
             progress("lifting", number, len(instances))
             if instance.error:
                 continue
             try:
-                instance.mask3d = mask_to_3d(scene, instance.masks, vote=self._vote)
+                instance.mask3d = mask_to_3d(scene, masks, vote=self._vote)
             except SceneError as error:
                 instance.error = f"lifting: {error}"
         _drop_duplicates(instances)
@@ -249,7 +252,7 @@ class Pipeline:
                 continue
             visibility = float(np.mean([box_visibility(frame, b.box) for b in boxes]))
             score = generation.confidence * visibility
-            candidates[index] = _stage_json(generation) | {
+            candidates[index] = stage_report(generation) | {
                 "confidence": round(generation.confidence, 4),
                 "visibility": round(visibility, 4),
                 "score": round(score, 4),
@@ -265,14 +268,14 @@ class Pipeline:
 
     def lift(
         self, scene: Scene, frame: int, box, progress: Progress | None = None, cancel: threading.Event | None = None
-    ) -> GroundingResult:
+    ) -> QueryResult:
         """The box-prompt path: a user's rectangle on one frame -> the object in 3D."""
         from ..geometry.segmentation import check_box
 
         with self._lock:
             frame = scene.check_index(frame)
             box = tuple(float(v) for v in check_box(box, scene.intrinsics_at(frame).size))
-            result = GroundingResult(query="", scene=scene.name, mode="lift", key_frame=frame, notes=list(self.notes))
+            result = QueryResult(query="", scene=scene.name, mode=LIFT, key_frame=frame, notes=list(self.notes))
             start = time.perf_counter()
             result.instances = self.track_and_lift(scene, frame, [ParsedBox(box, "")], "", progress, cancel, result)
             result.timings["total"] = time.perf_counter() - start
@@ -285,7 +288,7 @@ class Pipeline:
     # ---- VQA ----------------------------------------------------------------------------------
     def ask(
         self, scene: Scene, question: str, progress: Progress | None = None, cancel: threading.Event | None = None
-    ) -> GroundingResult:
+    ) -> QueryResult:
         with self._lock:
             _check(cancel)
             progress = progress or _quiet
@@ -296,10 +299,10 @@ class Pipeline:
             generation = self.reasoner.answer_question(scene, question)
             if not generation.reply.answer:
                 raise ParseError(f"the model gave no answer to {question!r}: {generation.reply.text[:200]!r}")
-            result = GroundingResult(
-                query=question, scene=scene.name, mode="ask", answer=generation.reply.answer, notes=list(self.notes)
+            result = QueryResult(
+                query=question, scene=scene.name, mode=ASK, answer=generation.reply.answer, notes=list(self.notes)
             )
-            result.stages["answer"] = _stage_json(generation)
+            result.stages["answer"] = stage_report(generation)
             result.timings["answer"] = result.timings["total"] = time.perf_counter() - start
             result.timings["model"] = self.model_seconds() - model_start
             progress("answer", 1, 1)

@@ -98,7 +98,11 @@ def _legs(length, width, height, thickness=0.04):
 def build_mesh(word: str, scale: float, rng: np.random.Generator) -> o3d.geometry.TriangleMesh:
     """The object's mesh in local coordinates (footprint centred on the origin, bottom at z = 0);
     `scale` (about 0.8..1.25) makes some instances larger than others."""
-    s = scale
+    mesh = _small_mesh(word, scale, rng)
+    return mesh if mesh is not None else _furniture_mesh(word, scale, rng)
+
+
+def _small_mesh(word: str, s: float, rng: np.random.Generator) -> o3d.geometry.TriangleMesh | None:
     if word == "mug":
         body = _cylinder(0.045 * s, 0.10 * s)
         handle = o3d.geometry.TriangleMesh.create_torus(0.03 * s, 0.008 * s, 16, 8)
@@ -123,6 +127,10 @@ def build_mesh(word: str, scale: float, rng: np.random.Generator) -> o3d.geometr
     if word == "monitor":
         screen = _box((-0.28 * s, -0.02 * s, 0.12), (0.28 * s, 0.02 * s, 0.12 + 0.34 * s))
         return _box((-0.1, -0.08, 0), (0.1, 0.08, 0.015)) + _cylinder(0.015, 0.13) + screen
+    return None
+
+
+def _furniture_mesh(word: str, s: float, rng: np.random.Generator) -> o3d.geometry.TriangleMesh:
     if word == "plant":
         return _cylinder(0.12 * s, 0.28 * s) + _sphere(0.22 * s, z=0.24 * s)
     if word == "lamp":
