@@ -66,9 +66,10 @@ def register(commands) -> None:
 def eval_arguments(evaluation) -> None:
     evaluation.add_argument(
         "--task",
-        choices=("ground", "vqa", "proposals"),
+        choices=("ground", "vqa", "proposals", "ceiling"),
         required=True,
-        help="proposals: recall of a scan's 3D instance proposals against the ground truth",
+        help="proposals: recall of a scan's 3D instance proposals against the ground truth; ceiling: the "
+        "candidate path's 3D accuracy with the right ids chosen (the lifting alone)",
     )
     evaluation.add_argument(
         "--compare", action="store_true", help="ground: the box path and the candidate path side by side"
@@ -147,7 +148,7 @@ def run_eval(args) -> int:
     from ..eval.evaluate import evaluate
     from ..pipeline.pipeline import Pipeline
 
-    if args.task == "proposals":
+    if args.task in ("proposals", "ceiling"):
         return run_proposals(args)
     if args.compare and args.task != "ground":
         raise SceneError("--compare compares the box and candidate grounding paths: use it with --task ground")
@@ -169,8 +170,11 @@ def run_eval(args) -> int:
 
 
 def run_proposals(args) -> int:
-    from ..eval.candidates import proposal_report
+    from ..eval.candidates import ceiling_report, proposal_report
 
+    if args.task == "ceiling":
+        print(ceiling_report(args.data, args.out, args.limit)["table"])
+        return 0
     report = proposal_report(args.data, args.out)
     print(report["table"])
     print(f"wrote {args.out}/proposals.json and {args.out}/proposals.md")

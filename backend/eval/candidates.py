@@ -93,3 +93,49 @@ def proposal_report(data, out=None) -> dict:
         (Path(out) / "proposals.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
         (Path(out) / "proposals.md").write_text(report["table"], encoding="utf-8")
     return report
+
+
+def ceiling_report(data, out=None, limit: int | None = None) -> dict:
+    """The candidate path's 3D accuracy when the choice is right: each query's true ids lifted from
+    their own id maps, scored like `eval --task ground` (what a perfect chooser would reach)."""
+    from ..eval.metrics import accuracy_at, box_iou_3d
+    from ..pipeline.candidates import CandidateGrounder, CandidateSource
+
+    rows = []
+    for folder in scene_folders(data):
+        truth = json.loads((Path(folder) / "gt.json").read_text(encoding="utf-8"))
+        objects = {o["id"]: o for o in truth["objects"]}
+        scene = open_scene(folder)
+        source = CandidateSource(scene)
+        grounder = CandidateGrounder(reasoner=None)
+        stride = max(1, len(scene) // 12)
+        pixels = source.visible_pixels(range(0, len(scene), stride))
+        for query in truth["queries"][:limit]:
+            start = time.perf_counter()
+            boxes = [grounder._instance(scene, source, pixels, t).mask3d for t in query["target_ids"]]
+            ious = [
+                box_iou_3d(b.aabb, np.asarray(objects[t]["aabb"])) if b is not None else 0.0
+                for b, t in zip(boxes, query["target_ids"])
+            ]
+            rows.append({"unique": query["unique"], "iou3d": min(ious), "seconds": time.perf_counter() - start})
+    summary = {}
+    for split, selected in (("overall", rows), ("unique", [r for r in rows if r["unique"]])):
+        summary[split] = {
+            "queries": len(selected),
+            "acc@0.25": accuracy_at([r["iou3d"] for r in selected], 0.25),
+            "acc@0.5": accuracy_at([r["iou3d"] for r in selected], 0.5),
+        }
+    multiple = [r for r in rows if not r["unique"]]
+    summary["multiple"] = {
+        "queries": len(multiple),
+        "acc@0.25": accuracy_at([r["iou3d"] for r in multiple], 0.25),
+        "acc@0.5": accuracy_at([r["iou3d"] for r in multiple], 0.5),
+    }
+    lines = ["| split | queries | 3D Acc@0.25 | 3D Acc@0.5 |", "|---|---|---|---|"] + [
+        f"| {k} | {v['queries']} | {v['acc@0.25']:.3f} | {v['acc@0.5']:.3f} |" for k, v in summary.items()
+    ]
+    report = {"summary": summary, "rows": rows, "table": "\n".join(lines) + "\n"}
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "ceiling.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return report
