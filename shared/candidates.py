@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import colorsys
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,6 +31,28 @@ NEXT_TO_GAP = 0.25  # metres between two boxes side by side
 LEFT_RIGHT_MARGIN = 0.1  # metres along the key view's x axis
 NEAR = 2.0  # metres: left/right relations are listed for objects at most this far apart
 BETWEEN_OFFSET = 0.3  # metres off the line joining the two others
+
+
+# Words of Blender's default object and material names, which say nothing about what an object is.
+GENERIC_WORDS = frozenset(
+    [
+        "cube",
+        "cylinder",
+        "sphere",
+        "uv",
+        "ico",
+        "icosphere",
+        "cone",
+        "torus",
+        "plane",
+        "mesh",
+        "object",
+        "circle",
+        "empty",
+        "material",
+        "mat",
+    ]
+)
 
 
 class CandidateError(SceneError):
@@ -63,6 +86,14 @@ def colour_word(rgb) -> str:
     if degrees < 300:
         return "purple"
     return "pink"
+
+
+def class_words(name: str) -> tuple[str, ...]:
+    """Class words read from an object's name: "Coffee_Mug.001" -> ("coffee mug",); "Cube.003" -> ()."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
+    words = [w.lower() for w in re.split(r"[^A-Za-z]+", spaced) if w]
+    words = [w for w in words if w not in GENERIC_WORDS]
+    return (" ".join(words),) if words else ()
 
 
 @dataclass(frozen=True)
@@ -329,6 +360,18 @@ def _superlatives(candidates: list[Candidate], seen: np.ndarray) -> list[tuple[i
             if values[order[-1]] - values[order[-2]] > 1e-9 * max(1.0, abs(values[order[-1]])):
                 phrases.append((candidates[members[order[-1]]].id, high_word))
     return phrases
+
+
+def candidate_from_object(identifier: int, name: str, materials, base_colour, corners) -> Candidate:
+    """A capture's object as a candidate (what the Blender add-on knows): its pass index, name,
+    material names, base colour (RGB(A) 0..1) and world-space bounding-box corners (8x3 or 2x3)."""
+    corners = np.asarray(corners, dtype=np.float64).reshape(-1, 3)
+    if not np.isfinite(corners).all() or len(corners) < 2:
+        raise CandidateError(f"object {name!r}: bounding-box corners must be finite xyz triples")
+    low, high = corners.min(axis=0), corners.max(axis=0)
+    colour = colour_word(np.asarray(base_colour, dtype=np.float64)[:3]) if base_colour is not None else ""
+    aabb = (tuple(float(v) for v in low), tuple(float(v) for v in high))
+    return Candidate(int(identifier), str(name), class_words(str(name)), tuple(str(m) for m in materials), colour, aabb)
 
 
 def with_candidates(scene, folder):

@@ -211,13 +211,19 @@ def scene_hash(arrays: dict[str, np.ndarray], meta: dict) -> str:
     return digest.hexdigest()[:32]
 
 
+SCENE_ARRAYS = ("rgb", "depth", "instance")
+
+
 def scene_to_wire(scene) -> tuple[dict, dict[str, np.ndarray]]:
-    """A Scene -> (metadata payload incl. its content hash, arrays rgb/N and depth/N)."""
+    """A Scene -> (metadata payload incl. its content hash, arrays rgb/N and depth/N, and instance/N
+    object-id maps with the candidate table in the metadata when the scene knows its objects)."""
     arrays = {}
     for index in range(len(scene)):
         frame = scene.frame(index)
         arrays[f"rgb/{index}"] = frame.rgb
         arrays[f"depth/{index}"] = np.nan_to_num(frame.depth, nan=0.0).astype(np.float32, copy=False)
+        if scene.has_instances and scene.candidates is not None:
+            arrays[f"instance/{index}"] = np.asarray(scene.instance(index), dtype=np.int32)
     meta = {
         "name": scene.name,
         "frames": len(scene),
@@ -228,6 +234,8 @@ def scene_to_wire(scene) -> tuple[dict, dict[str, np.ndarray]]:
         "poses": np.asarray(scene.poses, dtype=np.float64).round(12).tolist(),
         "timestamps": np.asarray(scene.timestamps, dtype=np.float64).round(9).tolist(),
     }
+    if scene.has_instances and scene.candidates is not None:
+        meta["candidates"] = scene.candidates.to_json()
     meta["hash"] = scene_hash(arrays, {k: v for k, v in meta.items() if k != "name"})
     return meta, arrays
 
@@ -254,7 +262,7 @@ def scene_from_wire(meta: dict, arrays: dict[str, np.ndarray], max_frames: int =
     if missing:
         raise ProtocolError("bad-scene", f"the upload lacks {len(missing)} frame buffers, e.g. {missing[:3]}")
     expected = scene_hash(
-        {k: v for k, v in arrays.items() if k.split("/")[0] in ("rgb", "depth")},
+        {k: v for k, v in arrays.items() if k.split("/")[0] in SCENE_ARRAYS},
         {k: v for k, v in meta.items() if k not in ("name", "hash")},
     )
     if meta.get("hash") != expected:
@@ -270,7 +278,24 @@ def scene_from_wire(meta: dict, arrays: dict[str, np.ndarray], max_frames: int =
         depth_intrinsics=depth_intrinsics,
         name=str(meta.get("name", "scene"))[:200],
         cache_frames=count,
+        **_objects_from_wire(meta, arrays, count),
     )
     for index in range(count):  # every image checked (shape, dtype, depth) once, and held decoded
         scene.frame(index)
     return scene
+
+
+def _objects_from_wire(meta: dict, arrays: dict[str, np.ndarray], count: int) -> dict:
+    """instance= (object-id maps) and candidates= (the table) for Scene, when the upload has both."""
+    if meta.get("candidates") is None:
+        return {}
+    from .candidates import CandidateError, CandidateTable
+
+    try:
+        table = CandidateTable.from_json(meta["candidates"])
+    except CandidateError as error:
+        raise ProtocolError("bad-scene", f"bad candidate table: {error}") from None
+    maps = [arrays.get(f"instance/{i}") for i in range(count)]
+    if any(m is None or m.ndim != 2 or not np.issubdtype(m.dtype, np.integer) for m in maps):
+        raise ProtocolError("bad-scene", "a scene with candidates needs an integer instance/N map for every frame")
+    return {"instance": maps, "candidates": table}

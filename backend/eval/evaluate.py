@@ -155,6 +155,6 @@ def markdown_table(report: dict) -> str:
             "| questions | exact match | majority-answer baseline |",
             "|---|---|---|",
             f"| {block['questions']} | {block['exact_match']:.3f} | "
-            f"{block.get('majority_baseline', 0.0):.3f} (\"{block.get('majority_answer', '')}\") |",
+            f'{block.get("majority_baseline", 0.0):.3f} ("{block.get("majority_answer", "")}") |',
         ]
     return "\n".join(lines) + "\n"

@@ -112,3 +112,51 @@ def test_bad_tables_are_refused_clearly():
         CandidateTable.from_json({"objects": []})
     with pytest.raises(CandidateError, match="no candidate 9"):
         relate(room()).by_id(9)
+
+
+def _scene_with_objects(with_table=True):
+    from scene_r1.shared.camera import Intrinsics
+    from scene_r1.shared.scene import Scene
+
+    rgb = [np.full((12, 16, 3), 100, np.uint8) for _ in range(2)]
+    depth = [np.full((12, 16), 2.0, np.float32) for _ in range(2)]
+    instance = [np.zeros((12, 16), np.int32) for _ in range(2)]
+    instance[0][2:5, 3:6] = 2
+    poses = np.stack([np.eye(4)] * 2)
+    return Scene.from_arrays(
+        rgb,
+        depth,
+        Intrinsics(10, 10, 7.5, 5.5, 16, 12),
+        poses,
+        np.arange(2.0),
+        instance=instance,
+        candidates=relate(room()) if with_table else None,
+    )
+
+
+def test_candidates_and_id_maps_travel_with_the_scene():
+    from scene_r1.shared.protocol import Message, ProtocolError, decode, encode, scene_from_wire, scene_to_wire
+
+    meta, arrays = scene_to_wire(_scene_with_objects())
+    assert "candidates" in meta and "instance/0" in arrays
+    message = decode(encode(Message("scene.upload", payload=meta, arrays=arrays), codec="zlib"))
+    scene = scene_from_wire(message.payload, message.arrays)
+    assert scene.candidates.to_text() == relate(room()).to_text()
+    assert (scene.instance(0) == _scene_with_objects().instance(0)).all()
+    plain_meta, plain_arrays = scene_to_wire(_scene_with_objects(with_table=False))
+    assert "candidates" not in plain_meta and "instance/0" not in plain_arrays
+    assert scene_from_wire(plain_meta, plain_arrays).candidates is None
+    del arrays["instance/1"]
+    with pytest.raises(ProtocolError):
+        scene_from_wire(meta, arrays)
+
+
+def test_a_blender_object_as_a_candidate():
+    from scene_r1.shared.candidates import candidate_from_object, class_words
+
+    corners = [[x, y, z] for x in (1, 1.1) for y in (2, 2.1) for z in (0.74, 0.84)]
+    mug = candidate_from_object(3, "Coffee_Mug.001", ["Red_Ceramic"], (0.8, 0.1, 0.1, 1.0), corners)
+    assert mug.classes == ("coffee mug",) and mug.colour == "red" and mug.aabb[0] == (1.0, 2.0, 0.74)
+    assert class_words("Cube.003") == () and class_words("FloorLamp") == ("floor lamp",)
+    with pytest.raises(CandidateError, match="corners"):
+        candidate_from_object(4, "Cube", [], None, [[0, 0, float("nan")], [1, 1, 1]])

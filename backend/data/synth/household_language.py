@@ -10,29 +10,12 @@ table can find every referred object. Left/right are as seen from the key view (
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-from ....shared.candidates import SUPERLATIVES, Candidate, CandidateTable, colour_word, relate
+from ....shared.candidates import SUPERLATIVES, Candidate, CandidateTable, class_words, colour_word, relate
 from .household import KINDS, PALETTE, HouseObject
 
 NAMING_STYLES = ("meaningful", "generic")
-GENERIC_WORDS = {
-    "cube",
-    "cylinder",
-    "sphere",
-    "cone",
-    "torus",
-    "plane",
-    "mesh",
-    "object",
-    "circle",
-    "icosphere",
-    "empty",
-    "material",
-    "mat",
-}
 
 
 def name_objects(objects: list[HouseObject], style: str, rng: np.random.Generator) -> None:
@@ -54,14 +37,6 @@ def name_objects(objects: list[HouseObject], style: str, rng: np.random.Generato
         counts[base] = counts.get(base, 0) + 1
         obj.name = base if counts[base] == 1 else f"{base}.{counts[base] - 1:03d}"
         obj.material = f"{obj.colour.capitalize()}_{rng.choice(kind.materials)}"
-
-
-def class_words(name: str) -> tuple[str, ...]:
-    """Class words read from an object's name: "Coffee_Mug.001" -> ("coffee mug",); generic -> ()."""
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    words = [w.lower() for w in re.split(r"[^A-Za-z]+", spaced) if w and not w.isdigit()]
-    words = [w for w in words if w not in GENERIC_WORDS]
-    return (" ".join(words),) if words else ()
 
 
 def capture_table(objects: list[HouseObject], view: np.ndarray | None) -> CandidateTable:
