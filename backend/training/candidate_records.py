@@ -39,10 +39,22 @@ class CandidateRecordSettings:
     image_side: int = 128  # stored images' longer side (the nano's processor sees about 126x98)
 
 
-def choose_solution(query: str, ids: list[int], table) -> str:
-    """Short reasoning naming the chosen rows, then the ids."""
+def choose_solution(query: str, ids: list[int], table, same_class: list[int] | None = None, noun: str = "") -> str:
+    """Step-by-step reasoning: the rows of the referred class (read from names, or from the view
+    when names are generic), then the ones the query picks among them, then the ids."""
     references = ", ".join(table.by_id(i).reference for i in ids)
-    return solution(f"{query} is {references}.", json.dumps(ids))
+    steps = ""
+    if same_class and noun:
+        steps = f"{noun}: " + ", ".join(table.by_id(i).reference for i in same_class) + ". "
+    return solution(f"{steps}{query} is {references}.", json.dumps(ids))
+
+
+def _same_class(room, ids: list[int]) -> tuple[list[int], str]:
+    """The ids of every object of the targets' class, and the class's plural."""
+    from ..data.synth.household import KINDS
+
+    word = next(o.word for o in room.objects if o.id == ids[0])
+    return [o.id for o in room.objects if o.word == word], KINDS[word].plural
 
 
 def room_records(seed: int, naming: str, settings: CandidateRecordSettings) -> Iterator[dict]:
@@ -71,7 +83,9 @@ def room_records(seed: int, naming: str, settings: CandidateRecordSettings) -> I
             "images": images,
             "ids": query["target_ids"],
             "unique": query["unique"],
-            "solution": choose_solution(query["text"], query["target_ids"], source.table),
+            "solution": choose_solution(
+                query["text"], query["target_ids"], source.table, *_same_class(household.room, query["target_ids"])
+            ),
         }
     for qa in truth["qa"]:
         yield {

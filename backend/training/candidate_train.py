@@ -35,7 +35,7 @@ class CandidateTrainSettings:
     sft_learning_rate: float = 1e-3
     grpo_learning_rate: float = 2e-5
     warmup_steps: int = 100
-    max_completion_length: int = 48
+    max_completion_length: int = 96  # the reasoning lists the rows of the referred class
     temperature: float = 1.0
     device: str = "cuda"
     bf16: bool = True
