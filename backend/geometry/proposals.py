@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import open3d as o3d
 
-from ...shared.candidates import Candidate, relate
+from ...shared.candidates import Candidate, colour_word, relate
 from ...shared.geometry import backproject_depth, project_points, valid_depth
 from ...shared.scene import Scene, SceneError
 
@@ -41,9 +41,8 @@ class Proposals:
     settings: ProposalSettings
 
     def table(self, view: np.ndarray | None = None):
+        """The proposals as candidates: measured colour word, box and position; no names or classes."""
         candidates = []
-        from ...shared.candidates import colour_word
-
         for identifier in np.unique(self.labels):
             mine = self.labels == identifier
             low, high = self.points[mine].min(axis=0), self.points[mine].max(axis=0)
@@ -53,7 +52,8 @@ class Proposals:
         return relate(candidates, view)
 
     def id_map(self, scene: Scene, index: int) -> np.ndarray:
-        """Per-pixel proposal ids of one frame (0: none), by projection with a depth test."""
+        """Per-pixel proposal ids of one frame (0: none): the proposals' points projected into it,
+        kept where the frame's own depth sees them (a depth test), splatted over the voxel's size."""
         frame = scene.frame(index)
         intrinsics = frame.intrinsics
         uv, z = project_points(self.points, intrinsics, frame.pose)
@@ -62,9 +62,7 @@ class Proposals:
         inside = (z > 0.05) & (u >= 0) & (v >= 0) & (u < width) & (v < height)
         labels = np.zeros((height, width), np.int32)
         depth = frame.depth
-        if frame.depth_intrinsics.size != intrinsics.size:
-            from .lifting import resize_mask  # noqa: F401  (nearest resize of depth below)
-
+        if frame.depth_intrinsics.size != intrinsics.size:  # nearest-neighbour depth at colour resolution
             rows = np.arange(height) * depth.shape[0] // height
             cols = np.arange(width) * depth.shape[1] // width
             depth = depth[rows[:, None], cols[None, :]]
@@ -76,7 +74,6 @@ class Proposals:
             for dv in range(-radius + 1, radius):
                 uu, vv = np.clip(u + du, 0, width - 1), np.clip(v + dv, 0, height - 1)
                 labels[vv, uu] = ids
-        # Pixels whose own depth is far from the splatted surface (background between objects) are not ids.
         return labels
 
 
