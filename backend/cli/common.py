@@ -61,7 +61,7 @@ def model_arguments(parser) -> None:
         help=f"'auto' (SAM2 if its weights are here, else geometric), a SAM2 id/folder, or 'geometric' "
         f"(default {defaults.tracker})",
     )
-    parser.add_argument("--device", default=None, help=f"cpu, cuda, cuda:1 ... (default {defaults.device})")
+    parser.add_argument("--device", default=None, help=f"cpu, cuda, cuda:1 ... or auto (default {defaults.device})")
     parser.add_argument("--dtype", default=None, choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--config", type=Path, default=None, help="a TOML file with a [pipeline] table")
     parser.add_argument(

@@ -18,6 +18,11 @@ BENCHMARKS = {
     "lifting": ("3D mask accuracy vs naive union, and throughput", "lifting:run_lifting_benchmark", ()),
     "pipeline": ("overhead per query beside model time", "pipeline:run_pipeline_benchmark", ()),
     "transport": ("upload vs raw pyzmq, compression, cached queries", "transport:run_transport_benchmark", ()),
+    "security": (
+        "10,000 fuzzed messages at serve and at a broker + worker: deaths, peak RSS, a real query after",
+        "security:run_security_benchmark",
+        (),
+    ),
 }
 SIZE_DEFAULTS = {"frames": 20, "width": 640, "height": 480}
 

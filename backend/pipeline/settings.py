@@ -18,7 +18,7 @@ class PipelineSettings:
     tracker: str = (
         "auto"  # "auto": SAM2 (DEFAULT_TRACKER) if its weights are here, else geometric; an id/path; or "geometric"
     )
-    device: str = "cpu"
+    device: str = "cpu"  # or "auto": CUDA when this machine has it, else the CPU
     dtype: str = "auto"
     max_new_tokens: int = 256
     video_frames: int = 32
@@ -27,6 +27,12 @@ class PipelineSettings:
     video_as_images: bool = False  # models trained on frames-as-images (scene-r1-nano)
     grounding: str = "auto"  # "box" (the paper's), "candidates" (choose among objects), "auto": candidates if known
     candidate_views: int = 1  # marked views shown with the candidate table
+
+    def __post_init__(self) -> None:
+        if self.device == "auto":  # what the Blender add-on's local backend asks for: starts anywhere
+            device, dtype = auto_device(self.dtype)
+            object.__setattr__(self, "device", device)
+            object.__setattr__(self, "dtype", dtype)
 
     def vlm_settings(self) -> VLMSettings:
         return VLMSettings(
@@ -53,3 +59,15 @@ class PipelineSettings:
                 f"unknown settings in {path}: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})"
             )
         return replace(cls(**table), **{k: v for k, v in overrides.items() if v is not None})
+
+
+def auto_device(dtype: str = "auto") -> tuple[str, str]:
+    """(device, dtype) for `--device auto`: CUDA if present, else the CPU; an "auto" dtype becomes
+    bfloat16 only where the GPU supports it (float16 on older GPUs, float32 on the CPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu", "float32" if dtype == "auto" else dtype
+    if dtype != "auto":
+        return "cuda", dtype
+    return "cuda", "bfloat16" if torch.cuda.is_bf16_supported() else "float16"

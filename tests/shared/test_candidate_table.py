@@ -135,7 +135,8 @@ def _scene_with_objects(with_table=True):
 
 
 def test_candidates_and_id_maps_travel_with_the_scene():
-    from scene_r1.shared.protocol import Message, ProtocolError, decode, encode, scene_from_wire, scene_to_wire
+    from scene_r1.shared.protocol import Message, ProtocolError, decode, encode
+    from scene_r1.shared.scene_wire import scene_from_wire, scene_to_wire
 
     meta, arrays = scene_to_wire(_scene_with_objects())
     assert "candidates" in meta and "instance/0" in arrays
