@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from ...shared.defaults import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND
-from .common import model_arguments, option, pipeline_settings
+from .common import default_of, model_arguments, option, pipeline_settings
 
 
 def register(commands) -> None:
-    from ..service.server import ServerSettings
+    from ..service.settings import ServerSettings
 
     serve = commands.add_parser("serve", help="run the backend service (ZeroMQ) for Blender, the viewer and `query`")
     option(serve, "--bind", ServerSettings, "bind", "address to listen on; anything but loopback needs --curve-keys")
@@ -26,10 +27,18 @@ def register(commands) -> None:
         help="instead of binding, serve as a worker of `scene-r1 broker` at this address (non-loopback: --curve-keys)",
     )
     serve.add_argument("--name", default=None, help="worker name shown by the broker")
-    option(serve, "--jobs", ServerSettings, "jobs", "queries run at once (GPU work); health and cancel never wait")
+    serve.add_argument("--ready-file", type=Path, default=None, help="write the bound address here once listening")
+    option(
+        serve,
+        "--jobs",
+        ServerSettings,
+        "jobs",
+        "query threads (one query uses the models at a time; more threads answer memoised results meanwhile)",
+    )
     option(serve, "--max-frames", ServerSettings, "max_frames", "frames accepted in one scene")
+    cache_gb = default_of(ServerSettings, "cache_bytes") / (1 << 30)
     serve.add_argument(
-        "--cache-gb", type=float, default=8.0, help="decoded scenes and their results kept in memory (default: 8)"
+        "--cache-gb", type=float, default=cache_gb, help=f"decoded scenes and their work kept (default: {cache_gb:g})"
     )
     serve.add_argument(
         "--max-message-mb",
@@ -62,7 +71,8 @@ def register(commands) -> None:
 
 
 def run_serve(args) -> int:
-    from ..service.server import Server, ServerSettings
+    from ..service.server import Server
+    from ..service.settings import ServerSettings
 
     settings = ServerSettings(
         bind=args.bind,
@@ -79,8 +89,18 @@ def run_serve(args) -> int:
     where = f"worker of broker {args.broker}" if args.broker else f"listening on {args.bind}"
     security = "CURVE" if args.curve_keys else "no encryption: loopback only"
     print(f"scene-r1 backend {where} ({security}); models load on the first query", flush=True)
+    if args.ready_file is not None:  # for whoever started us on port * (service/local.py)
+        threading.Thread(target=_announce, args=(server, args.ready_file), daemon=True).start()
     server.serve()
     return 0
+
+
+def _announce(server, path: Path, timeout: float = 600.0) -> None:
+    """Write the bound address (the real port when bound to :*) once the server listens."""
+    if server.ready.wait(timeout):
+        partial = path.with_suffix(".partial")
+        partial.write_text(server.endpoint, encoding="utf-8")
+        partial.replace(path)  # whole or nothing for the reader
 
 
 def run_keys(args) -> int:
