@@ -7,8 +7,8 @@ import pytest
 
 from scene_r1.backend.data import open_scene
 from scene_r1.backend.data.synth.household import KINDS, build_mesh
-from scene_r1.shared.candidates import class_words
 from scene_r1.backend.data.synth.household_scene import HouseholdConfig, build_household, write_household
+from scene_r1.shared.candidates import class_words
 from scene_r1.shared.scene import SceneError
 
 SMALL = dict(frames=6, width=128, height=96)
