@@ -18,7 +18,7 @@ import numpy as np
 from ...shared.protocol import ProtocolError
 from ...shared.scan import MAX_TRIANGLES, ScanReply
 from ...shared.scene import Scene, SceneError, check_depth, check_rgb
-from ...shared.scene_wire import scene_hash, scene_meta, wire_depth
+from ...shared.scene_wire import knows_objects, scene_hash, scene_meta, wire_depth, wire_instance
 from ..data.readers import detect_format, open_scene
 
 MAX_FUSED_FRAMES = 400  # a longer scan is fused at every k-th frame: a 30 fps video repeats itself
@@ -53,7 +53,8 @@ class _WireFrames(Mapping):
 
     def __init__(self, scene: Scene, progress: Progress | None):
         self.scene, self.progress, self.seen = scene, progress, 0
-        self.names = [f"{kind}/{i}" for i in range(len(scene)) for kind in ("rgb", "depth")]
+        self.kinds = ("rgb", "depth", "instance") if knows_objects(scene) else ("rgb", "depth")
+        self.names = [f"{kind}/{i}" for i in range(len(scene)) for kind in self.kinds]
 
     def __len__(self) -> int:
         return len(self.names)
@@ -67,11 +68,13 @@ class _WireFrames(Mapping):
         source, scene = self.scene.source, self.scene
         if kind == "rgb":
             array = check_rgb(source.load_rgb(index), scene.color_size, f"colour image of frame {index}")
-        else:
+        elif kind == "depth":
             array = wire_depth(check_depth(source.load_depth(index), scene.depth_size, f"depth map of frame {index}"))
+        else:
+            array = wire_instance(scene, index)
         self.seen += 1
-        if self.progress is not None and self.seen % 2 == 0:  # one event per frame's worth of images
-            self.progress("read", self.seen // 2, len(self.scene))
+        if self.progress is not None and self.seen % len(self.kinds) == 0:  # one event per frame's worth of images
+            self.progress("read", self.seen // len(self.kinds), len(self.scene))
         return array
 
 

@@ -208,3 +208,16 @@ def test_a_phone_apps_r3d_archive_opens_with_its_lower_resolution_depth(server, 
     assert scan.format == "r3d"
     assert np.allclose(scan.poses, scene.poses, atol=1e-5) and scan.color_size == (CONFIG.width, CONFIG.height)
     assert len(scan.triangles) > 1000 and np.median(distance_to_room(scan.vertices)) < 0.03
+
+
+def test_a_folder_that_knows_its_objects_is_named_as_its_upload_would_be(server, scan_folder):
+    """A capture with instance maps and candidates.json: those travel (and are hashed) too."""
+    from scene_r1.backend.data.synth.household_scene import HouseholdConfig, write_household
+    from scene_r1.shared.scene_wire import knows_objects
+
+    folder = scan_folder.parent / "household"
+    write_household(HouseholdConfig(seed=3, frames=4, width=96, height=72, small_objects=2), folder)
+    assert knows_objects(open_scene(folder))
+    with Client(server.endpoint, timeout=60) as client:
+        scan = client.open_scan(str(folder))
+    assert scan.hash == scene_to_wire(open_scene(folder))[0]["hash"] and len(scan.triangles) > 0
