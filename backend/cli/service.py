@@ -46,14 +46,7 @@ def register(commands) -> None:
         default=ServerSettings.max_message_bytes / (1 << 20),
         help="cap on one message's buffers, checked before anything is allocated (default: %(default)g)",
     )
-    serve.add_argument(
-        "--scan-root",
-        type=Path,
-        action="append",
-        default=[],
-        help="a folder below which scan.open may read capture folders (repeatable; default: any folder "
-        "this user can read)",
-    )
+    _scan_root_argument(serve)
     model_arguments(serve)
     serve.set_defaults(run=run_serve)
 
@@ -76,6 +69,17 @@ def register(commands) -> None:
         help="bind non-loopback addresses without keys (anyone there can join as a worker and read scans)",
     )
     broker.set_defaults(run=run_broker)
+
+
+def _scan_root_argument(serve) -> None:
+    serve.add_argument(
+        "--scan-root",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder below which scan.open may read capture folders (repeatable; default: any folder "
+        "this user can read)",
+    )
 
 
 def run_serve(args) -> int:
