@@ -8,6 +8,8 @@ files unzipped into a folder are read too.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import threading
 import zipfile
@@ -62,16 +64,37 @@ class R3DArchive:
                 raise SceneError(f"cannot read {name} from {self.path}: {error}") from None
 
     def lzfse(self, name: str, dtype, shape: tuple[int, int]) -> np.ndarray:
-        import liblzfse
-
-        try:
-            raw = liblzfse.decompress(self.read(name))
-        except liblzfse.error as error:
-            raise SceneError(f"{name} in {self.path} is not LZFSE data: {error}") from None
         expected = shape[0] * shape[1] * np.dtype(dtype).itemsize
-        if len(raw) != expected:
-            raise SceneError(f"{name} in {self.path} holds {len(raw)} bytes, expected {shape[1]}x{shape[0]} {dtype}")
+        raw = lzfse_decode(self.read(name), expected, f"{name} in {self.path}")
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+@functools.cache
+def _lzfse_decoder():
+    """The reference decoder's lzfse_decode_buffer, exported by the `lzfse` wheel's extension module."""
+    import lzfse
+
+    library = ctypes.CDLL(lzfse.__file__)
+    try:
+        decode = library.lzfse_decode_buffer
+    except AttributeError:
+        raise SceneError("this build of the lzfse package does not export lzfse_decode_buffer") from None
+    decode.restype = ctypes.c_size_t
+    decode.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
+    return decode
+
+
+def lzfse_decode(data: bytes, expected: int, what: str) -> bytes:
+    """LZFSE data that must expand to exactly `expected` bytes, decoded into a buffer of expected + 1
+    bytes: a member that would expand further is refused without ever being expanded."""
+    out = ctypes.create_string_buffer(expected + 1)
+    written = _lzfse_decoder()(out, expected + 1, data, len(data), None) if data else 0
+    if written == 0:
+        raise SceneError(f"{what} is not LZFSE data (or is empty)")
+    if written != expected:
+        more = " or more" if written > expected else ""
+        raise SceneError(f"{what} expands to {written}{more} bytes, expected {expected}")
+    return out.raw[:expected]
 
 
 def _metadata(archive: R3DArchive) -> dict:
