@@ -20,6 +20,7 @@ import numpy as np
 
 from ....shared.camera import Intrinsics
 from ....shared.scene import Scene, SceneError
+from ..images import check_dimensions
 from .common import (
     ARKIT_MEDIUM,
     LoaderSource,
@@ -126,7 +127,9 @@ def open_r3d(path: Path) -> Scene:
     times = relative_times(stamps) if isinstance(stamps, list) and len(stamps) == n else np.arange(n) / meta["fps"]
 
     def load_rgb(i: int) -> np.ndarray:
-        image = cv2.imdecode(np.frombuffer(archive.read(f"rgbd/{i}.jpg"), np.uint8), cv2.IMREAD_COLOR)
+        data = np.frombuffer(archive.read(f"rgbd/{i}.jpg"), np.uint8)
+        check_dimensions(data, f"rgbd/{i}.jpg in {path}", (meta["w"], meta["h"]))
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if image is None:
             raise SceneError(f"cannot decode rgbd/{i}.jpg in {path}")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
