@@ -65,7 +65,7 @@ class Pipeline:
         reasoner: Reasoner | None = None,
         tracker: Tracker | None = None,
     ):
-        self.settings = settings
+        self.settings = settings = settings.resolved()  # "auto" -> this machine's device, here
         self.notes: list[str] = []
         self._reasoner = reasoner
         self.tracker = tracker or self._make_tracker()
