@@ -79,6 +79,16 @@ def raw_pyzmq_seconds(frames: list, repeats: int = 2, deadline_s: float = 120.0)
     return best
 
 
+def _print_compression(meta: dict, arrays: dict, nbytes: int) -> None:
+    for codec, codecs in (
+        ("zlib", None),
+        ("jpeg colour + zlib depth", {n: ("jpeg" if n.startswith("rgb/") else "zlib") for n in arrays}),
+    ):
+        encoded = encode(Message("scene.upload", payload=meta, arrays=arrays), codec="zlib", codecs=codecs)
+        size = sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in encoded[1:])
+        print(f"compressed upload ({codec}): {size / 1e6:.0f} MB, {nbytes / size:.1f}x smaller than raw")
+
+
 def run_transport_benchmark(frames: int = 300, width: int = 640, height: int = 480) -> dict:
     scene = _scene(frames, width, height)
     meta, arrays = scene_to_wire(scene)
@@ -113,13 +123,7 @@ def run_transport_benchmark(frames: int = 300, width: int = 640, height: int = 4
                     f"({nbytes / ours / 1e9:.2f} GB/s, incl. content hash and the server's checks); "
                     f"raw pyzmq, same bytes {baseline:.3f} s; ratio {baseline / ours:.2f}x (goal >= 0.8)"
                 )
-                for codec, codecs in (
-                    ("zlib", None),
-                    ("jpeg colour + zlib depth", {n: ("jpeg" if n.startswith("rgb/") else "zlib") for n in arrays}),
-                ):
-                    encoded = encode(Message("scene.upload", payload=meta, arrays=arrays), codec="zlib", codecs=codecs)
-                    size = sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in encoded[1:])
-                    print(f"compressed upload ({codec}): {size / 1e6:.0f} MB, {nbytes / size:.1f}x smaller than raw")
+                _print_compression(meta, arrays, nbytes)
 
                 small = _scene(24, 320, 240, seed=6)
                 start = time.perf_counter()

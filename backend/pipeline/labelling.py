@@ -18,6 +18,7 @@ from ...shared.results import QueryResult
 from ...shared.scene import SceneError
 from ..exports import FORMATS, export_scan, labelled_objects
 from ..exports.coco import merge_coco
+from ..exports.names import safe_stem
 from .settings import PipelineSettings
 
 DONE_FILE = "done.json"
@@ -64,7 +65,7 @@ def label_scan(job: LabelJob) -> dict:
                 result = pipeline.ground(scene, label, every=True)
         except (ParseError, SceneError) as error:  # the model found nothing usable: no instance
             result = QueryResult(query=label, scene=scene.name, notes=[f"nothing found: {error}"])
-        write_result(result, out / "results" / _slug(label))
+        write_result(result, out / "results" / safe_stem(label, "class"))
         results.append((label, result))
     objects = labelled_objects(results)
     manifest = export_scan(scene, objects, out, list(job.classes), formats=job.formats, name=out.name)
@@ -127,10 +128,6 @@ def _pipeline(settings: PipelineSettings):
     if settings not in _PIPELINES:
         _PIPELINES[settings] = Pipeline(settings)
     return _PIPELINES[settings]
-
-
-def _slug(label: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-") or "class"
 
 
 def scan_jobs(scans, classes, out, settings, formats=FORMATS, threads=None) -> list[LabelJob]:
