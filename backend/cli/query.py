@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ...shared.defaults import DEFAULT_ADDRESS, DEFAULT_TIMEOUT_S
@@ -27,6 +28,14 @@ def register(commands) -> None:
         action="store_true",
         help="also TSDF-fuse the scene into OUT/scene_mesh.ply and give the mask as its vertex indices",
     )
+    lift.add_argument(
+        "--view-step",
+        type=parse_view_step,
+        default=(10.0, 10.0),
+        metavar="CM,DEG",
+        help="track, vote and fuse a new view each time the camera moves CM centimetres or turns DEG degrees",
+    )
+    lift.add_argument("--all-frames", action="store_true", help="use every frame (slow on long scans)")
     lift.set_defaults(run=run_lift)
 
     ground = commands.add_parser("ground", help="find the object(s) a sentence means: result.json + mask.ply")
@@ -68,16 +77,28 @@ def register(commands) -> None:
     query.set_defaults(run=run_query)
 
 
+def parse_view_step(text: str) -> tuple[float, float]:
+    try:
+        step = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        step = ()
+    if len(step) != 2 or min(step) < 0:
+        raise argparse.ArgumentTypeError(f"takes CM,DEG (two numbers >= 0), got {text!r}")
+    return step
+
+
 def run_lift(args) -> int:
     from ..data import open_scene
+    from ..geometry.frame_selection import ALL_FRAMES, ViewSettings
     from ..pipeline.results import lift_to_folder
 
     scene = open_scene(args.dir, args.format)
     frame = frame_number(scene, args.frame)
-    written = lift_to_folder(scene, frame, parse_box(args.box), args.out, fuse=args.fuse)
+    views = ALL_FRAMES if args.all_frames else ViewSettings(args.view_step[0] / 100, args.view_step[1])
+    written = lift_to_folder(scene, frame, parse_box(args.box), args.out, fuse=args.fuse, views=views)
     print(
-        f"3D mask: {written['point_count']} points, box {written['aabb']}; "
-        f"wrote {args.out}/result.json and {args.out}/mask.ply"
+        f"3D mask: {written['point_count']} points, box {written['aabb']}, from {len(written['frames_used'])} of "
+        f"{len(scene)} frames; wrote {args.out}/result.json and {args.out}/mask.ply"
     )
     return 0
 

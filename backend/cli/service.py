@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from ...shared.defaults import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND
 from ...shared.scene import SceneError
-from .common import model_arguments, option, pipeline_settings
+from .common import default_of, model_arguments, option, pipeline_settings
 
 
 def register(commands) -> None:
-    from ..service.server import ServerSettings
+    from ..service.settings import ServerSettings
 
     serve = commands.add_parser("serve", help="run the backend service (ZeroMQ) for Blender, the viewer and `query`")
     option(serve, "--bind", ServerSettings, "bind", "address to listen on; anything but loopback needs --curve-keys")
@@ -27,10 +28,18 @@ def register(commands) -> None:
         help="instead of binding, serve as a worker of `scene-r1 broker` at this address (non-loopback: --curve-keys)",
     )
     serve.add_argument("--name", default=None, help="worker name shown by the broker")
-    option(serve, "--jobs", ServerSettings, "jobs", "queries run at once (GPU work); health and cancel never wait")
+    serve.add_argument("--ready-file", type=Path, default=None, help="write the bound address here once listening")
+    option(
+        serve,
+        "--jobs",
+        ServerSettings,
+        "jobs",
+        "query threads (one query uses the models at a time; more threads answer memoised results meanwhile)",
+    )
     option(serve, "--max-frames", ServerSettings, "max_frames", "frames accepted in one scene")
+    cache_gb = default_of(ServerSettings, "cache_bytes") / (1 << 30)
     serve.add_argument(
-        "--cache-gb", type=float, default=8.0, help="decoded scenes and their results kept in memory (default: 8)"
+        "--cache-gb", type=float, default=cache_gb, help=f"decoded scenes and their work kept (default: {cache_gb:g})"
     )
     max_message_argument(serve)
     model_arguments(serve)
@@ -60,12 +69,12 @@ def register(commands) -> None:
 
 def max_message_argument(parser) -> None:
     """--max-message-mb, the same for serve and broker (a broker refuses what its workers would)."""
-    from ..service.server import ServerSettings
+    from ..service.settings import ServerSettings
 
     parser.add_argument(
         "--max-message-mb",
         type=float,
-        default=ServerSettings.max_message_bytes / (1 << 20),
+        default=default_of(ServerSettings, "max_message_bytes") / (1 << 20),
         help="cap on one message's buffers, checked before anything is allocated (default: %(default)g)",
     )
 
@@ -77,7 +86,8 @@ def max_message_bytes(args) -> int:
 
 
 def run_serve(args) -> int:
-    from ..service.server import Server, ServerSettings
+    from ..service.server import Server
+    from ..service.settings import ServerSettings
 
     settings = ServerSettings(
         bind=args.bind,
@@ -94,8 +104,18 @@ def run_serve(args) -> int:
     where = f"worker of broker {args.broker}" if args.broker else f"listening on {args.bind}"
     security = "CURVE" if args.curve_keys else "no encryption: loopback only"
     print(f"scene-r1 backend {where} ({security}); models load on the first query", flush=True)
+    if args.ready_file is not None:  # for whoever started us on port * (service/local.py)
+        threading.Thread(target=_announce, args=(server, args.ready_file), daemon=True).start()
     server.serve()
     return 0
+
+
+def _announce(server, path: Path, timeout: float = 600.0) -> None:
+    """Write the bound address (the real port when bound to :*) once the server listens."""
+    if server.ready.wait(timeout):
+        partial = path.with_suffix(".partial")
+        partial.write_text(server.endpoint, encoding="utf-8")
+        partial.replace(path)  # whole or nothing for the reader
 
 
 def run_keys(args) -> int:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import open3d as o3d
 
 from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, CameraError, Intrinsics
+from ...shared.candidates import with_candidates  # candidates.json beside the frames
 from ...shared.scene import Frame, Scene, SceneError
 from . import checks, images
 from .checks import image_size, load_matrix
@@ -319,6 +319,7 @@ def open_record3d(path: Path) -> Scene:
         )
     # Poses are [qx, qy, qz, qw, tx, ty, tz], camera-to-world in ARKit's camera axes (x right,
     # y up, z backwards), the same axes as Blender's camera.
+    import open3d as o3d  # here only: opening other formats (and `scene-r1 info`) stays light
     poses = np.repeat(np.eye(4)[None], n, axis=0)
     for i, (qx, qy, qz, qw, tx, ty, tz) in enumerate(quat_poses):
         poses[i, :3, :3] = o3d.geometry.get_rotation_matrix_from_quaternion(
@@ -391,4 +392,4 @@ def open_scene(path: Path | str, format: str | None = None) -> Scene:
         format = detect_format(path)
     if format not in SCENE_FORMATS:
         raise SceneError(f"unknown scene format {format!r}; known: {', '.join(SCENE_FORMATS)}")
-    return SCENE_FORMATS[format].open(path)
+    return with_candidates(SCENE_FORMATS[format].open(path), path)

@@ -40,22 +40,37 @@ def _background_planes(
     if len(ring_points) < 10:
         return background
     tried = np.zeros(len(points), bool)  # planes already judged (background or the object's own)
-    cloud = o3d.geometry.PointCloud()
+    rng = np.random.default_rng(0)  # same input, same planes (Open3D's parallel RANSAC is not repeatable)
     for _ in range(max_planes):
         remaining = np.flatnonzero(~tried)
         if len(remaining) < 30:
             break
         sample = remaining[:: max(1, len(remaining) // 3000)]
-        cloud.points = o3d.utility.Vector3dVector(points[sample])
-        plane, inliers = cloud.segment_plane(distance_threshold=threshold, ransac_n=3, num_iterations=150)
-        if len(inliers) < 0.1 * len(sample):
+        normal, offset, inliers = _fit_plane(points[sample], threshold, rng)
+        if inliers < 0.1 * len(sample):
             break
-        normal, offset = np.asarray(plane[:3]), plane[3]
         on_plane = np.abs(points @ normal + offset) < threshold
         tried |= on_plane
         if np.mean(np.abs(ring_points @ normal + offset) < threshold) >= 0.15:
             background |= on_plane  # it goes on outside the box: not the object's own face
     return background
+
+
+def _fit_plane(
+    points: np.ndarray, threshold: float, rng: np.random.Generator, iterations: int = 150
+) -> tuple[np.ndarray, float, int]:
+    """RANSAC plane (unit normal, offset, inlier count) over `iterations` random point triples at once."""
+    triples = points[rng.integers(0, len(points), (iterations, 3))]
+    normals = np.cross(triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0])
+    lengths = np.linalg.norm(normals, axis=1)
+    usable = lengths > 1e-12
+    if not usable.any():
+        return np.array([0.0, 0.0, 1.0]), 0.0, 0
+    normals = normals[usable] / lengths[usable, None]
+    offsets = -np.einsum("ij,ij->i", normals, triples[usable, 0])
+    counts = (np.abs(points @ normals.T + offsets) < threshold).sum(axis=0)
+    best = int(np.argmax(counts))
+    return normals[best], float(offsets[best]), int(counts[best])
 
 
 def segment_box(frame: Frame, box, hint: np.ndarray | None = None, refine: bool = False) -> np.ndarray:

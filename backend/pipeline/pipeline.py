@@ -17,6 +17,7 @@ from ...shared.geometry import valid_depth
 from ...shared.results import ASK, LIFT, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
 from ..eval.metrics import box_iou_3d
+from ..geometry.frame_selection import ViewSettings, select_views
 from ..geometry.lifting import vote_in_frames
 from ..geometry.mask3d import mask_to_3d
 from ..geometry.tracking import GeometricTracker, Tracker
@@ -24,6 +25,8 @@ from ..models.loading import SHIPPED_NANO, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
 from ..models.sam2 import Sam2Settings, Sam2Tracker
+from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scene_key
+from .candidates import ask_by_candidates, ground_by_candidates, uses_candidates
 from .results import masks_to_rle, stage_report
 from .settings import PipelineSettings
 
@@ -64,11 +67,16 @@ class Pipeline:
         settings: PipelineSettings = PipelineSettings(),
         reasoner: Reasoner | None = None,
         tracker: Tracker | None = None,
+        cache: SceneWorkCache | None = None,
     ):
         self.settings = settings = settings.resolved()  # "auto" -> this machine's device, here
         self.notes: list[str] = []
+        self.cache = cache if cache is not None else SceneWorkCache(settings.work_cache_mb << 20)
         self._reasoner = reasoner
+        if reasoner is not None:
+            cache_reasoner_work(self.cache, reasoner)
         self.tracker = tracker or self._make_tracker()
+        cache_tracker_work(self.cache, self.tracker)
         self._vote = vote_in_frames
         if settings.device.startswith(
             "cuda"
@@ -94,6 +102,7 @@ class Pipeline:
                     f"using the shipped scene-r1-nano ({SHIPPED_NANO}), a small model trained on synthetic rooms only"
                 )
                 self._reasoner = Reasoner(replace(self.settings.vlm_settings(), model=str(SHIPPED_NANO)))
+            cache_reasoner_work(self.cache, self._reasoner)
         return self._reasoner
 
     def _make_tracker(self) -> Tracker:
@@ -126,10 +135,12 @@ class Pipeline:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> QueryResult:
-        with self._lock:
-            return self._ground(
-                scene, query, wants_every_instance(query) if every is None else every, progress or _quiet, cancel
-            )
+        with self._lock, self.cache.for_scene(scene_key(scene)):
+            every = wants_every_instance(query) if every is None else every
+            if uses_candidates(self.settings.grounding, scene):
+                _check(cancel)
+                return ground_by_candidates(self, scene, query, every, progress or _quiet)
+            return self._ground(scene, query, every, progress or _quiet, cancel)
 
     def model_seconds(self) -> float:
         """Seconds spent so far inside model forward passes (VLM generation, SAM2)."""
@@ -189,7 +200,8 @@ class Pipeline:
         stages = result.stages if result is not None else {}
         timings = result.timings if result is not None else {}
         start = time.perf_counter()
-        frames = sorted(set(range(0, len(scene), self.settings.track_stride)) | {key})
+        views = ViewSettings(self.settings.view_step_m, self.settings.view_step_deg)
+        frames = select_views(scene.poses, key, views, candidates=range(0, len(scene), self.settings.track_stride))
         instances, tracked_masks = [], []
         for number, parsed in enumerate(boxes):
             _check(cancel)
@@ -204,7 +216,9 @@ class Pipeline:
                 masks, error = {}, f"tracking: {failure}"
             instances.append(Instance(parsed.label or query, list(parsed.box), masks_to_rle(masks), None, error))
             tracked_masks.append(masks)
-        stages["tracking"] = {"tracker": self.tracker.name, "frames": len(frames), "instances": len(boxes)}
+        stages["tracking"] = {
+            "tracker": self.tracker.name, "frames": len(frames), "frames_total": len(scene), "instances": len(boxes)
+        }
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -269,7 +283,7 @@ class Pipeline:
         """The box-prompt path: a user's rectangle on one frame -> the object in 3D."""
         from ..geometry.segmentation import check_box
 
-        with self._lock:
+        with self._lock, self.cache.for_scene(scene_key(scene)):
             frame = scene.check_index(frame)
             box = tuple(float(v) for v in check_box(box, scene.intrinsics_at(frame).size))
             result = QueryResult(query="", scene=scene.name, mode=LIFT, key_frame=frame, notes=list(self.notes))
@@ -286,10 +300,12 @@ class Pipeline:
     def ask(
         self, scene: Scene, question: str, progress: Progress | None = None, cancel: threading.Event | None = None
     ) -> QueryResult:
-        with self._lock:
+        with self._lock, self.cache.for_scene(scene_key(scene)):
             _check(cancel)
             progress = progress or _quiet
             progress("answer", 0, 1)
+            if uses_candidates(self.settings.grounding, scene):
+                return ask_by_candidates(self, scene, question, progress)
             start, model_start = time.perf_counter(), self.model_seconds()
             generation = self.reasoner.answer_question(scene, question)
             if not generation.reply.answer:

@@ -12,6 +12,7 @@ import open3d as o3d
 
 from ...shared.results import LIFT, Instance, Mask3D, QueryResult
 from ...shared.scene import Scene, SceneError
+from ..geometry.frame_selection import ViewSettings
 from ..geometry.mask3d import lift_from_box
 from ..models.reasoner import Generation
 
@@ -78,27 +79,31 @@ def write_result(result: QueryResult, out, extra: dict | None = None) -> dict:
     return written
 
 
-def lift_to_folder(scene: Scene, frame_index: int, box, out, fuse: bool = False) -> dict:
+def lift_to_folder(
+    scene: Scene, frame_index: int, box, out, fuse: bool = False, views: ViewSettings = ViewSettings()
+) -> dict:
     """`scene-r1 lift`: one box on one frame, lifted without learned weights, written to OUT.
 
-    With `fuse`, the scene is also TSDF-fused into OUT/scene_mesh.ply and the mask is given as
-    indices of that mesh's vertices (result.json "scene_vertex_indices").
+    The views selected by camera motion (`views`) are tracked, voted and, with `fuse`, TSDF-fused
+    into OUT/scene_mesh.ply, the mask then also given as indices of that mesh's vertices
+    (result.json "scene_vertex_indices"); "frames_used" lists those views.
     """
     from ..geometry.fusion import FusionSettings, fuse_scene  # Open3D's TSDF only when asked
     from ..geometry.neighbours import indices_near
 
     start = time.perf_counter()
-    mask = lift_from_box(scene, frame_index, box)
+    mask = lift_from_box(scene, frame_index, box, views=views)
     result = QueryResult(query="", scene=scene.name, mode=LIFT, key_frame=int(frame_index))
     result.instances = [Instance(label="", box_2d=[float(b) for b in box], mask3d=mask)]
     result.timings = dict(mask.timings)
     # The keys `scene-r1 lift` has always written at the top level, beside the common result.
-    extra = {"frame": int(frame_index)} | {k: v for k, v in mask.to_json().items() if k != "timings"}
+    extra = {"frame": int(frame_index), "frames_total": len(scene)}
+    extra |= {k: v for k, v in mask.to_json().items() if k != "timings"}
     if fuse:
         Path(out).mkdir(parents=True, exist_ok=True)
         fuse_start = time.perf_counter()
-        settings = FusionSettings(frame_stride=max(1, len(scene) // 100))
-        fused = fuse_scene(scene, settings)
+        settings = FusionSettings()
+        fused = fuse_scene(scene, settings, frames=mask.frames_used)
         indices = indices_near(fused.mesh_vertices, mask.points, 1.5 * settings.voxel)
         if not o3d.io.write_triangle_mesh(str(Path(out) / "scene_mesh.ply"), fused.triangle_mesh()):
             raise SceneError(f"could not write {Path(out) / 'scene_mesh.ply'}")
