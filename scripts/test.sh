@@ -31,7 +31,7 @@ scripts/setup.sh all || exit 1
 REPORTS="$(mktemp -d)"
 lint
 run backend .venv/bin/python tests/test_structure.py tests/test_python_floor.py tests/test_hypothesis_profile.py tests/test_scripts.py \
-  tests/shared tests/addon tests/backend "$@"
+  tests/shared tests/addon tests/backend tests/benchmarks "$@"
 run blender-5.0 .venv-blender/bin/python tests/shared tests/addon tests/blender "$@"
 run blender-4.2 .venv-blender-4.2/bin/python tests/shared tests/addon tests/blender "$@"
 run blender-5.2 .venv-blender-5.2/bin/python tests/shared tests/addon tests/blender "$@"
