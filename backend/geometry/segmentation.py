@@ -31,6 +31,39 @@ def check_box(box, size: tuple[int, int]) -> np.ndarray:
     return clipped
 
 
+SEED = 0  # every random choice in segmentation starts from this seed: same box, same mask
+
+
+def fit_plane(points: np.ndarray, threshold: float, iterations: int = 150, seed: int = SEED):
+    """RANSAC plane (normal, offset, inlier indices) through `points`, reproducible point for point.
+
+    Our own instead of Open3D's `segment_plane`: that one runs its iterations on OpenMP threads
+    that draw from one shared generator, so even seeded the triplet an iteration gets (and with
+    ties, the plane chosen) depends on thread scheduling and varies from run to run and with the
+    thread count. Here the triplets come from a seeded numpy generator and all hypotheses are
+    scored at once; ties go to the first.
+    """
+    rng = np.random.default_rng(seed)
+    triplets = points[rng.integers(0, len(points), size=(iterations, 3))]
+    normals = np.cross(triplets[:, 1] - triplets[:, 0], triplets[:, 2] - triplets[:, 0])
+    lengths = np.linalg.norm(normals, axis=1)
+    usable = lengths > 1e-12
+    if not usable.any():
+        return None
+    normals = normals[usable] / lengths[usable, None]
+    offsets = -np.einsum("ij,ij->i", normals, triplets[usable, 0])
+    counts = (np.abs(points @ normals.T + offsets) < threshold).sum(axis=0)
+    best = int(np.argmax(counts))
+    inliers = np.flatnonzero(np.abs(points @ normals[best] + offsets[best]) < threshold)
+    if len(inliers) >= 3:  # least-squares refit on the inliers, as segment_plane does
+        centre = points[inliers].mean(axis=0)
+        normal = np.linalg.svd(points[inliers] - centre, full_matrices=False)[2][-1]
+        refit = np.flatnonzero(np.abs((points - centre) @ normal) < threshold)
+        if len(refit) >= len(inliers):
+            return normal, -float(normal @ centre), refit
+    return normals[best], float(offsets[best]), inliers
+
+
 def _background_planes(
     points: np.ndarray, ring_points: np.ndarray, threshold: float, max_planes: int = 4
 ) -> np.ndarray:
@@ -40,17 +73,15 @@ def _background_planes(
     if len(ring_points) < 10:
         return background
     tried = np.zeros(len(points), bool)  # planes already judged (background or the object's own)
-    cloud = o3d.geometry.PointCloud()
     for _ in range(max_planes):
         remaining = np.flatnonzero(~tried)
         if len(remaining) < 30:
             break
-        sample = remaining[:: max(1, len(remaining) // 3000)]
-        cloud.points = o3d.utility.Vector3dVector(points[sample])
-        plane, inliers = cloud.segment_plane(distance_threshold=threshold, ransac_n=3, num_iterations=150)
-        if len(inliers) < 0.1 * len(sample):
+        sample = points[remaining[:: max(1, len(remaining) // 3000)]]
+        plane = fit_plane(sample, threshold)
+        if plane is None or len(plane[2]) < 0.1 * len(sample):
             break
-        normal, offset = np.asarray(plane[:3]), plane[3]
+        normal, offset = plane[0], plane[1]
         on_plane = np.abs(points @ normal + offset) < threshold
         tried |= on_plane
         if np.mean(np.abs(ring_points @ normal + offset) < threshold) >= 0.15:
@@ -127,6 +158,7 @@ def refine_with_grabcut(frame: Frame, box, mask: np.ndarray, iterations: int = 3
     labels = np.full((height, width), cv2.GC_BGD, np.uint8)
     labels[y1:y2, x1:x2] = cv2.GC_PR_BGD
     labels[seed] = cv2.GC_PR_FGD
+    cv2.setRNGSeed(SEED)  # GrabCut seeds its colour models by k-means on OpenCV's (per-thread) generator
     try:
         cv2.grabCut(
             cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR),
