@@ -31,6 +31,56 @@ def check_box(box, size: tuple[int, int]) -> np.ndarray:
     return clipped
 
 
+MAX_POINTS = 64
+POINT_BOX_HALF = 48  # pixels: with clicks and no box, the geometric path searches this far around them
+
+
+def check_points(points, size: tuple[int, int]) -> np.ndarray:
+    """Click prompts as an (N, 3) array of [x, y, label] (label 1 = on the object, 0 = not), or a
+    clear error: finite pixels inside the width x height frame, labels 0 or 1."""
+    try:
+        array = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise SceneError(f"points must be a list of [x, y] or [x, y, label], got {points!r}") from error
+    if array.size == 0:
+        return np.zeros((0, 3))
+    if array.ndim != 2 or array.shape[1] not in (2, 3) or len(array) > MAX_POINTS:
+        raise SceneError(f"points must be up to {MAX_POINTS} [x, y] or [x, y, label] rows, got shape {array.shape}")
+    if array.shape[1] == 2:
+        array = np.concatenate([array, np.ones((len(array), 1))], axis=1)
+    if not np.isfinite(array).all():
+        raise SceneError("every point must be finite numbers")
+    width, height = size
+    outside = (array[:, 0] < 0) | (array[:, 0] >= width) | (array[:, 1] < 0) | (array[:, 1] >= height)
+    if outside.any():
+        raise SceneError(f"point {array[outside][0, :2].tolist()} lies outside the {width}x{height} frame")
+    if not np.isin(array[:, 2], (0, 1)).all():
+        raise SceneError("a point's label is 1 (on the object) or 0 (not on it)")
+    return array
+
+
+def prompt_box(box, points: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
+    """The box to search in: the user's, or one around the positive clicks when there is none."""
+    if box is not None:
+        return check_box(box, size)
+    positive = np.zeros((0, 3)) if points is None else points[points[:, 2] == 1]
+    if len(positive) == 0:
+        raise SceneError("a prompt needs a box or at least one positive point")
+    low, high = positive[:, :2].min(axis=0) - POINT_BOX_HALF, positive[:, :2].max(axis=0) + POINT_BOX_HALF
+    return check_box(np.concatenate([low, high]), size)
+
+
+def click_hint(points: np.ndarray | None, size: tuple[int, int], label: int, radius: int = 6) -> np.ndarray | None:
+    """Discs around the clicks with `label`, as a mask at `size` (None when there are none)."""
+    if points is None or not (points[:, 2] == label).any():
+        return None
+    width, height = size
+    hint = np.zeros((height, width), np.uint8)
+    for x, y in points[points[:, 2] == label, :2]:
+        cv2.circle(hint, (int(x), int(y)), radius, 1, -1)
+    return hint.astype(bool)
+
+
 SEED = 0  # every random choice in segmentation starts from this seed: same box, same mask
 
 
@@ -89,12 +139,15 @@ def _background_planes(
     return background
 
 
-def segment_box(frame: Frame, box, hint: np.ndarray | None = None, refine: bool = False) -> np.ndarray:
+def segment_box(
+    frame: Frame, box, hint: np.ndarray | None = None, refine: bool = False, avoid: np.ndarray | None = None
+) -> np.ndarray:
     """The object inside a 2D box, as a mask at depth resolution.
 
     Depth-aware: background planes that continue beyond the box are removed, the rest is split
     into 3D clusters (DBSCAN), and the cluster that best covers `hint` (default: the middle of
-    the box) is the object. `refine` adds colour evidence with GrabCut (see refine_with_grabcut).
+    the box) is the object, unless it covers `avoid` (negative clicks). `refine` adds colour
+    evidence with GrabCut (see refine_with_grabcut). `hint` and `avoid` are at depth resolution.
     """
     intrinsics = frame.depth_intrinsics
     width, height = intrinsics.size
@@ -128,9 +181,12 @@ def segment_box(frame: Frame, box, hint: np.ndarray | None = None, refine: bool 
         cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 4, (y2 - y1) / 4
         hint[int(cy - hh) : int(np.ceil(cy + hh)) + 1, int(cx - hw) : int(np.ceil(cx + hw)) + 1] = True
     on_hint = hint[pixels[:, 1], pixels[:, 0]]
+    on_avoid = np.zeros(len(pixels), bool) if avoid is None else avoid[pixels[:, 1], pixels[:, 0]]
     best, best_score = None, 0
     for label in np.unique(labels[labels >= 0]):
         members = labels == label
+        if (members & on_avoid).any():
+            continue
         score = np.count_nonzero(members & on_hint) + 1e-3 * np.count_nonzero(members)
         if score > best_score:
             best, best_score = label, score

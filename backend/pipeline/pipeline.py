@@ -12,17 +12,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from ...shared.defaults import DEFAULT_TRACKER, DEFAULT_VLM
+from ...shared.defaults import DEFAULT_VLM
 from ...shared.geometry import valid_depth
 from ...shared.scene import Scene, SceneError
 from ..eval.metrics import box_iou_3d
 from ..geometry.lifting import vote_in_frames
 from ..geometry.mask3d import mask_to_3d
-from ..geometry.tracking import GeometricTracker, Tracker
+from ..geometry.tracking import Tracker
 from ..models.loading import SHIPPED_NANO, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
-from ..models.sam2 import Sam2Settings, Sam2Tracker
 from .results import GroundingResult, Instance, _stage_json
 from .settings import PipelineSettings
 
@@ -96,25 +95,12 @@ class Pipeline:
         return self._reasoner
 
     def _make_tracker(self) -> Tracker:
-        choice = self.settings.tracker
-        if choice == "geometric":
-            return GeometricTracker()
-        model = DEFAULT_TRACKER if choice == "auto" else choice
-        try:
-            return Sam2Tracker(
-                Sam2Settings(
-                    model=model,
-                    device=self.settings.device,
-                    dtype="float32" if self.settings.dtype == "auto" else self.settings.dtype,
-                )
-            )
-        except ModelError as error:
-            if choice != "auto":
-                raise
-            self.notes.append(
-                f"no SAM2 weights for {model} here ({str(error).splitlines()[0]}); the geometric tracker (depth segmentation + re-projection) was used"
-            )
-            return GeometricTracker()
+        from ..models.segmenters import make_segmenter
+
+        settings = self.settings
+        tracker = make_segmenter(settings.segmenter, settings.tracker, settings.device, settings.dtype, self.notes)
+        self.notes.append(f"segmenter: {tracker.name}")
+        return tracker
 
     # ---- grounding --------------------------------------------------------------------------
     def ground(
@@ -181,6 +167,7 @@ class Pipeline:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
         result: GroundingResult | None = None,
+        points=None,
     ) -> list[Instance]:
         """Stages 3 and 4 for boxes on a key frame: one tracked, lifted Instance per box. Also the
         box-prompt path (a user's rectangle instead of the model's box)."""
@@ -198,11 +185,14 @@ class Pipeline:
                 progress("tracking", number * total + done, len(boxes) * total)
 
             try:
-                masks, error = self.tracker.track(scene, key, parsed.box, frames, progress=tracked), ""
+                extra = {} if points is None else {"points": points}  # clicks: the box-prompt path only
+                masks, error = self.tracker.track(scene, key, parsed.box, frames, progress=tracked, **extra), ""
             except SceneError as failure:  # e.g. nothing but background inside the box
                 masks, error = {}, f"tracking: {failure}"
             instances.append(Instance(parsed.label or query, list(parsed.box), masks, None, error))
         stages["tracking"] = {"tracker": self.tracker.name, "frames": len(frames), "instances": len(boxes)}
+        if hasattr(self.tracker, "key_frames_used"):
+            stages["tracking"]["key_frames"] = list(self.tracker.key_frames_used)
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()
