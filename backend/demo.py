@@ -9,11 +9,13 @@ import cv2
 import numpy as np
 from rich.console import Console
 
+from ..shared.results import QueryResult
 from ..shared.scene import summarize_scene
-from .data import DEFAULT_REAL, open_scene
+from .data import DEFAULT_REAL
 from .data.synth import SynthConfig, load_ground_truth, write_synthetic
 from .eval.metrics import box_iou_3d
 from .models.loading import SHIPPED_NANO
+from .pipeline.results import open_scene, write_result
 
 
 def query_sheet(scene, gt: dict, query: dict, columns: int = 4) -> np.ndarray:
@@ -57,20 +59,15 @@ def mask_overlay(scene, frame_index: int, points: np.ndarray, box_2d=None) -> np
     return image
 
 
-def _print_stages(console, payload: dict) -> None:
-    for stage, info in payload.get("stages", {}).items():
-        if isinstance(info, dict) and "reasoning" in info:
-            console.print(f"  [{stage}] reasoning: {info['reasoning'][:200]}")
-            console.print(
-                f"  [{stage}] answer: {info['answer'][:200]}"
-                + (" (format-constrained)" if info.get("constrained") else "")
-            )
+def _print_stages(console, result: QueryResult) -> None:
+    for line in result.reasoning_text().splitlines():
+        console.print(f"  {line[:200]}", markup=False)
 
 
 def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) -> None:
     import subprocess
 
-    from ..shared.client import Client, result_instances
+    from ..shared.client import Client
     from .service.local import spawn_local_server
 
     console = Console()
@@ -99,46 +96,43 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
             console.rule("3. one box on one frame -> the object in 3D (the annotator's path)")
             target = next(o for o in gt["objects"] if o["id"] == relation["target_id"])
             frame = int(max(target["pixels"], key=target["pixels"].get))
-            reply = client.query(key, "lift", frame=frame, box=target["boxes"][str(frame)])
-            lifted = result_instances(reply)[0]
-            iou = box_iou_3d(lifted["mask_3d"]["aabb"], target["aabb"])
+            result = client.query(key, "lift", frame=frame, box=target["boxes"][str(frame)])
+            lifted = result.lifted[0]
+            iou = box_iou_3d(lifted.mask3d.aabb, target["aabb"])
             console.print(
-                f"  box {target['boxes'][str(frame)]} on frame {frame} ({target['name']}) -> {len(lifted['points'])} points, 3D IoU with the truth {iou:.2f}"
+                f"  box {target['boxes'][str(frame)]} on frame {frame} ({target['name']}) -> {len(lifted.mask3d.points)} points, 3D IoU with the truth {iou:.2f}"
             )
-            _save(out / "lift", reply)
+            write_result(result, out / "lift")
             cv2.imwrite(
                 str(out / "lift" / "mask_over_frame.png"),
-                mask_overlay(scene, frame, lifted["points"], lifted["box_2d"]),
+                mask_overlay(scene, frame, lifted.mask3d.points, lifted.box_2d),
             )
 
             if vlm:
                 console.rule("4. find an object by language")
-                reply = client.query(key, "ground", relation["text"], on_progress=lambda p: None)
-                payload = reply.payload
+                result = client.query(key, "ground", relation["text"], on_progress=lambda p: None)
                 console.print(
                     f"  query: [bold]{relation['text']}[/bold] (the {target['name']}, seen {relation['spans']})"
                 )
-                _print_stages(console, payload)
-                instances = [i for i in result_instances(reply) if "points" in i]
+                _print_stages(console, result)
+                instances = result.lifted
                 if instances:
-                    iou = box_iou_3d(instances[0]["mask_3d"]["aabb"], target["aabb"])
+                    iou = box_iou_3d(instances[0].mask3d.aabb, target["aabb"])
                     console.print(
-                        f"  -> span {payload['span']}, key frame {payload['key_frame']}, 3D IoU with the truth {iou:.2f}"
+                        f"  -> span {result.span}, key frame {result.key_frame}, 3D IoU with the truth {iou:.2f}"
                     )
-                    _save(out / "ground", reply)
+                    write_result(result, out / "ground")
                     cv2.imwrite(
                         str(out / "ground" / "mask_over_frame.png"),
-                        mask_overlay(scene, payload["key_frame"], instances[0]["points"], instances[0]["box_2d"]),
+                        mask_overlay(scene, result.key_frame, instances[0].mask3d.points, instances[0].box_2d),
                     )
                 else:
-                    console.print(f"  -> nothing lifted: {payload.get('notes')}")
+                    console.print(f"  -> nothing lifted: {result.failure_reason()}", markup=False)
                 console.rule("5. ask a question")
                 for qa in gt["qa"][:3]:
-                    reply = client.query(key, "ask", qa["question"])
-                    _print_stages(console, reply.payload)
-                    console.print(
-                        f"  [bold]{qa['question']}[/bold] -> {reply.payload['answer']} (truth: {qa['answer']})"
-                    )
+                    result = client.query(key, "ask", qa["question"])
+                    _print_stages(console, result)
+                    console.print(f"  [bold]{qa['question']}[/bold] -> {result.answer} (truth: {qa['answer']})")
             else:
                 console.print("  no vision-language model here: pass --vlm ID_OR_FOLDER for grounding and questions")
     finally:
@@ -153,20 +147,3 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
     console.print(
         f"  results: {out}/lift (and ground/ when a model is present): result.json, mask.ply, mask_over_frame.png"
     )
-
-
-def _save(folder: Path, reply) -> None:
-    import json
-
-    import open3d as o3d
-
-    from ..shared.client import result_instances
-
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "result.json").write_text(json.dumps(reply.payload, indent=1, ensure_ascii=False), encoding="utf-8")
-    points = [i["points"] for i in result_instances(reply) if "points" in i]
-    if points:
-        o3d.io.write_point_cloud(
-            str(folder / "mask.ply"),
-            o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.concatenate(points).astype(np.float64))),
-        )

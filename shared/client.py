@@ -19,10 +19,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import zmq
 
+from .defaults import DEFAULT_ADDRESS
 from .protocol import Message, ProtocolError, decode, encode, scene_to_wire
+from .results import QueryResult, result_from_wire
 
 IDEMPOTENT = {"hello", "health", "scene.has", "scene.upload", "cancel"}
 Progress = Callable[[dict], None]
@@ -68,7 +69,7 @@ class CurveKeys:
 class Client:
     def __init__(
         self,
-        address: str = "tcp://127.0.0.1:5555",
+        address: str = DEFAULT_ADDRESS,
         timeout: float = 30.0,
         retries: int = 2,
         curve: CurveKeys | None = None,
@@ -188,10 +189,14 @@ class Client:
         cancel: threading.Event | None = None,
         timeout: float | None = None,
         **options,
-    ) -> Message:
+    ) -> QueryResult:
         """Run a query on an uploaded scene. mode: ground / ask / lift (options frame=, box=)."""
         payload = {"scene": scene_hash, "mode": mode, "text": text, "options": options}
-        return self.request(Message("query", payload=payload), on_progress=on_progress, timeout=timeout, cancel=cancel)
+        reply = self.request(Message("query", payload=payload), on_progress=on_progress, timeout=timeout, cancel=cancel)
+        try:
+            return result_from_wire(reply.payload, reply.arrays)
+        except ValueError as error:
+            raise BackendError("malformed", str(error)) from None
 
     def cancel(self, request_id: str) -> bool:
         return bool(self.request(Message("cancel", payload={"request": request_id})).payload.get("found"))
@@ -199,18 +204,6 @@ class Client:
     def submit(self, scene_hash: str, mode: str, text: str = "", on_progress: Progress | None = None, **options) -> Job:
         """The callback/future form: the query runs on its own thread and socket."""
         return Job(self, scene_hash, mode, text, on_progress, options)
-
-
-def result_instances(reply: Message) -> list[dict]:
-    """The result's instances with their 3D points and confidences joined in from the buffers."""
-    out = []
-    for number, instance in enumerate(reply.payload.get("instances", [])):
-        instance = dict(instance)
-        if f"points/{number}" in reply.arrays:
-            instance["points"] = np.asarray(reply.arrays[f"points/{number}"])
-            instance["confidence"] = np.asarray(reply.arrays[f"confidence/{number}"])
-        out.append(instance)
-    return out
 
 
 class Job(Future):

@@ -164,9 +164,12 @@ class Scene:
         format: str = "memory",
         cache_frames: int = 8,
         notes: Sequence[str] = (),
+        frame_numbers: Sequence[int] | None = None,
     ):
         self.source = source
         self.name, self.format, self.notes = name, format, list(notes)
+        # The capture's own frame numbers (its file names), which users name frames by; default 0..n-1.
+        self.frame_numbers = [int(n) for n in (range(len(source)) if frame_numbers is None else frame_numbers)]
         self.color_size = (int(color_size[0]), int(color_size[1]))
         self.depth_size = self.color_size if depth_size is None else (int(depth_size[0]), int(depth_size[1]))
         self.intrinsics = np.asarray(intrinsics, dtype=np.float64).reshape(-1, 4)
@@ -220,6 +223,8 @@ class Scene:
         for label, array in (("intrinsics", self.intrinsics), ("depth intrinsics", self.depth_intrinsics)):
             if not np.isfinite(array).all() or (array[:, :2] <= 0).any():
                 raise SceneError(f"{label} must be finite with positive focal lengths")
+        if len(self.frame_numbers) != n or len(set(self.frame_numbers)) != n:
+            raise SceneError(f"scene {self.name!r} needs {n} distinct frame numbers, got {len(self.frame_numbers)}")
         if not np.isfinite(self.timestamps).all():
             raise SceneError("timestamps must be finite")
         if (np.diff(self.timestamps) < 0).any():

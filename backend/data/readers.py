@@ -243,6 +243,7 @@ def open_seven_scenes(path: Path) -> Scene:
         depth_size,
         name=path.name,
         format="7scenes",
+        frame_numbers=numbers,
     )
 
 
@@ -293,6 +294,7 @@ def open_scannet(path: Path) -> Scene:
         name=path.name,
         format="scannet",
         notes=notes,
+        frame_numbers=numbers,
     )
 
 

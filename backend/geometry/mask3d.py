@@ -6,11 +6,11 @@ it into a tight 3D mask with boxes. Also the fallback when no SAM2 weights are p
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import open3d as o3d
 
+from ...shared.results import Mask3D
 from ...shared.scene import Scene, SceneError
 from .lifting import (
     LiftSettings,
@@ -20,34 +20,6 @@ from .lifting import (
 )
 from .segmentation import segment_box
 from .tracking import track_geometric
-
-
-@dataclass
-class Mask3D:
-    """A lifted 3D mask: points with confidence, and its boxes, in the scene's world frame."""
-
-    points: np.ndarray
-    confidence: np.ndarray
-    aabb: np.ndarray  # [[min xyz], [max xyz]]
-    obb_center: np.ndarray
-    obb_extent: np.ndarray
-    obb_rotation: np.ndarray
-    frame_boxes: dict[int, list[int]] = field(default_factory=dict)  # per-frame 2D boxes (colour pixels)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {
-            "point_count": int(len(self.points)),
-            "aabb": self.aabb.round(5).tolist(),
-            "obb": {
-                "center": self.obb_center.round(5).tolist(),
-                "extent": self.obb_extent.round(5).tolist(),
-                "rotation": self.obb_rotation.round(6).tolist(),
-            },
-            "mean_confidence": float(self.confidence.mean()) if len(self.confidence) else 0.0,
-            "frame_boxes": {str(k): v for k, v in sorted(self.frame_boxes.items())},
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-        }
 
 
 def remove_stray_clusters(points: np.ndarray, eps: float = 0.05, keep_ratio: float = 0.1) -> np.ndarray:

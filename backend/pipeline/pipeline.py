@@ -14,6 +14,7 @@ import numpy as np
 
 from ...shared.defaults import DEFAULT_VLM
 from ...shared.geometry import valid_depth
+from ...shared.results import ASK, LIFT, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
 from ..eval.metrics import box_iou_3d
 from ..geometry.lifting import vote_in_frames
@@ -22,7 +23,7 @@ from ..geometry.tracking import Tracker
 from ..models.loading import SHIPPED_NANO, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
-from .results import GroundingResult, Instance, _stage_json
+from .results import masks_to_rle, stage_report
 from .settings import PipelineSettings
 
 # stage name, done, total
@@ -110,7 +111,7 @@ class Pipeline:
         every: bool | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
-    ) -> GroundingResult:
+    ) -> QueryResult:
         with self._lock:
             return self._ground(
                 scene, query, wants_every_instance(query) if every is None else every, progress or _quiet, cancel
@@ -120,9 +121,9 @@ class Pipeline:
         """Seconds spent so far inside model forward passes (VLM generation, SAM2)."""
         return getattr(self._reasoner, "model_seconds", 0.0) + getattr(self.tracker, "model_seconds", 0.0)
 
-    def _ground(self, scene, query, every, progress, cancel) -> GroundingResult:
+    def _ground(self, scene, query, every, progress, cancel) -> QueryResult:
         _ = self.reasoner  # loaded (or its fallback chosen, with a note) before the result copies the notes
-        result = GroundingResult(query=query, scene=scene.name, notes=list(self.notes))
+        result = QueryResult(query=query, scene=scene.name, notes=list(self.notes))
         total_start, model_start = time.perf_counter(), self.model_seconds()
 
         _check(cancel)
@@ -130,7 +131,7 @@ class Pipeline:
         start = time.perf_counter()
         try:
             generation, span = self.reasoner.temporal_grounding(scene, query)
-            result.stages["temporal"] = _stage_json(generation) | {"span": [round(span[0], 3), round(span[1], 3)]}
+            result.stages["temporal"] = stage_report(generation) | {"span": [round(span[0], 3), round(span[1], 3)]}
         except ParseError as error:
             span = (float(scene.timestamps[0]), float(scene.timestamps[-1]))
             result.stages["temporal"] = {"error": str(error), "span": list(span)}
@@ -166,17 +167,19 @@ class Pipeline:
         query: str = "",
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
-        result: GroundingResult | None = None,
+        result: QueryResult | None = None,
         points=None,
+        box_given: bool = True,
     ) -> list[Instance]:
         """Stages 3 and 4 for boxes on a key frame: one tracked, lifted Instance per box. Also the
-        box-prompt path (a user's rectangle instead of the model's box)."""
+        box-prompt path (a user's rectangle instead of the model's box, and/or `points`: click
+        prompts [x, y, label]; with box_given False the box only records where the clicks are)."""
         progress = progress or _quiet
         stages = result.stages if result is not None else {}
         timings = result.timings if result is not None else {}
         start = time.perf_counter()
         frames = sorted(set(range(0, len(scene), self.settings.track_stride)) | {key})
-        instances = []
+        instances, tracked_masks = [], []
         for number, parsed in enumerate(boxes):
             _check(cancel)
 
@@ -186,23 +189,25 @@ class Pipeline:
 
             try:
                 extra = {} if points is None else {"points": points}  # clicks: the box-prompt path only
-                masks, error = self.tracker.track(scene, key, parsed.box, frames, progress=tracked, **extra), ""
+                box = parsed.box if box_given else None
+                masks, error = self.tracker.track(scene, key, box, frames, progress=tracked, **extra), ""
             except SceneError as failure:  # e.g. nothing but background inside the box
                 masks, error = {}, f"tracking: {failure}"
-            instances.append(Instance(parsed.label or query, list(parsed.box), masks, None, error))
+            instances.append(Instance(parsed.label or query, list(parsed.box), masks_to_rle(masks), None, error))
+            tracked_masks.append(masks)
         stages["tracking"] = {"tracker": self.tracker.name, "frames": len(frames), "instances": len(boxes)}
         if hasattr(self.tracker, "key_frames_used"):
             stages["tracking"]["key_frames"] = list(self.tracker.key_frames_used)
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        for number, instance in enumerate(instances):
+        for number, (instance, masks) in enumerate(zip(instances, tracked_masks)):
             _check(cancel)
             progress("lifting", number, len(instances))
             if instance.error:
                 continue
             try:
-                instance.mask3d = mask_to_3d(scene, instance.masks, vote=self._vote)
+                instance.mask3d = mask_to_3d(scene, masks, vote=self._vote)
             except SceneError as error:
                 instance.error = f"lifting: {error}"
         _drop_duplicates(instances)
@@ -237,7 +242,7 @@ class Pipeline:
                 continue
             visibility = float(np.mean([box_visibility(frame, b.box) for b in boxes]))
             score = generation.confidence * visibility
-            candidates[index] = _stage_json(generation) | {
+            candidates[index] = stage_report(generation) | {
                 "confidence": round(generation.confidence, 4),
                 "visibility": round(visibility, 4),
                 "score": round(score, 4),
@@ -252,17 +257,29 @@ class Pipeline:
         return best[1], best[2], candidates
 
     def lift(
-        self, scene: Scene, frame: int, box, progress: Progress | None = None, cancel: threading.Event | None = None
-    ) -> GroundingResult:
-        """The box-prompt path: a user's rectangle on one frame -> the object in 3D."""
-        from ..geometry.segmentation import check_box
+        self,
+        scene: Scene,
+        frame: int,
+        box,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        points=None,
+    ) -> QueryResult:
+        """The box-prompt path: a user's rectangle and/or clicks ([x, y, label] rows, label 1 on
+        the object, 0 not) on one frame -> the object in 3D."""
+        from ..geometry.segmentation import check_points, prompt_box
 
         with self._lock:
             frame = scene.check_index(frame)
-            box = tuple(float(v) for v in check_box(box, scene.intrinsics_at(frame).size))
-            result = GroundingResult(query="", scene=scene.name, mode="lift", key_frame=frame, notes=list(self.notes))
+            size = scene.intrinsics_at(frame).size
+            points = None if points is None or len(points) == 0 else check_points(points, size)
+            box_given = box is not None
+            box = tuple(float(v) for v in prompt_box(box, points, size))
+            result = QueryResult(query="", scene=scene.name, mode=LIFT, key_frame=frame, notes=list(self.notes))
             start = time.perf_counter()
-            result.instances = self.track_and_lift(scene, frame, [ParsedBox(box, "")], "", progress, cancel, result)
+            result.instances = self.track_and_lift(
+                scene, frame, [ParsedBox(box, "")], "", progress, cancel, result, points, box_given
+            )
             result.timings["total"] = time.perf_counter() - start
             if result.instances[0].mask3d is None:
                 raise SceneError(
@@ -273,7 +290,7 @@ class Pipeline:
     # ---- VQA ----------------------------------------------------------------------------------
     def ask(
         self, scene: Scene, question: str, progress: Progress | None = None, cancel: threading.Event | None = None
-    ) -> GroundingResult:
+    ) -> QueryResult:
         with self._lock:
             _check(cancel)
             progress = progress or _quiet
@@ -282,10 +299,10 @@ class Pipeline:
             generation = self.reasoner.answer_question(scene, question)
             if not generation.reply.answer:
                 raise ParseError(f"the model gave no answer to {question!r}: {generation.reply.text[:200]!r}")
-            result = GroundingResult(
-                query=question, scene=scene.name, mode="ask", answer=generation.reply.answer, notes=list(self.notes)
+            result = QueryResult(
+                query=question, scene=scene.name, mode=ASK, answer=generation.reply.answer, notes=list(self.notes)
             )
-            result.stages["answer"] = _stage_json(generation)
+            result.stages["answer"] = stage_report(generation)
             result.timings["answer"] = result.timings["total"] = time.perf_counter() - start
             result.timings["model"] = self.model_seconds() - model_start
             progress("answer", 1, 1)

@@ -15,11 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import zmq
 
 from ...shared.defaults import DEFAULT_ADDRESS
 from ...shared.protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, error_message, scene_from_wire
+from ...shared.results import result_to_wire
 from ...shared.scene import SceneError
 from ..models.loading import ModelError
 from ..pipeline.pipeline import Cancelled, Pipeline
@@ -308,11 +308,7 @@ class Server:
             result = pipeline.lift(
                 scene, job.options.get("frame", 0), job.options.get("box"), progress=progress, cancel=job.cancel
             )
-        payload = result.to_json() | {"worker": self.name}
-        arrays = {}
-        for number, instance in enumerate(result.instances):
-            if instance.mask3d is not None:
-                arrays[f"points/{number}"] = instance.mask3d.points.astype(np.float32)
-                arrays[f"confidence/{number}"] = instance.mask3d.confidence.astype(np.float32)
+        result.worker = self.name
+        payload, arrays = result_to_wire(result)
         cached.results[memo_key] = (payload, arrays)
         return payload, arrays

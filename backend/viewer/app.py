@@ -20,10 +20,11 @@ import numpy as np
 import open3d as o3d
 
 from ...shared.client import Client
+from ...shared.results import QueryResult
 from ..data import open_scene
 from ..geometry.fusion import FusionSettings, fuse_scene
 from ..service.local import spawn_local_server
-from .logic import export_result, reasoning_text, result_drawables, result_title
+from .logic import export_result, result_drawables
 
 gui = o3d.visualization.gui
 rendering = o3d.visualization.rendering
@@ -49,7 +50,7 @@ class Viewer:
         self.address = address
         self.export_dir = Path(export_dir or Path(scene_dir) / "scene-r1-exports")
         self.screenshot, self.auto = screenshot, auto
-        self.results: list[dict] = []  # {"payload", "arrays", "names", "checkbox"}
+        self.results: list[dict] = []  # {"result": QueryResult, "names": [...]}
         self.scene_hash = None
         self.fused = None
         self.cancel = threading.Event()
@@ -153,7 +154,7 @@ class Viewer:
     def _query(self, mode: str, text: str, options: dict):
         try:
             with Client(self.address, timeout=120) as client:
-                reply = client.query(
+                result = client.query(
                     self.scene_hash,
                     mode,
                     text,
@@ -167,7 +168,7 @@ class Viewer:
             message = str(error)
             self.post(lambda: self._fail(message))
             return
-        self.post(lambda: self._show_result(reply.payload, reply.arrays))
+        self.post(lambda: self._show_result(result))
 
     # ---- main thread ---------------------------------------------------------------------------
     def _set_progress(self, stage: str, fraction: float):
@@ -213,10 +214,10 @@ class Viewer:
         self.run_button.enabled = False
         threading.Thread(target=self._query, args=(mode, self.query.text_value, options), daemon=True).start()
 
-    def _show_result(self, payload: dict, arrays: dict):
+    def _show_result(self, result: QueryResult):
         number = len(self.results)
         names = []
-        for drawable in result_drawables(payload, arrays, number):
+        for drawable in result_drawables(result, number):
             material = rendering.MaterialRecord()
             if drawable.kind == "points":
                 geometry = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(drawable.points))
@@ -230,18 +231,16 @@ class Viewer:
                 material.shader, material.line_width = "unlitLine", 3.0
             self.widget.scene.add_geometry(drawable.name, geometry, material)
             names.append(drawable.name)
-        checkbox = gui.Checkbox(result_title(payload)[:60])
+        checkbox = gui.Checkbox(result.title()[:60])
         checkbox.checked = True
         checkbox.set_on_checked(
             lambda checked, names=names: [self.widget.scene.show_geometry(n, checked) for n in names]
         )
         self.result_list.add_child(checkbox)
-        self.results.append({"payload": payload, "arrays": arrays, "names": names})
-        self.reasoning.text = (
-            reasoning_text(payload) + (f"\nanswer: {payload['answer']}" if payload.get("answer") else "")
-        )[:1200]
-        self._show_key_frame(payload)
-        self.status.text = result_title(payload)
+        self.results.append({"result": result, "names": names})
+        self.reasoning.text = (result.reasoning_text() + (f"\nanswer: {result.answer}" if result.answer else ""))[:1200]
+        self._show_key_frame(result)
+        self.status.text = result.title()
         self.progress.value = 1.0
         self.run_button.enabled = True
         self.window.set_needs_layout()
@@ -249,13 +248,13 @@ class Viewer:
         if self.screenshot:
             threading.Thread(target=self._take_screenshot, daemon=True).start()
 
-    def _show_key_frame(self, payload: dict):
-        key = payload.get("key_frame")
+    def _show_key_frame(self, result: QueryResult):
+        key = result.key_frame
         if key is None:
             return
         rgb = np.ascontiguousarray(self.scene.frame(int(key)).rgb.copy())
-        for instance in payload.get("instances", []):
-            x1, y1, x2, y2 = (int(round(v)) for v in instance["box_2d"])
+        for instance in result.instances:
+            x1, y1, x2, y2 = (int(round(v)) for v in instance.box_2d)
             cv2.rectangle(rgb, (x1, y1), (x2, y2), (255, 90, 0), max(1, rgb.shape[1] // 160))
         scale = 300 / rgb.shape[1]
         rgb = cv2.resize(rgb, (300, int(rgb.shape[0] * scale)))
@@ -267,9 +266,7 @@ class Viewer:
             return
         last = self.results[-1]
         folder = self.export_dir / f"result-{len(self.results) - 1}"
-        paths = export_result(
-            folder, self.scene.name, self.fused.mesh_vertices, self.fused.mesh_colors, last["payload"], last["arrays"]
-        )
+        paths = export_result(folder, self.scene.name, self.fused.mesh_vertices, self.fused.mesh_colors, last["result"])
         self.status.text = f"exported to {folder} ({', '.join(p.name for p in paths.values())})"
 
     def _take_screenshot(self, timeout: float = 60.0, still: int = 3):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...shared.results import QueryResult
 from ..geometry.neighbours import indices_near
 
 PALETTE = np.array(
@@ -46,26 +47,26 @@ def obb_lines(center, extent, rotation) -> tuple[np.ndarray, np.ndarray]:
     return corners @ np.asarray(rotation, float).T + np.asarray(center, float), edges
 
 
-def result_drawables(payload: dict, arrays: dict, number: int = 0) -> list[Drawable]:
+def result_drawables(result: QueryResult, number: int = 0) -> list[Drawable]:
     """For each lifted instance: its mask points (coloured by confidence towards the instance's
     colour), its axis-aligned box, and its oriented box."""
     drawables = []
-    for k, instance in enumerate(payload.get("instances", [])):
-        if f"points/{k}" not in arrays or "mask_3d" not in instance:
+    for k, instance in enumerate(result.instances):
+        mask3d = instance.mask3d
+        if mask3d is None:
             continue
         colour = PALETTE[(number + k) % len(PALETTE)]
-        points = np.asarray(arrays[f"points/{k}"], float)
-        confidence = np.clip(np.asarray(arrays.get(f"confidence/{k}", np.ones(len(points))), float), 0, 1)[:, None]
+        points = np.asarray(mask3d.points, float)
+        confidence = np.clip(np.asarray(mask3d.confidence, float), 0, 1)[:, None]
         drawables.append(
             Drawable(f"result{number}/instance{k}/points", "points", points, (0.35 + 0.65 * confidence) * colour)
         )
-        corners, edges = box_lines(instance["mask_3d"]["aabb"])
+        corners, edges = box_lines(mask3d.aabb)
         drawables.append(
             Drawable(f"result{number}/instance{k}/aabb", "lines", corners, np.tile(colour, (len(edges), 1)), edges)
         )
-        obb = instance["mask_3d"].get("obb")
-        if obb:
-            corners, edges = obb_lines(obb["center"], obb["extent"], obb["rotation"])
+        if np.any(mask3d.obb_extent):
+            corners, edges = obb_lines(mask3d.obb_center, mask3d.obb_extent, mask3d.obb_rotation)
             drawables.append(
                 Drawable(
                     f"result{number}/instance{k}/obb", "lines", corners, np.tile(colour * 0.6, (len(edges), 1)), edges
@@ -74,12 +75,12 @@ def result_drawables(payload: dict, arrays: dict, number: int = 0) -> list[Drawa
     return drawables
 
 
-def vertex_labels(vertices: np.ndarray, payload: dict, arrays: dict, radius: float = 0.03) -> np.ndarray:
+def vertex_labels(vertices: np.ndarray, result: QueryResult, radius: float = 0.03) -> np.ndarray:
     """Per scan vertex: 0, or k + 1 for the instance k whose mask points lie within `radius`."""
     labels = np.zeros(len(vertices), np.int32)
-    for k, _ in enumerate(payload.get("instances", [])):
-        if f"points/{k}" in arrays:
-            labels[indices_near(vertices, np.asarray(arrays[f"points/{k}"]), radius)] = k + 1
+    for k, instance in enumerate(result.instances):
+        if instance.mask3d is not None:
+            labels[indices_near(vertices, np.asarray(instance.mask3d.points), radius)] = k + 1
     return labels
 
 
@@ -93,18 +94,20 @@ def export_ply(path, vertices: np.ndarray, colors: np.ndarray, labels: np.ndarra
         raise OSError(f"could not write {path}")
 
 
-def export_scannet_instances(folder, scene_name: str, labels: np.ndarray, payload: dict, label_id: int = 40) -> Path:
+def export_scannet_instances(
+    folder, scene_name: str, labels: np.ndarray, result: QueryResult, label_id: int = 40
+) -> Path:
     """The ScanNet benchmark's instance prediction files (label_id 40: ScanNet's "otherprop")."""
     folder = Path(folder)
     (folder / "pred_mask").mkdir(parents=True, exist_ok=True)
     lines = []
-    for k, instance in enumerate(payload.get("instances", [])):
+    for k, instance in enumerate(result.instances):
         mask = (labels == k + 1).astype(np.uint8)
         if not mask.any():
             continue
         relative = f"pred_mask/{scene_name}_{k:03d}.txt"
         np.savetxt(folder / relative, mask, fmt="%d")
-        confidence = float(instance.get("mask_3d", {}).get("mean_confidence", 1.0))
+        confidence = instance.mask3d.mean_confidence if instance.mask3d is not None else 1.0
         lines.append(f"{relative} {label_id} {confidence:.4f}")
     summary = folder / f"{scene_name}.txt"
     summary.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
@@ -129,44 +132,26 @@ def read_scannet_instances(summary) -> list[dict]:
     return out
 
 
-def export_json(path, payload: dict, labels: np.ndarray) -> None:
-    data = dict(payload)
+def export_json(path, result: QueryResult, labels: np.ndarray) -> None:
+    data = result.to_json()
     data["scan_vertex_indices"] = {
-        str(k): np.flatnonzero(labels == k + 1).tolist() for k in range(len(payload.get("instances", [])))
+        str(k): np.flatnonzero(labels == k + 1).tolist() for k in range(len(result.instances))
     }
     Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 def export_result(
-    folder, scene_name: str, vertices, colors, payload: dict, arrays: dict, radius: float = 0.03
+    folder, scene_name: str, vertices, colors, result: QueryResult, radius: float = 0.03
 ) -> dict[str, Path]:
     """All three exports of one result into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    labels = vertex_labels(vertices, payload, arrays, radius)
+    labels = vertex_labels(vertices, result, radius)
     export_ply(folder / f"{scene_name}_labels.ply", vertices, colors, labels)
-    summary = export_scannet_instances(folder / "scannet", scene_name, labels, payload)
-    export_json(folder / f"{scene_name}_result.json", payload, labels)
+    summary = export_scannet_instances(folder / "scannet", scene_name, labels, result)
+    export_json(folder / f"{scene_name}_result.json", result, labels)
     return {
         "ply": folder / f"{scene_name}_labels.ply",
         "scannet": summary,
         "json": folder / f"{scene_name}_result.json",
     }
-
-
-def result_title(payload: dict) -> str:
-    mode = payload.get("mode", "")
-    if mode == "ask":
-        return f"ask: {payload.get('query', '')} -> {payload.get('answer', '')}"
-    lifted = sum(1 for i in payload.get("instances", []) if "mask_3d" in i)
-    return f"{mode}: {payload.get('query') or 'box'} ({lifted} object{'s' if lifted != 1 else ''})"
-
-
-def reasoning_text(payload: dict) -> str:
-    parts = []
-    for stage, info in payload.get("stages", {}).items():
-        if isinstance(info, dict) and (info.get("reasoning") or info.get("answer")):
-            parts.append(f"[{stage}] {info.get('reasoning', '')}\n  -> {info.get('answer', '')}")
-        elif isinstance(info, dict) and info.get("error"):
-            parts.append(f"[{stage}] {info['error']}")
-    return "\n".join(parts) or "(no reasoning: a box-prompt result)"

@@ -19,7 +19,7 @@ from scene_r1.backend.pipeline.settings import PipelineSettings
 from scene_r1.backend.service.broker import Broker
 from scene_r1.backend.service.keys import is_loopback, make_keys
 from scene_r1.backend.service.server import Server, ServerSettings
-from scene_r1.shared.client import BackendError, Client, CurveKeys, ServerUnavailable, result_instances
+from scene_r1.shared.client import BackendError, Client, CurveKeys, ServerUnavailable
 from scene_r1.shared.protocol import Message, ProtocolError, decode, encode, scene_from_wire, scene_to_wire
 from scene_r1.shared.scene import Scene
 
@@ -179,12 +179,12 @@ def test_upload_once_then_queries_reuse_the_cached_scene(tiny_server, scenes):
         assert time.perf_counter() - started < 0.5
         frame, box = best_box(scenes[0], 41)
         stages = []
-        reply = client.query(key, "lift", frame=frame, box=list(box), on_progress=lambda p: stages.append(p["stage"]))
+        result = client.query(key, "lift", frame=frame, box=list(box), on_progress=lambda p: stages.append(p["stage"]))
         assert {"tracking", "lifting"} <= set(stages)
-        instance = result_instances(reply)[0]
-        assert len(instance["points"]) == instance["mask_3d"]["point_count"] > 0
+        mask3d = result.instances[0].mask3d
+        assert len(mask3d.points) == len(mask3d.confidence) > 0 and not result.cached
         again = client.query(key, "lift", frame=frame, box=list(box))
-        assert again.payload.get("cached") and (again.arrays["points/0"] == reply.arrays["points/0"]).all()
+        assert again.cached and (again.instances[0].mask3d.points == mask3d.points).all()
         assert client.health()["scenes"] == [key]
 
 
@@ -196,8 +196,8 @@ def test_concurrent_clients_each_get_their_own_answers(tiny_server, scenes):
             with Client(tiny_server.endpoint, timeout=60) as client:
                 key = client.upload(scene)
                 frame, box = best_box(scene, seed)
-                reply = client.query(key, "lift", frame=frame, box=list(box))
-                answers[scene.name] = (reply.payload["scene"], reply.payload["key_frame"], frame)
+                result = client.query(key, "lift", frame=frame, box=list(box))
+                answers[scene.name] = (result.scene, result.key_frame, frame)
         except Exception as error:  # noqa: BLE001
             errors.append(error)
 
@@ -215,11 +215,11 @@ def test_concurrent_clients_each_get_their_own_answers(tiny_server, scenes):
 def test_ground_and_ask_through_the_server_with_the_tiny_models(tiny_server, scenes):
     with Client(tiny_server.endpoint, timeout=60) as client:
         key = client.upload(scenes[1])
-        reply = client.query(key, "ask", "How many cubes are there?")
-        assert reply.payload["mode"] == "ask" and "reasoning" in reply.payload["stages"]["answer"]
+        result = client.query(key, "ask", "How many cubes are there?")
+        assert result.mode == "ask" and "reasoning" in result.stages["answer"]
         job = client.submit(key, "ground", "the large cube")
         result = job.result(60)
-        assert result.payload["mode"] == "ground" and set(result.payload["stages"]) >= {
+        assert result.mode == "ground" and set(result.stages) >= {
             "temporal",
             "image",
             "tracking",
@@ -389,7 +389,7 @@ def test_a_killed_server_is_reported_within_the_timeout_and_a_restarted_one_serv
         with Client(address, timeout=20) as client:
             assert client.health()["ok"]
             key = client.upload(scene)  # the new process holds nothing: uploaded again, served again
-            assert client.query(key, "lift", frame=frame, box=list(box)).payload["mode"] == "lift"
+            assert client.query(key, "lift", frame=frame, box=list(box)).mode == "lift"
     finally:
         server.kill()
         server.wait(10)
@@ -422,9 +422,7 @@ def test_broker_routes_each_scene_to_the_worker_that_caches_it(scenes):
             for scene, seed in zip(scenes[:3], (41, 42, 43)):
                 key = client.upload(scene)
                 frame, box = best_box(scene, seed)
-                names = {
-                    client.query(key, "lift", frame=frame, box=list(box), repeat=r).payload["worker"] for r in range(2)
-                }
+                names = {client.query(key, "lift", frame=frame, box=list(box), repeat=r).worker for r in range(2)}
                 assert len(names) == 1  # both queries went to the worker holding the scene
                 served_by[key] = names.pop()
                 holder = next(w.target for w in workers if w.target.name == served_by[key])

@@ -19,11 +19,10 @@ from scene_r1.backend.pipeline.settings import PipelineSettings
 from scene_r1.backend.viewer.logic import (
     export_result,
     read_scannet_instances,
-    reasoning_text,
     result_drawables,
-    result_title,
     vertex_labels,
 )
+from scene_r1.shared.results import QueryResult, result_from_wire, result_to_wire
 
 # Screenshots for a person to look at: outside the checkout (SCENE_R1_TEST_ARTIFACTS, else the temp folder).
 ARTIFACTS = Path(os.environ.get("SCENE_R1_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "scene-r1-test-artifacts")
@@ -38,39 +37,35 @@ def best_box(folder):
 
 @pytest.fixture(scope="module")
 def lifted(synthetic_folder):
-    """A real box-prompt result on the synthetic scan, as the backend sends it (payload + buffers)."""
+    """A real box-prompt result on the synthetic scan, as the client receives it (through the wire form)."""
     scene = open_scene(synthetic_folder)
     frame, box, target = best_box(synthetic_folder)
     result = Pipeline(PipelineSettings(tracker="geometric")).lift(scene, frame, box)
-    payload = result.to_json()
-    arrays = {f"points/{k}": i.mask3d.points.astype(np.float32) for k, i in enumerate(result.instances)}
-    arrays |= {f"confidence/{k}": i.mask3d.confidence.astype(np.float32) for k, i in enumerate(result.instances)}
+    received = result_from_wire(*result_to_wire(result))
     fused = fuse_scene(scene, FusionSettings(voxel=0.03))
-    return payload, arrays, fused, target
+    return received, fused, target
 
 
 def test_what_is_drawn_for_a_result(lifted):
-    payload, arrays, _, target = lifted
-    drawables = {d.name: d for d in result_drawables(payload, arrays, number=2)}
+    result, _, target = lifted
+    drawables = {d.name: d for d in result_drawables(result, number=2)}
     assert set(drawables) == {"result2/instance0/points", "result2/instance0/aabb", "result2/instance0/obb"}
     points = drawables["result2/instance0/points"]
     assert (
-        points.points.shape == arrays["points/0"].shape
+        points.points.shape == result.instances[0].mask3d.points.shape
         and points.colors.shape == points.points.shape
         and points.colors.max() <= 1
     )
     aabb = drawables["result2/instance0/aabb"]
-    assert aabb.lines.shape == (12, 2) and np.allclose(
-        aabb.points.min(0), payload["instances"][0]["mask_3d"]["aabb"][0]
-    )
-    assert result_title(payload) == "lift: box (1 object)" and "box-prompt" in reasoning_text(payload)
-    assert result_drawables({"mode": "ask", "answer": "2"}, {}) == []
+    assert aabb.lines.shape == (12, 2) and np.allclose(aabb.points.min(0), result.instances[0].mask3d.aabb[0])
+    assert result.title() == "lift: box (1 object)" and "box-prompt" in result.reasoning_text()
+    assert result_drawables(QueryResult(query="how many?", scene="s", mode="ask", answer="2")) == []
 
 
 def test_exports_read_back_by_open3d_and_a_scannet_reader(lifted, tmp_path):
-    payload, arrays, fused, target = lifted
-    paths = export_result(tmp_path, "scene0000_00", fused.mesh_vertices, fused.mesh_colors, payload, arrays)
-    labels = vertex_labels(fused.mesh_vertices, payload, arrays)
+    result, fused, target = lifted
+    paths = export_result(tmp_path, "scene0000_00", fused.mesh_vertices, fused.mesh_colors, result)
+    labels = vertex_labels(fused.mesh_vertices, result)
     assert 0 < (labels == 1).sum() < len(labels)
     cloud = o3d.t.io.read_point_cloud(str(paths["ply"]))
     assert len(cloud.point.positions) == len(fused.mesh_vertices)

@@ -1,0 +1,142 @@
+"""`scene-r1 lift`, `ground`, `ask` (in this process) and `query` (through a running backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...shared.defaults import DEFAULT_ADDRESS, DEFAULT_TIMEOUT_S
+from .common import (
+    frame_number,
+    model_arguments,
+    parse_box,
+    pipeline_settings,
+    print_result,
+    run_with_progress,
+    scene_arguments,
+)
+
+
+def register(commands) -> None:
+    lift = commands.add_parser("lift", help="lift the object inside a 2D box on one frame into a 3D mask")
+    scene_arguments(lift)
+    lift.add_argument("--frame", type=int, required=True, help="the capture's frame number (its file's number)")
+    lift.add_argument("--box", required=True, help="x1,y1,x2,y2 in that frame's colour pixels")
+    lift.add_argument("--out", type=Path, required=True, help="a folder (created) for result.json and mask.ply")
+    lift.add_argument(
+        "--fuse",
+        action="store_true",
+        help="also TSDF-fuse the scene into OUT/scene_mesh.ply and give the mask as its vertex indices",
+    )
+    lift.set_defaults(run=run_lift)
+
+    ground = commands.add_parser("ground", help="find the object(s) a sentence means: result.json + mask.ply")
+    scene_arguments(ground)
+    ground.add_argument("query")
+    ground.add_argument("--out", type=Path, required=True)
+    ground.add_argument(
+        "--all", action="store_true", help="one 3D mask per matching instance (implied by 'all/every/each ...')"
+    )
+    model_arguments(ground)
+    ground.set_defaults(run=run_ground)
+
+    ask = commands.add_parser("ask", help="answer a question about the scene, with reasoning")
+    scene_arguments(ask)
+    ask.add_argument("question")
+    ask.add_argument("--out", type=Path, default=None)
+    model_arguments(ask)
+    ask.set_defaults(run=run_ask)
+
+    query = commands.add_parser("query", help="ask a running backend about a scan (the CLI as a client)")
+    scene_arguments(query)
+    query.add_argument("text", nargs="?", default="")
+    query.add_argument("--connect", default=DEFAULT_ADDRESS)
+    query.add_argument("--mode", choices=("ground", "ask", "lift"), default="ground")
+    query.add_argument("--all", action="store_true")
+    query.add_argument("--frame", type=int, default=0, help="lift: the capture's frame number")
+    query.add_argument("--box", default=None, help="lift: x1,y1,x2,y2")
+    query.add_argument(
+        "--codec",
+        choices=("raw", "zlib", "jpeg"),
+        default="raw",
+        help="upload encoding: raw (loopback), zlib or jpeg colour (remote links)",
+    )
+    query.add_argument("--curve-keys", type=Path, default=None, help="folder with client.key_secret and server.key")
+    query.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds without any word from the backend"
+    )
+    query.add_argument("--out", type=Path, default=None)
+    query.set_defaults(run=run_query)
+
+
+def run_lift(args) -> int:
+    from ..data import open_scene
+    from ..pipeline.results import lift_to_folder
+
+    scene = open_scene(args.dir, args.format)
+    frame = frame_number(scene, args.frame)
+    written = lift_to_folder(scene, frame, parse_box(args.box), args.out, fuse=args.fuse)
+    print(
+        f"3D mask: {written['point_count']} points, box {written['aabb']}; "
+        f"wrote {args.out}/result.json and {args.out}/mask.ply"
+    )
+    return 0
+
+
+def run_ground(args) -> int:
+    from ..data import open_scene
+    from ..pipeline.pipeline import Pipeline
+    from ..pipeline.results import write_result
+
+    scene = open_scene(args.dir, args.format)
+    pipeline = Pipeline(pipeline_settings(args))
+    result = run_with_progress(
+        lambda progress: pipeline.ground(scene, args.query, every=args.all or None, progress=progress)
+    )
+    written = write_result(result, args.out)
+    print_result(result)
+    print(f"wrote {args.out}/result.json" + (f" and {args.out}/mask.ply" if "mask_ply" in written else ""))
+    return 0 if result.lifted else 3
+
+
+def run_ask(args) -> int:
+    from ..data import open_scene
+    from ..pipeline.pipeline import Pipeline
+    from ..pipeline.results import write_result
+
+    scene = open_scene(args.dir, args.format)
+    pipeline = Pipeline(pipeline_settings(args))
+    result = run_with_progress(lambda progress: pipeline.ask(scene, args.question, progress=progress))
+    if args.out:
+        write_result(result, args.out)
+    print_result(result)
+    return 0
+
+
+def run_query(args) -> int:
+    from ...shared.client import Client, CurveKeys
+    from ...shared.scene import SceneError
+    from ..data import open_scene
+    from ..pipeline.results import write_result
+
+    scene = open_scene(args.dir, args.format)
+    options = {"every": True} if args.all else {}
+    if args.mode == "lift":
+        if args.box is None:
+            raise SceneError("--mode lift needs --box x1,y1,x2,y2 (and --frame)")
+        options = {"frame": frame_number(scene, args.frame), "box": parse_box(args.box)}
+    curve = CurveKeys.from_folder(args.curve_keys) if args.curve_keys else None
+    with Client(args.connect, timeout=args.timeout, curve=curve) as client:
+
+        def work(progress):
+            progress("upload", 0, 1)
+            scene_hash = client.upload(scene, codec=args.codec)
+            progress("upload", 1, 1)
+            on_progress = lambda p: progress(p["stage"], p["done"], p["total"])
+            return client.query(scene_hash, args.mode, args.text, on_progress=on_progress, **options)
+
+        result = run_with_progress(work)
+    print_result(result)
+    if args.out:
+        write_result(result, args.out)
+        print(f"wrote {args.out}/result.json")
+    return 0

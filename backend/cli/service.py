@@ -1,0 +1,88 @@
+"""`scene-r1 serve`, `keys` and `broker`: the backend service and what secures it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...shared.defaults import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND
+from .common import model_arguments, option, pipeline_settings
+
+
+def register(commands) -> None:
+    from ..service.server import ServerSettings
+
+    serve = commands.add_parser("serve", help="run the backend service (ZeroMQ) for Blender, the viewer and `query`")
+    option(serve, "--bind", ServerSettings, "bind", "address to listen on; anything but loopback needs --curve-keys")
+    serve.add_argument(
+        "--curve-keys",
+        type=Path,
+        default=None,
+        help="folder from `scene-r1 keys` (server.key_secret, authorized_clients/)",
+    )
+    serve.add_argument(
+        "--broker", default=None, help="instead of binding, serve as a worker of `scene-r1 broker` at this address"
+    )
+    serve.add_argument("--name", default=None, help="worker name shown by the broker")
+    option(serve, "--jobs", ServerSettings, "jobs", "queries run at once (GPU work); health and cancel never wait")
+    option(serve, "--max-frames", ServerSettings, "max_frames", "frames accepted in one scene")
+    serve.add_argument("--cache-gb", type=float, default=8.0, help="decoded scenes kept in memory (default: 8)")
+    model_arguments(serve)
+    serve.set_defaults(run=run_serve)
+
+    keys = commands.add_parser("keys", help="make CURVE key pairs for a server and a client")
+    keys.add_argument("dir", type=Path)
+    keys.set_defaults(run=run_keys)
+
+    broker = commands.add_parser("broker", help="put several `serve --broker` workers behind one address")
+    broker.add_argument("--frontend", default=DEFAULT_ADDRESS, help="where clients connect")
+    broker.add_argument("--backend", default=DEFAULT_BROKER_BACKEND, help="where workers connect")
+    broker.add_argument("--trusted-network", action="store_true", help="allow binding non-loopback addresses")
+    broker.set_defaults(run=run_broker)
+
+
+def run_serve(args) -> int:
+    from ..service.server import Server, ServerSettings
+
+    settings = ServerSettings(
+        bind=args.bind,
+        curve_keys=args.curve_keys,
+        broker=args.broker,
+        name=args.name or "",
+        jobs=args.jobs,
+        max_frames=args.max_frames,
+        cache_bytes=int(args.cache_gb * (1 << 30)),
+        pipeline=pipeline_settings(args),
+    )
+    server = Server(settings)
+    where = f"worker of broker {args.broker}" if args.broker else f"listening on {args.bind}"
+    security = "CURVE" if args.curve_keys else "no encryption: loopback only"
+    print(f"scene-r1 backend {where} ({security}); models load on the first query", flush=True)
+    server.serve()
+    return 0
+
+
+def run_keys(args) -> int:
+    from ..service.keys import make_keys
+
+    paths = make_keys(args.dir)
+    secret = paths["server_secret"].name
+    print(f"server: scene-r1 serve --bind tcp://0.0.0.0:5555 --curve-keys {args.dir}   (keeps {secret} secret)")
+    print(f"client: copy {args.dir}/client.key_secret and {args.dir}/server.key to the client, then --curve-keys DIR")
+    print(f"more clients: put their public .key files in {paths['authorized']}")
+    return 0
+
+
+def run_broker(args) -> int:
+    from ...shared.scene import SceneError
+    from ..service.broker import Broker
+    from ..service.keys import is_loopback
+
+    for address in (args.frontend, args.backend):
+        if not is_loopback(address) and not args.trusted_network:
+            raise SceneError(
+                f"the broker relays messages as they are; bind {address} only on a trusted network "
+                "(--trusted-network) and give clients and workers CURVE keys, or bind 127.0.0.1"
+            )
+    print(f"scene-r1 broker: clients -> {args.frontend}, workers -> {args.backend}", flush=True)
+    Broker(args.frontend, args.backend).serve()
+    return 0
