@@ -31,6 +31,7 @@ class View:
     in_image: int  # points that land inside the image in front of the camera
     box: np.ndarray  # [x1, y1, x2, y2] of uv
     direction: np.ndarray  # unit vector from the object's centre to the camera
+    spacing_px: float = 1.0  # pixels between neighbouring points (1 cm apart) at the object's depth
 
     @property
     def unoccluded(self) -> float:
@@ -47,11 +48,12 @@ def view_of(frame: Frame, points: np.ndarray, lift: LiftSettings = LiftSettings(
     seen = uv[on_surface & inside]
     if len(seen) == 0:
         return None
+    spacing = frame.intrinsics.fx * lift.voxel / float(np.median(z[on_surface & inside]))
     centre = points.mean(axis=0)
     direction = frame.pose[:3, 3] - centre
     direction = direction / max(float(np.linalg.norm(direction)), 1e-9)
     box = np.concatenate([seen.min(axis=0), seen.max(axis=0) + 1])
-    return View(frame.index, seen, int(np.count_nonzero(inside)), box, direction)
+    return View(frame.index, seen, int(np.count_nonzero(inside)), box, direction, spacing)
 
 
 def view_score(view: View, size: tuple[int, int], settings: KeyFrameSettings) -> float:
@@ -97,10 +99,11 @@ def prompt_for(view: View, size: tuple[int, int], settings: KeyFrameSettings, po
     mask[v, u] = True
     import cv2
 
-    # The points are ~1 cm apart: close the holes between their pixels.
-    radius = max(1, int(round(0.02 * max(high - low))))
+    # The points are ~1 cm apart: each covers its share of the surface, then holes are closed.
+    radius = max(1, int(np.ceil(view.spacing_px / 2)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+    mask = cv2.dilate(mask.astype(np.uint8), kernel)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel, iterations=2).astype(bool)
     inner = cv2.erode(mask.astype(np.uint8), kernel, iterations=2).astype(bool)
     ys, xs = np.nonzero(inner if inner.any() else mask)
     picks = _spread(np.stack([xs, ys], axis=1).astype(float), positives)
@@ -111,6 +114,21 @@ def prompt_for(view: View, size: tuple[int, int], settings: KeyFrameSettings, po
         if not grown[yi, xi]:
             points.append([xi, yi, 0])
     return box, np.asarray(points, float), mask
+
+
+def main_cluster(points: np.ndarray, eps: float = 0.03) -> np.ndarray:
+    """The largest 3D cluster of `points` (Open3D's DBSCAN, which is deterministic): one view's
+    mask also lifts the background its border pixels hit, in clumps away from the object."""
+    if len(points) < 10:
+        return points
+    import open3d as o3d
+
+    labels = np.asarray(
+        o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points)).cluster_dbscan(eps=eps, min_points=3)
+    )
+    if (labels < 0).all():
+        return points
+    return points[labels == np.bincount(labels[labels >= 0]).argmax()]
 
 
 def _spread(pixels: np.ndarray, count: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...shared.defaults import DEFAULT_TRACKER
 from ...shared.scene import Scene, SceneError
-from ..geometry.keyframes import KeyFrameSettings, next_key_frame, prompt_for, view_score
+from ..geometry.keyframes import KeyFrameSettings, main_cluster, next_key_frame, prompt_for, view_score
 from ..geometry.lifting import LiftSettings, lift_masks, masked_points, resize_mask, voxel_average
 from ..geometry.segmentation import check_points, prompt_box
 from ..geometry.tracking import GeometricTracker, TrackSettings, Tracker, _follow
@@ -32,6 +32,7 @@ class MobileSamSettings:
     min_score: float = 0.6  # decoder's IoU estimate under which a key-frame mask is not trusted
     max_area_ratio: float = 3.0  # a key-frame mask this many times larger/smaller than the projection is a miss
     between: bool = True  # geometric propagation on the frames between key frames
+    min_agreement: float = 0.5  # IoU of a between-frame depth mask with the projected 3D mask, to keep it
     use_mask_prompt: bool = True  # the projected mask as the decoder's mask input
 
 
@@ -68,7 +69,7 @@ class MobileSamTracker:
             raise SceneError(f"MobileSAM found no object for the prompt on frame {key_index}")
         masks = {key_index: first.mask}
         lift = LiftSettings()
-        object_points = voxel_average(masked_points(key, first.mask, lift), lift.voxel)
+        object_points = main_cluster(voxel_average(masked_points(key, first.mask, lift), lift.voxel))
         if len(object_points) == 0:
             raise SceneError(f"the mask on frame {key_index} covers no valid depth")
         chosen = [view for view in [_view(scene, key_index, object_points)] if view is not None]
@@ -116,22 +117,25 @@ class MobileSamTracker:
             return fallback
         return lifted.points if len(lifted.points) >= KeyFrameSettings.min_points else fallback
 
-    @staticmethod
-    def _between(scene: Scene, frames, masks: dict[int, np.ndarray], object_points: np.ndarray):
-        """Depth segmentation hinted by the projected 3D mask on the frames between key frames;
-        frames where the object is not in view keep no mask (they do not vote)."""
-        track, lift = TrackSettings(), LiftSettings()
+    def _between(self, scene: Scene, frames, masks: dict[int, np.ndarray], object_points: np.ndarray):
+        """Depth segmentation hinted by the projected 3D mask on the frames between key frames, kept
+        where it agrees with that projection (IoU >= min_agreement): depth alone loses flat objects
+        into the table they lie on, and a frame that says "not here" wrongly would outvote the
+        model. Frames where the object is not in view, or the two disagree, keep no mask (no vote)."""
+        track, lift, keys = TrackSettings(), LiftSettings(), self.settings.key_frames
         filled = dict(masks)
         for index in frames:
             if index in masks:
                 continue
             frame = scene.frame(index)
             view = _view(scene, index, object_points)
-            if view is None or view_score(view, frame.intrinsics.size, KeyFrameSettings()) == 0.0:
+            if view is None or view_score(view, frame.intrinsics.size, keys) == 0.0:
                 continue
-            mask = _follow(frame, object_points, track, lift)
-            if mask.any():
-                filled[index] = resize_mask(mask, frame.intrinsics.size)
+            mask = resize_mask(_follow(frame, object_points, track, lift), frame.intrinsics.size)
+            projected = prompt_for(view, frame.intrinsics.size, keys)[2]
+            overlap = np.count_nonzero(mask & projected) / max(np.count_nonzero(mask | projected), 1)
+            if overlap >= self.settings.min_agreement:
+                filled[index] = mask
         return filled
 
 
