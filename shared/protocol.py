@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -192,6 +193,32 @@ def _bytes(frame) -> bytes:
     if hasattr(frame, "bytes"):
         return frame.bytes
     return bytes(frame)
+
+
+MAX_POINTS = 64
+
+
+def check_lift_options(options: dict) -> None:
+    """A lift query's options: frame (an integer), box ([x1, y1, x2, y2] or null) and points (an
+    optional list of [x, y, label], label 1 on the object and 0 not); a box or a positive point."""
+    box, points = options.get("box"), options.get("points", [])
+
+    def finite(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if not isinstance(options.get("frame"), int) or isinstance(options.get("frame"), bool):
+        raise ProtocolError("bad-payload", "a lift query needs options frame (an integer)")
+    if box is not None and not (isinstance(box, list) and len(box) == 4 and all(finite(v) for v in box)):
+        raise ProtocolError("bad-payload", "a lift query's box is [x1, y1, x2, y2], four finite numbers")
+    if not isinstance(points, list) or len(points) > MAX_POINTS:
+        raise ProtocolError("bad-payload", f"a lift query's points are a list of at most {MAX_POINTS} [x, y, label]")
+    for point in points:
+        if not (isinstance(point, list) and len(point) == 3 and all(finite(v) for v in point) and point[2] in (0, 1)):
+            raise ProtocolError(
+                "bad-payload", f"a point is [x, y, label] (finite numbers, label 0 or 1), got {point!r}"
+            )
+    if box is None and not any(point[2] == 1 for point in points):
+        raise ProtocolError("bad-payload", "a lift query needs a box or at least one point with label 1")
 
 
 def error_message(request_id: str, code: str, text: str) -> Message:

@@ -18,7 +18,7 @@ from ...shared.scene import Scene, SceneError
 from ..geometry.keyframes import KeyFrameSettings, main_cluster, next_key_frame, prompt_for, view_score
 from ..geometry.lifting import LiftSettings, lift_masks, masked_points, resize_mask, voxel_average
 from ..geometry.segmentation import check_points, prompt_box
-from ..geometry.tracking import GeometricTracker, TrackSettings, Tracker, _follow
+from ..geometry.tracking import GeometricTracker, Tracker, TrackSettings, _follow
 from .loading import ModelError
 from .mobile_sam import EmbeddingCache, MobileSam
 

@@ -18,7 +18,16 @@ from pathlib import Path
 import zmq
 
 from ...shared.defaults import DEFAULT_ADDRESS
-from ...shared.protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, error_message, scene_from_wire
+from ...shared.protocol import (
+    PROTOCOL_VERSION,
+    Message,
+    ProtocolError,
+    check_lift_options,
+    decode,
+    encode,
+    error_message,
+    scene_from_wire,
+)
 from ...shared.results import result_to_wire
 from ...shared.scene import SceneError
 from ..models.loading import ModelError
@@ -233,10 +242,8 @@ class Server:
             )
         if mode != "lift" and not text.strip():
             raise ProtocolError("bad-payload", f"a {mode} query needs text")
-        if mode == "lift" and (not isinstance(options.get("frame"), int) or not isinstance(options.get("box"), list)):
-            raise ProtocolError(
-                "bad-payload", "a lift query needs options frame (an integer) and box ([x1, y1, x2, y2])"
-            )
+        if mode == "lift":
+            check_lift_options(options)
         if not isinstance(key, str) or self.cache.get(key) is None:
             raise ProtocolError(
                 "unknown-scene", f"this server does not hold scene {key!r}: upload it first (scene.upload)"
@@ -305,8 +312,10 @@ class Server:
         elif job.mode == "ask":
             result = pipeline.ask(scene, job.text, progress=progress, cancel=job.cancel)
         else:
+            options = job.options
+            points = options.get("points") or None
             result = pipeline.lift(
-                scene, job.options.get("frame", 0), job.options.get("box"), progress=progress, cancel=job.cancel
+                scene, options.get("frame", 0), options.get("box"), progress=progress, cancel=job.cancel, points=points
             )
         result.worker = self.name
         payload, arrays = result_to_wire(result)
