@@ -39,15 +39,14 @@ def check_points(points, size: tuple[int, int]) -> np.ndarray:
     """Click prompts as an (N, 3) array of [x, y, label] (label 1 = on the object, 0 = not), or a
     clear error: finite pixels inside the width x height frame, labels 0 or 1."""
     try:
-        array = np.asarray(points, dtype=np.float64)
+        rows = [list(row) + [1] if len(row) == 2 else list(row) for row in np.asarray(points, dtype=object)]
+        array = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
     except (TypeError, ValueError) as error:
         raise SceneError(f"points must be a list of [x, y] or [x, y, label], got {points!r}") from error
     if array.size == 0:
         return np.zeros((0, 3))
-    if array.ndim != 2 or array.shape[1] not in (2, 3) or len(array) > MAX_POINTS:
-        raise SceneError(f"points must be up to {MAX_POINTS} [x, y] or [x, y, label] rows, got shape {array.shape}")
-    if array.shape[1] == 2:
-        array = np.concatenate([array, np.ones((len(array), 1))], axis=1)
+    if array.shape[1] != 3 or len(array) > MAX_POINTS:
+        raise SceneError(f"points must be up to {MAX_POINTS} [x, y] or [x, y, label] rows, got {points!r}")
     if not np.isfinite(array).all():
         raise SceneError("every point must be finite numbers")
     width, height = size
