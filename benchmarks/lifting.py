@@ -160,3 +160,6 @@ def run_lifting_benchmark(throughput_frames: int = 300) -> None:
         print(
             f"throughput: lifting with torch voting on {device} in {seconds:.3f} s; ratio to numpy voting {seconds / ours:.2f}x"
         )
+    from .segment import print_segmenter_accuracy  # per segmenter: 2D mask IoU, 3D Acc, identical runs
+
+    print_segmenter_accuracy()

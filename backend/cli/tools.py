@@ -18,6 +18,11 @@ BENCHMARKS = {
     "lifting": ("3D mask accuracy vs naive union, and throughput", "lifting:run_lifting_benchmark", ()),
     "pipeline": ("overhead per query beside model time", "pipeline:run_pipeline_benchmark", ()),
     "transport": ("upload vs raw pyzmq, compression, cached queries", "transport:run_transport_benchmark", ()),
+    "segment": (
+        "segmenters side by side on the real kitchen: speed, key frames, box checks",
+        "segment:run_segment_benchmark",
+        (),
+    ),
 }
 SIZE_DEFAULTS = {"frames": 20, "width": 640, "height": 480}
 
@@ -86,7 +91,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 f"benchmarks live in the source checkout (benchmarks/), not in the wheel: {error}"
             ) from None
         sizes = {flag: given.get(flag, SIZE_DEFAULTS[flag]) for flag in size_flags}
-        run(real_dir=args.real, **sizes) if name == "io" else run(**sizes)
+        run(real_dir=args.real, **sizes) if name in ("io", "segment") else run(**sizes)
     return 0
 
 
