@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,7 @@ class MobileSamSettings:
     between: bool = True  # geometric propagation on the frames between key frames
     min_agreement: float = 0.5  # IoU of a between-frame depth mask with the projected 3D mask, to keep it
     use_mask_prompt: bool = True  # the projected mask as the decoder's mask input
+    max_candidates: int = 64  # frames considered as key frames (evenly spaced over a long video)
 
 
 class MobileSamTracker:
@@ -58,6 +60,8 @@ class MobileSamTracker:
     def track(self, scene, key_index, box, frames=None, progress=None, points=None):
         key_index = scene.check_index(key_index)
         frames = sorted(set(range(len(scene)) if frames is None else frames) | {key_index})
+        scene = HeldFrames(scene, self.settings.max_candidates)  # each key-frame round reads every candidate
+        step = int(np.ceil(len(frames) / self.settings.max_candidates))
         key = scene.frame(key_index)
         points = None if points is None else check_points(points, key.intrinsics.size)
         box = None if box is None else prompt_box(box, None, key.intrinsics.size)
@@ -77,7 +81,7 @@ class MobileSamTracker:
         while len(masks) < total:
             if progress is not None:
                 progress(len(masks), total + 1)
-            candidates = [i for i in frames if i not in masks]
+            candidates = [i for i in frames[::step] if i not in masks]
             view = next_key_frame(scene, object_points, candidates, chosen, self.settings.key_frames)
             if view is None:
                 break
@@ -137,6 +141,31 @@ class MobileSamTracker:
             if overlap >= self.settings.min_agreement:
                 filled[index] = mask
         return filled
+
+
+class HeldFrames:
+    """A scene whose last `capacity` decoded frames stay in memory for one tracking call (the
+    scene's own cache is sized for streaming, and key-frame rounds revisit every candidate)."""
+
+    def __init__(self, scene: Scene, capacity: int):
+        self.scene, self.capacity = scene, capacity
+        self._frames: OrderedDict = OrderedDict()
+
+    def frame(self, index: int):
+        frame = self._frames.get(index)
+        if frame is None:
+            frame = self._frames[index] = self.scene.frame(index)
+            if len(self._frames) > self.capacity:
+                self._frames.popitem(last=False)
+        else:
+            self._frames.move_to_end(index)
+        return frame
+
+    def __len__(self) -> int:
+        return len(self.scene)
+
+    def __getattr__(self, name):
+        return getattr(self.scene, name)
 
 
 def _view(scene: Scene, index: int, points: np.ndarray):
