@@ -11,11 +11,11 @@ from rich.console import Console
 
 from ..shared.results import QueryResult
 from ..shared.scene import summarize_scene
-from .data import DEFAULT_REAL
+from .data import DEFAULT_REAL, open_scene
 from .data.synth import SynthConfig, load_ground_truth, write_synthetic
 from .eval.metrics import box_iou_3d
 from .models.loading import SHIPPED_NANO
-from .pipeline.results import open_scene, write_result
+from .pipeline.results import write_result
 
 
 def query_sheet(scene, gt: dict, query: dict, columns: int = 4) -> np.ndarray:
@@ -92,47 +92,9 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
             console.print(f"  backend {client.hello()['name']} at {address}; model: {vlm or 'none (box prompts only)'}")
             key = client.upload(scene)
             console.print(f"  uploaded the scene once: {key}")
-
-            console.rule("3. one box on one frame -> the object in 3D (the annotator's path)")
-            target = next(o for o in gt["objects"] if o["id"] == relation["target_id"])
-            frame = int(max(target["pixels"], key=target["pixels"].get))
-            result = client.query(key, "lift", frame=frame, box=target["boxes"][str(frame)])
-            lifted = result.lifted[0]
-            iou = box_iou_3d(lifted.mask3d.aabb, target["aabb"])
-            console.print(
-                f"  box {target['boxes'][str(frame)]} on frame {frame} ({target['name']}) -> {len(lifted.mask3d.points)} points, 3D IoU with the truth {iou:.2f}"
-            )
-            write_result(result, out / "lift")
-            cv2.imwrite(
-                str(out / "lift" / "mask_over_frame.png"),
-                mask_overlay(scene, frame, lifted.mask3d.points, lifted.box_2d),
-            )
-
+            _demo_box(console, client, key, scene, gt, relation, out)
             if vlm:
-                console.rule("4. find an object by language")
-                result = client.query(key, "ground", relation["text"], on_progress=lambda p: None)
-                console.print(
-                    f"  query: [bold]{relation['text']}[/bold] (the {target['name']}, seen {relation['spans']})"
-                )
-                _print_stages(console, result)
-                instances = result.lifted
-                if instances:
-                    iou = box_iou_3d(instances[0].mask3d.aabb, target["aabb"])
-                    console.print(
-                        f"  -> span {result.span}, key frame {result.key_frame}, 3D IoU with the truth {iou:.2f}"
-                    )
-                    write_result(result, out / "ground")
-                    cv2.imwrite(
-                        str(out / "ground" / "mask_over_frame.png"),
-                        mask_overlay(scene, result.key_frame, instances[0].mask3d.points, instances[0].box_2d),
-                    )
-                else:
-                    console.print(f"  -> nothing lifted: {result.failure_reason()}", markup=False)
-                console.rule("5. ask a question")
-                for qa in gt["qa"][:3]:
-                    result = client.query(key, "ask", qa["question"])
-                    _print_stages(console, result)
-                    console.print(f"  [bold]{qa['question']}[/bold] -> {result.answer} (truth: {qa['answer']})")
+                _demo_language(console, client, key, scene, gt, relation, out)
             else:
                 console.print("  no vision-language model here: pass --vlm ID_OR_FOLDER for grounding and questions")
     finally:
@@ -147,3 +109,42 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
     console.print(
         f"  results: {out}/lift (and ground/ when a model is present): result.json, mask.ply, mask_over_frame.png"
     )
+
+
+def _demo_box(console, client, key: str, scene, gt: dict, relation: dict, out: Path) -> None:
+    console.rule("3. one box on one frame -> the object in 3D (the annotator's path)")
+    target = next(o for o in gt["objects"] if o["id"] == relation["target_id"])
+    frame = int(max(target["pixels"], key=target["pixels"].get))
+    box = target["boxes"][str(frame)]
+    result = client.query(key, "lift", frame=frame, box=box)
+    lifted = result.lifted[0]
+    iou = box_iou_3d(lifted.mask3d.aabb, target["aabb"])
+    console.print(
+        f"  box {box} on frame {frame} ({target['name']}) -> {len(lifted.mask3d.points)} points, "
+        f"3D IoU with the truth {iou:.2f}"
+    )
+    write_result(result, out / "lift")
+    overlay = mask_overlay(scene, frame, lifted.mask3d.points, lifted.box_2d)
+    cv2.imwrite(str(out / "lift" / "mask_over_frame.png"), overlay)
+
+
+def _demo_language(console, client, key: str, scene, gt: dict, relation: dict, out: Path) -> None:
+    console.rule("4. find an object by language")
+    target = next(o for o in gt["objects"] if o["id"] == relation["target_id"])
+    result = client.query(key, "ground", relation["text"], on_progress=lambda p: None)
+    console.print(f"  query: [bold]{relation['text']}[/bold] (the {target['name']}, seen {relation['spans']})")
+    _print_stages(console, result)
+    if result.lifted:
+        first = result.lifted[0]
+        iou = box_iou_3d(first.mask3d.aabb, target["aabb"])
+        console.print(f"  -> span {result.span}, key frame {result.key_frame}, 3D IoU with the truth {iou:.2f}")
+        write_result(result, out / "ground")
+        overlay = mask_overlay(scene, result.key_frame, first.mask3d.points, first.box_2d)
+        cv2.imwrite(str(out / "ground" / "mask_over_frame.png"), overlay)
+    else:
+        console.print(f"  -> nothing lifted: {result.failure_reason()}", markup=False)
+    console.rule("5. ask a question")
+    for qa in gt["qa"][:3]:
+        result = client.query(key, "ask", qa["question"])
+        _print_stages(console, result)
+        console.print(f"  [bold]{qa['question']}[/bold] -> {result.answer} (truth: {qa['answer']})")

@@ -53,12 +53,14 @@ def run_pipeline_benchmark(queries: int = 3, frames: int = 24, models_dir: Path 
         model = np.array([r[2] for r in rows if r[0] == mode])
         overhead = total - model
         print(
-            f"{mode:>6}: {len(total)} queries, {frames} frames 320x240; per query total {total.mean():.3f} s, model forward passes {model.mean():.3f} s, "
+            f"{mode:>6}: {len(total)} queries, {frames} frames 320x240; per query total {total.mean():.3f} s, "
+            f"model forward passes {model.mean():.3f} s, "
             f"pipeline overhead {overhead.mean():.3f} s = {overhead.sum() / total.sum():.2f} of the total"
         )
     total = sum(r[1] for r in rows)
     overhead = total - sum(r[2] for r in rows)
     print(
-        f"overall pipeline overhead fraction: {overhead / total:.2f} (tiny models: a 7B model's forward passes make it far smaller)"
+        f"overall pipeline overhead fraction: {overhead / total:.2f} "
+        "(tiny models: a 7B model's forward passes make it far smaller)"
     )
     return {"overhead_fraction": overhead / total}

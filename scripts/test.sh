@@ -18,7 +18,12 @@ run() {  # run NAME PYTHON PATHS...
   if [ "$code" -ne 0 ]; then status=1; crashed+=("$name exited with $code"); fi
 }
 crashed=()
-run backend .venv/bin/python tests/shared tests/backend "$@"
+lint() {  # ruff's lint and format checks over the whole tree (config in pyproject.toml)
+  printf '\n\033[1m== lint ==\033[0m\n'
+  if ! .venv/bin/ruff check . || ! .venv/bin/ruff format --check .; then status=1; crashed+=("ruff found problems"); fi
+}
+lint
+run backend .venv/bin/python tests/test_structure.py tests/shared tests/backend "$@"
 run blender-5.0 .venv-blender/bin/python tests/shared tests/blender "$@"
 run blender-4.2 .venv-blender-4.2/bin/python tests/shared tests/blender "$@"
 

@@ -45,7 +45,8 @@ def backproject_depth(
         raise ValueError(f"depth must be an HxW array, got shape {depth.shape}")
     if (depth.shape[1], depth.shape[0]) != intrinsics.size:
         raise ValueError(
-            f"depth is {depth.shape[1]}x{depth.shape[0]} but intrinsics are for {intrinsics.size[0]}x{intrinsics.size[1]}"
+            f"depth is {depth.shape[1]}x{depth.shape[0]} "
+            f"but intrinsics are for {intrinsics.size[0]}x{intrinsics.size[1]}"
         )
     keep = valid_depth(depth)
     if mask is not None:

@@ -94,7 +94,8 @@ def check_rgb(rgb: np.ndarray, expected_size: tuple[int, int] | None = None, wha
     _check_side(rgb.shape[:2], what)
     if expected_size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(expected_size):
         raise SceneError(
-            f"{what} is {rgb.shape[1]}x{rgb.shape[0]} but the scene's colour size is {expected_size[0]}x{expected_size[1]}"
+            f"{what} is {rgb.shape[1]}x{rgb.shape[0]} "
+            f"but the scene's colour size is {expected_size[0]}x{expected_size[1]}"
         )
     return rgb
 
@@ -108,7 +109,8 @@ def check_depth(depth: np.ndarray, expected_size: tuple[int, int] | None = None,
     _check_side(depth.shape, what)
     if expected_size is not None and (depth.shape[1], depth.shape[0]) != tuple(expected_size):
         raise SceneError(
-            f"{what} is {depth.shape[1]}x{depth.shape[0]} but the scene's depth size is {expected_size[0]}x{expected_size[1]}"
+            f"{what} is {depth.shape[1]}x{depth.shape[0]} "
+            f"but the scene's depth size is {expected_size[0]}x{expected_size[1]}"
         )
     with np.errstate(invalid="ignore"):
         if np.isinf(depth).any():

@@ -50,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - a bug: say so in one line, keep the traceback in a log
-        log = Path(tempfile.gettempdir()) / "scene-r1-error.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
+        handle, name = tempfile.mkstemp(prefix="scene-r1-error-", suffix=".log")
+        log = Path(name)
+        with open(handle, "w", encoding="utf-8") as stream:
+            stream.write(traceback.format_exc())
         print(
             f"scene-r1 {args.command}: internal error: {type(error).__name__}: {error} (traceback: {log})",
             file=sys.stderr,

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ..training.records import RecordSettings, image_record, temporal_record, video_frames, vqa_record
-from . import open_scene
 from .images import read_label_png
 
 SCANNET_FPS = 30.0
@@ -133,42 +130,3 @@ class InstanceLabels:
             return None
         index = max(seen)[1]
         return index, self.boxes(index)[object_id][0]
-
-
-def scannet_records(
-    scans,
-    task: str,
-    expressions: dict[str, list[dict]] | None = None,
-    answers: dict[str, list[dict]] | None = None,
-    settings: RecordSettings = RecordSettings(),
-) -> Iterator[dict]:
-    """Records for every scan folder under `scans` named in the annotations, one scan at a time."""
-    table = answers if task == "vqa" else expressions
-    if not table:
-        raise ValueError(
-            f"the {task} task needs {'ScanQA answers' if task == 'vqa' else 'ScanRefer / Multi3DRefer expressions'}"
-        )
-    for scene_id in sorted(table):
-        scan = Path(scans) / scene_id
-        if not scan.is_dir():
-            continue
-        scene = open_scene(scan, "scannet")
-        indices, times = video_frames(scene, settings)
-        if task == "vqa":
-            for qa in table[scene_id]:
-                yield vqa_record(scene, indices, times, qa["question"], qa["answers"], settings, scene_id)
-            continue
-        labels = InstanceLabels(scan, scene)
-        for expression in table[scene_id]:
-            target = expression["object_ids"][0] if expression["object_ids"] else None
-            if target is None:
-                continue
-            name = expression["name"] or "object"
-            if task == "temporal":
-                spans = labels.spans(target)
-                if spans:
-                    yield temporal_record(scene, indices, times, expression["text"], spans, name, settings, scene_id)
-            elif task == "image":
-                view = labels.best_view(target)
-                if view is not None:
-                    yield image_record(scene, view[0], expression["text"], view[1], name, settings, scene_id)

@@ -129,7 +129,8 @@ def markdown_table(report: dict) -> str:
         for split, block in report["summary"].items():
             if block["queries"]:
                 lines.append(
-                    f"| {split} | {block['queries']} | {block['acc@0.25']:.3f} | {block['acc@0.5']:.3f} | {block['temporal_iou']:.3f} | {block['iou2d']:.3f} | {block['acc2d@0.5']:.3f} |"
+                    f"| {split} | {block['queries']} | {block['acc@0.25']:.3f} | {block['acc@0.5']:.3f} "
+                    f"| {block['temporal_iou']:.3f} | {block['iou2d']:.3f} | {block['acc2d@0.5']:.3f} |"
                 )
         seconds = report["summary"]["overall"].get("seconds", {})
         if seconds:

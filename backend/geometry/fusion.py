@@ -43,11 +43,6 @@ class FusedScene:
     frames_fused: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
-    def point_cloud(self) -> o3d.geometry.PointCloud:
-        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(self.mesh_vertices.astype(np.float64)))
-        cloud.colors = o3d.utility.Vector3dVector(self.mesh_colors.astype(np.float64))
-        return cloud
-
     def triangle_mesh(self) -> o3d.geometry.TriangleMesh:
         mesh = o3d.geometry.TriangleMesh(
             o3d.utility.Vector3dVector(self.mesh_vertices.astype(np.float64)),

@@ -1,12 +1,21 @@
 """from_pretrained with the errors a user can act on."""
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 
 from ...shared.scene import SceneError
 
-# Trained by `scene-r1 train-nano` and kept in the repository (models/scene-r1-nano).
-SHIPPED_NANO = Path(__file__).resolve().parents[2] / "models" / "scene-r1-nano"
+
+def _shipped_model(name: str) -> Path:
+    """A model shipped as package data (scene_r1/models/NAME): found the same way in a source
+    checkout, an editable install and a wheel."""
+    package = __name__.rsplit(".backend", 1)[0]  # scene_r1
+    return Path(str(importlib.resources.files(package) / "models" / name))
+
+
+# Trained by `scene-r1 train-nano`; shipped in the wheel as package data.
+SHIPPED_NANO = _shipped_model("scene-r1-nano")
 
 
 class ModelError(SceneError):

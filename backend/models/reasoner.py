@@ -283,8 +283,6 @@ class Number:
     above: int | None = None
 
 
-NUMBER = Number()
-
 
 def _next_allowed(pieces: list, generated: list[int], digits: dict[int, str], eos: int) -> list[int]:
     """Token ids allowed next, replaying `generated` through the format's pieces (literal token

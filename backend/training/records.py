@@ -192,11 +192,3 @@ def records(data, task: str, settings: RecordSettings = RecordSettings()) -> Ite
             for record in group:
                 if record is not None:
                     yield dict.fromkeys(LABEL_COLUMNS) | record
-
-
-def as_dataset(data, task: str, settings: RecordSettings = RecordSettings()):
-    """A Hugging Face Dataset streamed through its Arrow cache (images stored, not held)."""
-    from datasets import Dataset
-
-    task_list(task)  # a bad task name is the caller's error, not a dataset-generation failure
-    return Dataset.from_generator(records, gen_kwargs={"data": str(data), "task": task, "settings": settings})

@@ -11,7 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .records import RecordSettings, as_dataset
+from .dataset import as_dataset
+from .records import RecordSettings
 from .rewards import RewardWeights, task_rewards
 
 

@@ -67,8 +67,15 @@ class Viewer:
         self.widget.scene.set_background([0.12, 0.12, 0.14, 1.0])
         window.add_child(self.widget)
 
+        self.panel = self._build_panel(em)
+        window.add_child(self.panel)
+        window.set_on_layout(self._layout)
+        window.set_on_close(self._on_close)
+        threading.Thread(target=self._prepare, daemon=True).start()
+
+    def _build_panel(self, em: float):
+        """The side panel: query, mode, run/cancel/export, progress, reasoning, key frame, results."""
         panel = gui.Vert(0.4 * em, gui.Margins(0.6 * em, 0.6 * em, 0.6 * em, 0.6 * em))
-        self.panel = panel
         panel.add_child(gui.Label("Query"))
         self.query = gui.TextEdit()
         self.query.placeholder_text = "the chair left of the table / how many cubes?"
@@ -105,10 +112,7 @@ class Viewer:
         panel.add_child(gui.Label("Results"))
         self.result_list = gui.Vert(0.2 * em)
         panel.add_child(self.result_list)
-        window.add_child(panel)
-        window.set_on_layout(self._layout)
-        window.set_on_close(self._on_close)
-        threading.Thread(target=self._prepare, daemon=True).start()
+        return panel
 
     # ---- layout and lifecycle ------------------------------------------------------------------
     def _layout(self, context):
@@ -282,7 +286,7 @@ class Viewer:
         ):
             for _ in range(4):  # one redraw per swapchain image, so none still holds an old frame
                 drawn = threading.Event()
-                self.post(lambda: (self.window.post_redraw(), drawn.set()))
+                self.post(lambda drawn=drawn: (self.window.post_redraw(), drawn.set()))
                 drawn.wait(30)
                 time.sleep(0.1)
             image = ImageGrab.grab(xdisplay=os.environ.get("DISPLAY"))

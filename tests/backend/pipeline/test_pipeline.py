@@ -138,9 +138,9 @@ def test_without_the_default_checkpoint_the_shipped_nano_model_answers_and_the_r
     # a model the user named is never swapped for another
     monkeypatch.setattr(pipeline_module, "SHIPPED_NANO", tmp_path / "no-nano")
     with pytest.raises(ModelError):
-        Pipeline(PipelineSettings(tracker="geometric")).reasoner
+        _ = Pipeline(PipelineSettings(tracker="geometric")).reasoner
     with pytest.raises(ModelError):
-        Pipeline(PipelineSettings(vlm="Qwen/Not-A-Real-Model", tracker="geometric")).reasoner
+        _ = Pipeline(PipelineSettings(vlm="Qwen/Not-A-Real-Model", tracker="geometric")).reasoner
 
 
 def test_auto_segmenter_without_sam2_weights_falls_back_and_says_so(tiny_pipeline, monkeypatch, tmp_path):
@@ -161,7 +161,8 @@ def test_auto_segmenter_without_sam2_weights_falls_back_and_says_so(tiny_pipelin
 def test_cli_ground_and_ask(tiny_models, synthetic_folder, tmp_path, capsys):
     config = tmp_path / "scene-r1.toml"
     config.write_text(
-        f'[pipeline]\nvlm = "{tiny_models["vlm"]}"\ntracker = "geometric"\ndtype = "float32"\nmax_new_tokens = 12\nvideo_frames = 6\n'
+        f'[pipeline]\nvlm = "{tiny_models["vlm"]}"\ntracker = "geometric"\ndtype = "float32"\n'
+        "max_new_tokens = 12\nvideo_frames = 6\n"
     )
     code = main(
         ["ground", str(synthetic_folder), "all the cubes", "--out", str(tmp_path / "out"), "--config", str(config)]

@@ -11,7 +11,8 @@ from scene_r1.backend.cli import main
 from scene_r1.backend.data.synth import SynthConfig, write_synthetic
 from scene_r1.backend.pipeline.pipeline import Pipeline
 from scene_r1.backend.pipeline.settings import PipelineSettings
-from scene_r1.backend.training.records import RecordSettings, as_dataset, model_input_size
+from scene_r1.backend.training.dataset import as_dataset
+from scene_r1.backend.training.records import RecordSettings, model_input_size
 from scene_r1.backend.training.train import TrainSettings, train
 
 
@@ -277,8 +278,9 @@ def scannet_scan(tmp_path_factory):
 
 
 def test_scannet_records_from_the_public_annotation_formats(scannet_scan):
-    from scene_r1.backend.data.scannet import read_multi3drefer, read_scanqa, read_scanrefer, scannet_records
+    from scene_r1.backend.data.scannet import read_multi3drefer, read_scanqa, read_scanrefer
     from scene_r1.backend.data.synth.generate import visible_boxes
+    from scene_r1.backend.training.scannet import scannet_records
 
     root, synthetic, target = scannet_scan
     refer = read_scanrefer(root / "ScanRefer_filtered_val.json")
@@ -300,6 +302,25 @@ def test_scannet_records_from_the_public_annotation_formats(scannet_scan):
     ] == pytest.approx(seen[-1] * 10 / 30)
     vqa = list(scannet_records(root, "vqa", answers=read_scanqa(root / "ScanQA_v1.0_val.json")))
     assert vqa[0]["answers"] == [target.colour]
+
+
+def test_a_scannet_folder_is_streamed_by_train_data(scannet_scan):
+    """`scene-r1 train --data DIR` on ScanNet scans with their annotation files: the same records."""
+    from scene_r1.backend.data.scannet import read_multi3drefer, read_scanqa, read_scanrefer
+    from scene_r1.backend.training.dataset import dataset_records
+    from scene_r1.backend.training.scannet import is_scannet_dataset, scannet_records
+
+    root, _, _ = scannet_scan
+    assert is_scannet_dataset(root) and not is_scannet_dataset(root / "scene0007_00")
+    streamed = list(dataset_records(root, "image,vqa"))
+    expressions = read_scanrefer(root / "ScanRefer_filtered_val.json")
+    for scene_id, entries in read_multi3drefer(root / "multi3drefer_val.json").items():  # both sets of expressions
+        expressions.setdefault(scene_id, []).extend(entries)
+    expected = list(scannet_records(root, "image", expressions=expressions))
+    expected += list(scannet_records(root, "vqa", answers=read_scanqa(root / "ScanQA_v1.0_val.json")))
+    assert [r["task"] for r in streamed] == [r["task"] for r in expected] == ["image", "image", "vqa"]
+    assert [r.get("box") for r in streamed] == [r.get("box") for r in expected]
+    assert streamed[-1]["answers"] == expected[-1]["answers"]
 
 
 def test_train_nano_quick_runs_the_whole_recipe(tmp_path):
