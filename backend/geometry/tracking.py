@@ -51,7 +51,7 @@ def track_geometric(
         memory = key_points
         for index in direction:
             frame = scene.frame(index)
-            mask = _follow(frame, memory, settings, lift)
+            mask = follow_points(frame, memory, settings, lift)
             masks[index] = mask
             if mask.any():
                 recent = masked_points(frame, mask, lift)
@@ -59,7 +59,7 @@ def track_geometric(
     return masks
 
 
-def _follow(frame: Frame, points: np.ndarray, settings: TrackSettings, lift: LiftSettings) -> np.ndarray:
+def follow_points(frame: Frame, points: np.ndarray, settings: TrackSettings, lift: LiftSettings) -> np.ndarray:
     width, height = frame.depth_intrinsics.size
     empty = np.zeros((height, width), bool)
     _, on_surface = count_votes(points, frame, np.ones((height, width), bool), lift)

@@ -16,10 +16,10 @@ import numpy as np
 
 from ...shared.defaults import DEFAULT_TRACKER
 from ...shared.scene import Scene, SceneError
-from ..geometry.keyframes import KeyFrameSettings, main_cluster, next_key_frame, prompt_for, view_score
+from ..geometry.keyframes import KeyFrameSettings, main_cluster, next_key_frame, prompt_for, view_of, view_score
 from ..geometry.lifting import LiftSettings, lift_masks, masked_points, resize_mask, voxel_average
 from ..geometry.segmentation import check_points, prompt_box
-from ..geometry.tracking import GeometricTracker, Tracker, TrackSettings, _follow
+from ..geometry.tracking import GeometricTracker, Tracker, TrackSettings, follow_points
 from .loading import ModelError
 from .mobile_sam import EmbeddingCache, MobileSam
 
@@ -135,7 +135,7 @@ class MobileSamTracker:
             view = _view(scene, index, object_points)
             if view is None or view_score(view, frame.intrinsics.size, keys) == 0.0:
                 continue
-            mask = resize_mask(_follow(frame, object_points, track, lift), frame.intrinsics.size)
+            mask = resize_mask(follow_points(frame, object_points, track, lift), frame.intrinsics.size)
             projected = prompt_for(view, frame.intrinsics.size, keys)[2]
             overlap = np.count_nonzero(mask & projected) / max(np.count_nonzero(mask | projected), 1)
             if overlap >= self.settings.min_agreement:
@@ -169,15 +169,16 @@ class HeldFrames:
 
 
 def _view(scene: Scene, index: int, points: np.ndarray):
-    from ..geometry.keyframes import view_of
-
     return view_of(scene.frame(index), points)
 
 
-def make_segmenter(choice: str, tracker: str, device: str, dtype: str, notes: list[str]) -> Tracker:
+def make_segmenter(
+    choice: str, tracker: str, device: str, dtype: str, notes: list[str], cache: EmbeddingCache | None = None
+) -> Tracker:
     """The segmenter for `choice` (one of SEGMENTERS); `tracker` names SAM2's weights (an id or
     folder; "auto" = DEFAULT_TRACKER; "geometric" = the old spelling of the geometric segmenter).
-    With "auto", what could not load is said in `notes`."""
+    With "auto", what could not load is said in `notes`. `cache` keeps MobileSAM's image embeddings
+    (default: its own LRU; the service may pass its per-scene cache)."""
     if choice not in SEGMENTERS:
         raise SceneError(f"unknown segmenter {choice!r}: choose one of {', '.join(SEGMENTERS)}")
     if choice == "geometric" or (choice == "auto" and tracker == "geometric"):
@@ -193,7 +194,7 @@ def make_segmenter(choice: str, tracker: str, device: str, dtype: str, notes: li
                 raise
             notes.append(f"no SAM2 weights for {model} here ({str(error).splitlines()[0][:200]})")
     try:
-        segmenter = MobileSamTracker(MobileSamSettings(device=device))
+        segmenter = MobileSamTracker(MobileSamSettings(device=device), cache)
     except ModelError as error:
         if choice == "mobile_sam":
             raise
