@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
 from ...shared.scene import Scene, SceneError
 from ..geometry.segmentation import check_box, check_points
-from ..geometry.tracking import FrameProgress
 
 
 @dataclass(frozen=True)
