@@ -199,8 +199,9 @@ MAX_POINTS = 64
 
 
 def check_lift_options(options: dict) -> None:
-    """A lift query's options: frame (an integer), box ([x1, y1, x2, y2] or null) and points (an
-    optional list of [x, y, label], label 1 on the object and 0 not); a box or a positive point."""
+    """A lift query's options: frame (an integer), box (a list [x1, y1, x2, y2], or null) and points
+    (an optional list of [x, y, label]: finite numbers, label 1 on the object and 0 not); a box or a
+    positive point."""
     box, points = options.get("box"), options.get("points", [])
 
     def finite(value) -> bool:
@@ -208,8 +209,8 @@ def check_lift_options(options: dict) -> None:
 
     if not isinstance(options.get("frame"), int) or isinstance(options.get("frame"), bool):
         raise ProtocolError("bad-payload", "a lift query needs options frame (an integer)")
-    if box is not None and not (isinstance(box, list) and len(box) == 4 and all(finite(v) for v in box)):
-        raise ProtocolError("bad-payload", "a lift query's box is [x1, y1, x2, y2], four finite numbers")
+    if box is not None and not isinstance(box, list):  # its numbers are checked against the frame later
+        raise ProtocolError("bad-payload", "a lift query's box is a list [x1, y1, x2, y2]")
     if not isinstance(points, list) or len(points) > MAX_POINTS:
         raise ProtocolError("bad-payload", f"a lift query's points are a list of at most {MAX_POINTS} [x, y, label]")
     for point in points:

@@ -22,8 +22,7 @@ def test_good_lift_options_pass(options):
     [
         ({"box": [1, 2, 3, 4]}, "frame"),
         ({"frame": True, "box": [1, 2, 3, 4]}, "frame"),
-        ({"frame": 0, "box": [1, 2, 3]}, "four finite"),
-        ({"frame": 0, "box": [1, 2, 3, float("nan")]}, "four finite"),
+        ({"frame": 0, "box": "1,2,3,4"}, "a list [x1, y1, x2, y2]"),
         ({"frame": 0, "box": [1, 2, 3, 4], "points": [[1, 2]]}, "[x, y, label]"),
         ({"frame": 0, "box": [1, 2, 3, 4], "points": [[1, float("inf"), 1]]}, "[x, y, label]"),
         ({"frame": 0, "box": [1, 2, 3, 4], "points": [[1, 2, 2]]}, "label 0 or 1"),
@@ -33,6 +32,6 @@ def test_good_lift_options_pass(options):
     ],
 )
 def test_bad_lift_options_get_a_clear_error(options, words):
-    with pytest.raises(ProtocolError, match="bad-payload|") as raised:
+    with pytest.raises(ProtocolError) as raised:
         check_lift_options(options)
-    assert words in str(raised.value)
+    assert words in str(raised.value) and raised.value.code == "bad-payload"

@@ -185,6 +185,9 @@ def test_upload_once_then_queries_reuse_the_cached_scene(tiny_server, scenes):
         assert len(mask3d.points) == len(mask3d.confidence) > 0 and not result.cached
         again = client.query(key, "lift", frame=frame, box=list(box))
         assert again.cached and (again.instances[0].mask3d.points == mask3d.points).all()
+        centre = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 1]
+        clicked = client.query(key, "lift", frame=frame, box=None, points=[centre])  # a click, no box
+        assert len(clicked.instances[0].mask3d.points) > 0 and not clicked.cached
         assert client.health()["scenes"] == [key]
 
 
@@ -255,6 +258,8 @@ def test_bad_requests_get_errors_and_the_server_keeps_serving(tiny_server, scene
             ("ground", "  ", {}, "bad-payload"),
             ("lift", "", {"frame": 99, "box": [1, 1, 5, 5]}, "bad-query"),
             ("lift", "", {"frame": 0, "box": [1, 2]}, "bad-query"),
+            ("lift", "", {"frame": 0, "box": [1, 1, 5, 5], "points": [[1, 2, 7]]}, "bad-payload"),
+            ("lift", "", {"frame": 0, "points": [[1, 2, 0]]}, "bad-payload"),
         ):
             with pytest.raises(BackendError) as error:
                 client.query(key, mode, text, **options)
