@@ -17,8 +17,9 @@ from ..backend.pipeline.pipeline import Pipeline
 from ..backend.pipeline.settings import PipelineSettings
 from ..backend.service.server import Server, ServerSettings
 from ..shared.client import Client
-from ..shared.protocol import Message, encode, scene_to_wire
+from ..shared.protocol import Message, encode
 from ..shared.scene import Scene
+from ..shared.scene_wire import scene_to_wire
 
 
 def _scene(frames: int, width: int, height: int, unique: int = 20, seed: int = 5) -> Scene:

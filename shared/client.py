@@ -4,10 +4,11 @@ pyzmq + numpy only, so it runs inside Blender. A Client owns one socket and is u
 thread at a time; `submit` runs a request on a thread of its own with its own socket and gives
 a Job (a concurrent.futures.Future with cancel support).
 
-Timeouts follow ZeroMQ's Lazy Pirate pattern: when nothing (not even a progress event or a
-keep-alive) arrives within `timeout` seconds, the socket is closed and reopened and an
-idempotent request is sent again, up to `retries` times; then the server is declared
-unavailable, with the address in the error.
+Timeouts follow ZeroMQ's Lazy Pirate pattern under one deadline: when nothing (not even a
+progress event or a keep-alive) arrives within `timeout` seconds, the server is declared
+unavailable, with the address in the error. Within that time a small idempotent request is sent
+up to 1 + `retries` times, each attempt on a fresh socket with an equal share of what is left.
+Sends never block past the deadline either (a DEALER with no peer would block for ever).
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from pathlib import Path
 import zmq
 
 from .defaults import DEFAULT_ADDRESS
-from .protocol import Message, ProtocolError, decode, encode, scene_to_wire
+from .protocol import REPLIES, Message, ProtocolError, check_query, decode, encode
 from .results import QueryResult, result_from_wire
+from .scene_wire import scene_to_wire
 
-IDEMPOTENT = {"hello", "health", "scene.has", "scene.upload", "cancel"}
+# Small idempotent requests are re-sent within the deadline. An upload is sent once and given the
+# whole deadline: sending it again would cost the whole transfer again (and halve its time).
+RESENT = {"hello", "health", "scene.has", "cancel"}
 Progress = Callable[[dict], None]
 
 
@@ -103,6 +107,21 @@ class Client:
         self.close()
 
     # ---- the request loop ---------------------------------------------------------------------
+    def _send(self, frames: list, deadline: float) -> bool:
+        """Queue frames on the socket, waiting for it to be writable until `deadline` at most (a
+        DEALER with no connected peer, e.g. a refused CURVE handshake, would block for ever)."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if not self.socket.poll(max(1, int(remaining * 1000)), zmq.POLLOUT):
+                continue
+            try:
+                self.socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                return True
+            except zmq.Again:
+                continue
+
     def request(
         self,
         message: Message,
@@ -113,49 +132,64 @@ class Client:
         codecs: dict[str, str] | None = None,
     ) -> Message:
         """Send and wait for the final reply, passing progress events to `on_progress`.
-        Raises BackendError for error replies and ServerUnavailable when nothing comes back."""
+        Raises BackendError for error replies, ServerUnavailable when the server stays silent
+        for `timeout` seconds: one deadline over every retry, reset only when the server speaks."""
         timeout = self.timeout if timeout is None else timeout
         frames = encode(message, codec=codec, codecs=codecs)
-        attempts = 1 + (self.retries if message.type in IDEMPOTENT else 0)
-        cancel_sent = False
-        for _attempt in range(attempts):
-            self.socket.send_multipart(frames, copy=False)
-            deadline = time.monotonic() + timeout
-            while True:
-                if cancel is not None and cancel.is_set() and not cancel_sent:
-                    self.socket.send_multipart(encode(Message("cancel", payload={"request": message.id})))
-                    cancel_sent = True
-                wait = min(deadline - time.monotonic(), 0.1 if cancel is not None else timeout)
-                if wait <= 0:
-                    break
-                if not self.socket.poll(int(wait * 1000)):
-                    continue
-                try:
-                    reply = decode(self.socket.recv_multipart(copy=False))
-                except ProtocolError as error:
-                    raise BackendError(error.code, f"the backend sent a malformed reply: {error}") from None
-                if reply.id != message.id:
-                    continue  # a reply to an earlier, abandoned request (or to our cancel)
-                deadline = time.monotonic() + timeout  # the server is alive: anything resets the clock
-                if reply.type == "progress":
-                    if on_progress is not None and not reply.payload.get("keepalive"):
-                        on_progress(reply.payload)
-                    continue
-                if reply.type == "error":
-                    raise BackendError(
-                        reply.payload.get("code", "error"),
-                        reply.payload.get("message", "the backend reported an error"),
-                    )
-                if reply.type == "accepted":
-                    continue
-                return reply
+        attempts = 1 + (self.retries if message.type in RESENT else 0)
+        deadline = time.monotonic() + timeout  # silence allowed in all, over every attempt
+        state = {"cancel_sent": False, "deadline": deadline}
+        for attempt in range(attempts):
+            # Each attempt gets an equal share of what is left of the silence deadline.
+            attempt_deadline = time.monotonic() + (state["deadline"] - time.monotonic()) / (attempts - attempt)
+            if self._send(frames, attempt_deadline):
+                reply = self._await(message, on_progress, cancel, timeout, attempt_deadline, state)
+                if reply is not None:
+                    return reply
             self._connect()  # Lazy Pirate: a fresh socket, so a late reply cannot confuse the next request
+            if time.monotonic() >= state["deadline"]:
+                break
         raise ServerUnavailable(
             f"no answer from the Scene-R1 backend at {self.address} within {timeout:g} s"
             + (f" ({attempts} attempts)" if attempts > 1 else "")
             + ": is `scene-r1 serve` running there"
             + (", and are the CURVE keys the server's?" if self.curve else "?")
         )
+
+    def _await(self, message, on_progress, cancel, timeout, attempt_deadline, state) -> Message | None:
+        """The final reply to `message`, or None when this attempt's time ran out."""
+        while True:
+            if cancel is not None and cancel.is_set() and not state["cancel_sent"]:
+                state["cancel_sent"] = True
+                cancel_frames = encode(Message("cancel", payload={"request": message.id}))
+                self._send(cancel_frames, min(attempt_deadline, time.monotonic() + 1.0))
+            wait = min(attempt_deadline - time.monotonic(), 0.1 if cancel is not None else timeout)
+            if wait <= 0:
+                return None
+            if not self.socket.poll(max(1, int(wait * 1000))):
+                continue
+            try:
+                reply = decode(self.socket.recv_multipart(copy=False))
+            except ProtocolError as error:
+                raise BackendError(error.code, f"the backend sent a malformed reply: {error}") from None
+            if reply.id != message.id:
+                continue  # a reply to an earlier, abandoned request (or to our cancel)
+            if reply.type not in REPLIES:
+                raise BackendError("malformed", f"the backend sent an unknown reply type {reply.type!r}")
+            state["deadline"] = time.monotonic() + timeout  # the server is alive: it resets the clock
+            attempt_deadline = max(attempt_deadline, state["deadline"])
+            if reply.type == "progress":
+                if on_progress is not None and not reply.payload.get("keepalive"):
+                    on_progress(reply.payload)
+                continue
+            if reply.type == "error":
+                raise BackendError(
+                    str(reply.payload.get("code", "error")),
+                    str(reply.payload.get("message", "the backend reported an error")),
+                )
+            if reply.type == "accepted":
+                continue
+            return reply
 
     # ---- the protocol's requests ----------------------------------------------------------------
     def hello(self) -> dict:
@@ -190,7 +224,10 @@ class Client:
         timeout: float | None = None,
         **options,
     ) -> QueryResult:
-        """Run a query on an uploaded scene. mode: ground / ask / lift (options frame=, box=)."""
+        """Run a query on an uploaded scene. mode: ground / ask / lift (options frame=, box=;
+        no_cache=True for a fresh run). The query is checked against the protocol's limits
+        (shared.protocol.check_query) before anything is sent."""
+        check_query(mode, text, options)
         payload = {"scene": scene_hash, "mode": mode, "text": text, "options": options}
         reply = self.request(Message("query", payload=payload), on_progress=on_progress, timeout=timeout, cancel=cancel)
         try:

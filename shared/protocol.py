@@ -1,35 +1,56 @@
 """The wire protocol between Blender / the viewer / the CLI and the backend (docs/protocol.md).
 
-Every message is multipart: frame 0 is a UTF-8 JSON header
+Every message is multipart: frame 0 is a JSON header
     {"v": 1, "type": "...", "id": "...", "payload": {...},
      "buffers": [{"name": "...", "dtype": "uint8", "shape": [h, w, 3], "codec": "raw"}, ...]}
 and frame i+1 holds buffer i: raw array bytes (sent zero-copy), or zlib-compressed bytes, or a
 PNG/JPEG image (remote links; needs OpenCV on the side that encodes or decodes). Never pickle.
+
+Everything a peer sends is checked here, before it is used or allocated for: the header's ids
+and numbers (anything echoed back must be encodable again), each request's payload against
+the one list of modes, options and limits below, and every buffer's size (declared, inflated
+and, for images, read from the image header) against a cap on the whole message.
 
 numpy + the standard library only: Blender's Python (numpy 1.26) and the backend (numpy 2.x).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .image_header import HeaderError, image_header
+
 PROTOCOL_VERSION = 1
 
 # Request types (client -> server) and reply types (server -> client).
 REQUESTS = ("hello", "health", "scene.has", "scene.upload", "query", "cancel")
-REPLIES = ("hello", "health", "scene.has", "scene.stored", "accepted", "progress", "result", "error", "cancelled")
+REPLIES = ("hello", "health", "scene.has", "scene.stored", "accepted", "progress", "result", "error", "cancel")
+WITH_BUFFERS = ("scene.upload", "result")  # every other message carries none
 QUERY_MODES = ("ground", "ask", "lift")
+# The options each query mode takes; `no_cache` asks for a fresh run instead of a memoised result.
+QUERY_OPTIONS = {"ground": ("every", "no_cache"), "ask": ("no_cache",), "lift": ("frame", "box", "points", "no_cache")}
 
 DTYPES = ("uint8", "uint16", "int32", "int64", "float32", "float64", "bool")
 CODECS = ("raw", "zlib", "png", "jpeg")
+
+# ---- limits ------------------------------------------------------------------------------------
 MAX_HEADER_BYTES = 1 << 20
+MAX_MESSAGE_BYTES = 4 << 30  # default cap on one message's decoded (and compressed) buffer bytes
+MAX_BUFFERS = 20_002  # 10,000 frames of colour + depth, and a little
+MAX_NESTING = 16  # JSON depth of a header
+MAX_TEXT_CHARS = 2000  # a query's text
+MAX_NAME_CHARS = 200  # a scene's or worker's name
+MAX_FRAMES = 5000  # frames in one uploaded scene (a server may take fewer)
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")  # request ids: short ASCII
+HASH_PATTERN = re.compile(r"[0-9a-f]{32}")  # scene content hashes
+TYPE_PATTERN = re.compile(r"[a-z][a-z.]{0,31}")
 
 
 class ProtocolError(ValueError):
@@ -48,9 +69,24 @@ class Message:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def is_request_id(value) -> bool:
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
+
+
+def is_scene_hash(value) -> bool:
+    return isinstance(value, str) and HASH_PATTERN.fullmatch(value) is not None
+
+
+def safe_id(value) -> str:
+    """A value fit to echo as a reply's id: itself when it is a valid request id, else "unknown"."""
+    return value if is_request_id(value) else "unknown"
+
+
+# ---- encoding ------------------------------------------------------------------------------------
 def encode(message: Message, codec: str = "raw", codecs: dict[str, str] | None = None) -> list:
     """Message -> multipart frames. `codec` applies to every array unless `codecs[name]` says
-    otherwise; raw arrays are sent as memoryviews (zero-copy)."""
+    otherwise; raw arrays are sent as memoryviews (zero-copy). ProtocolError on what the
+    protocol cannot carry (a dtype, NaN in the payload, a lone surrogate)."""
     descriptors, frames = [], []
     for name, array in message.arrays.items():
         array = np.asarray(array)
@@ -61,83 +97,167 @@ def encode(message: Message, codec: str = "raw", codecs: dict[str, str] | None =
         chosen = (codecs or {}).get(name, codec)
         frames.append(_compress(array, chosen, name))
         descriptors.append({"name": name, "dtype": array.dtype.name, "shape": list(array.shape), "codec": chosen})
-    header = {
-        "v": PROTOCOL_VERSION,
-        "type": message.type,
-        "id": message.id,
-        "payload": message.payload,
-        "buffers": descriptors,
-    }
-    return [json.dumps(header, ensure_ascii=False, allow_nan=False).encode("utf-8")] + frames
-
-
-def decode(frames: list, max_array_bytes: int = 1 << 31) -> Message:
-    """Multipart frames (bytes, zmq.Frame or memoryview) -> Message, or a ProtocolError saying
-    exactly what is wrong."""
-    if not frames:
-        raise ProtocolError("bad-message", "an empty message")
-    raw_header = _bytes(frames[0])
-    if len(raw_header) > MAX_HEADER_BYTES:
-        raise ProtocolError("too-large", f"the JSON header is {len(raw_header)} bytes; the limit is {MAX_HEADER_BYTES}")
+    header = {"v": PROTOCOL_VERSION, "type": message.type, "id": message.id, "payload": message.payload}
+    header["buffers"] = descriptors
     try:
-        header = json.loads(raw_header.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise ProtocolError("bad-header", f"frame 0 is not a UTF-8 JSON header: {error}") from None
+        _check_tree(message.payload, 0)  # what the other side's decoder would refuse
+        text = json.dumps(header, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as error:
+        raise ProtocolError("bad-message", f"the message cannot be sent as JSON: {str(error)[:200]}") from None
+    return [text] + frames
+
+
+def encode_reply(message: Message) -> list:
+    """Frames for a reply; never raises. A payload the protocol cannot carry is sent scrubbed
+    (NaN -> null, lone surrogates -> U+FFFD); failing that, an `internal` error goes instead."""
+    reply_id = safe_id(message.id)
+    try:
+        return encode(Message(message.type, reply_id, message.payload, message.arrays))
+    except Exception:  # noqa: BLE001 - scrub and try again below
+        pass
+    try:
+        return encode(Message(message.type, reply_id, _scrub(message.payload, 0), message.arrays))
+    except Exception as error:  # noqa: BLE001 - the error below is plain ASCII: it always encodes
+        text = f"the reply could not be encoded ({type(error).__name__})"
+        return encode(error_message(reply_id, "internal", text))
+
+
+def _scrub(value, depth: int):
+    if depth > MAX_NESTING:
+        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {str(_scrub(str(k), depth)): _scrub(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, depth + 1) for v in value]
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    return _scrub(str(value), depth)
+
+
+def error_message(request_id: str, code: str, text: str) -> Message:
+    return Message("error", safe_id(request_id), {"code": code, "message": text})
+
+
+# ---- decoding --------------------------------------------------------------------------------------
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def decode_header(raw: bytes) -> dict:
+    """Frame 0 -> the header as a dict, checked: version, a type, a short ASCII id, a payload
+    object of finite numbers and well-formed strings, at most MAX_NESTING deep."""
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError("too-large", f"the JSON header is {len(raw)} bytes; the limit is {MAX_HEADER_BYTES}")
+    try:
+        header = json.loads(raw.decode("utf-8"), parse_float=_finite_float, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ProtocolError("bad-header", f"frame 0 is not a UTF-8 JSON header: {str(error)[:200]}") from None
     if not isinstance(header, dict):
         raise ProtocolError("bad-header", "the header is not a JSON object")
-    if header.get("v") != PROTOCOL_VERSION:
+    if header.get("v") != PROTOCOL_VERSION or isinstance(header.get("v"), bool):
+        shown = str(header.get("v"))[:20] if isinstance(header.get("v"), (int, str)) else "missing or not a number"
+        text = f"protocol version {shown} is not supported; this side speaks {PROTOCOL_VERSION}"
+        raise ProtocolError("version", text)
+    kind, message_id = header.get("type"), header.get("id")
+    if not isinstance(kind, str) or not TYPE_PATTERN.fullmatch(kind):
+        raise ProtocolError("bad-header", "the header needs a 'type' of lower-case letters and dots")
+    if not is_request_id(message_id):
         raise ProtocolError(
-            "version", f"protocol version {header.get('v')!r} is not supported; this side speaks {PROTOCOL_VERSION}"
+            "bad-header", f"the header needs an 'id' of 1 to 64 ASCII letters, digits or ._:- ({ID_PATTERN.pattern})"
         )
-    kind, message_id, payload = header.get("type"), header.get("id"), header.get("payload", {})
-    if not isinstance(kind, str) or not isinstance(message_id, str) or not message_id or len(message_id) > 128:
-        raise ProtocolError(
-            "bad-header", "the header needs a string 'type' and a non-empty string 'id' (at most 128 characters)"
-        )
-    if not isinstance(payload, dict):
+    if not isinstance(header.setdefault("payload", {}), dict):
         raise ProtocolError("bad-header", "'payload' must be a JSON object")
-    descriptors = header.get("buffers", [])
-    if not isinstance(descriptors, list) or len(descriptors) != len(frames) - 1:
-        count = len(descriptors) if isinstance(descriptors, list) else "no"
-        raise ProtocolError("bad-buffers", f"the header describes {count} buffers but {len(frames) - 1} follow it")
-    arrays = {}
-    for descriptor, frame in zip(descriptors, frames[1:]):
-        name, array = _array(descriptor, frame, max_array_bytes)
-        if name in arrays:
-            raise ProtocolError("bad-buffers", f"two buffers are named {name!r}")
-        arrays[name] = array
-    return Message(kind, message_id, payload, arrays)
+    _check_tree(header["payload"], 0)
+    descriptors = header.setdefault("buffers", [])
+    if not isinstance(descriptors, list) or len(descriptors) > MAX_BUFFERS:
+        raise ProtocolError("bad-buffers", f"'buffers' must be a list of at most {MAX_BUFFERS} descriptors")
+    if descriptors and kind not in WITH_BUFFERS:
+        raise ProtocolError("bad-buffers", f"a {kind} message carries no buffers (only {', '.join(WITH_BUFFERS)} do)")
+    return header
 
 
-def _array(descriptor, frame, max_array_bytes: int) -> tuple[str, np.ndarray]:
+def _check_tree(value, depth: int) -> None:
+    """No lone surrogates (they cannot be encoded back to UTF-8) and no deeper than MAX_NESTING."""
+    if depth > MAX_NESTING:
+        raise ProtocolError("bad-header", f"the payload is nested deeper than {MAX_NESTING} levels")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError("bad-header", "the payload holds a lone UTF-16 surrogate (not valid text)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_tree(key, depth + 1)
+            _check_tree(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_tree(item, depth + 1)
+
+
+def decode(frames: list, max_message_bytes: int = MAX_MESSAGE_BYTES) -> Message:
+    """Multipart frames (bytes, zmq.Frame or memoryview) -> Message, or a ProtocolError saying
+    exactly what is wrong. Nothing is allocated for buffers until every descriptor is checked
+    and their total is within `max_message_bytes`."""
+    if not frames:
+        raise ProtocolError("bad-message", "an empty message")
+    header = decode_header(_bytes(frames[0]))
+    descriptors = header["buffers"]
+    if len(descriptors) != len(frames) - 1:
+        text = f"the header describes {len(descriptors)} buffers but {len(frames) - 1} follow"
+        raise ProtocolError("bad-buffers", text)
+    checked = [_descriptor(d) for d in descriptors]
+    names = [name for name, *_ in checked]
+    if len(set(names)) != len(names):
+        raise ProtocolError("bad-buffers", "two buffers have the same name")
+    total = sum(nbytes for *_, nbytes in checked)
+    total += sum(_nbytes(frame) for (_, _, _, codec, _), frame in zip(checked, frames[1:]) if codec != "raw")
+    if total > max_message_bytes:
+        raise ProtocolError(
+            "too-large", f"the message's buffers need {total} bytes; this side takes at most {max_message_bytes}"
+        )
+    arrays = {desc[0]: _array(desc, frame) for desc, frame in zip(checked, frames[1:])}
+    return Message(header["type"], header["id"], header["payload"], arrays)
+
+
+def _descriptor(descriptor) -> tuple[str, str, list, str, int]:
     if not isinstance(descriptor, dict):
         raise ProtocolError("bad-buffers", "a buffer descriptor is not a JSON object")
     name, dtype, shape, codec = (descriptor.get(k) for k in ("name", "dtype", "shape", "codec"))
-    if not isinstance(name, str) or dtype not in DTYPES or codec not in CODECS:
+    if not isinstance(name, str) or not 0 < len(name) <= 64 or dtype not in DTYPES or codec not in CODECS:
         raise ProtocolError(
             "bad-buffers",
-            f"buffer descriptor {descriptor!r:.200} needs a name, a dtype in {DTYPES} and a codec in {CODECS}",
+            f"a buffer descriptor needs a name (1-64 characters), a dtype in {DTYPES} and a codec in {CODECS}",
         )
     if (
         not isinstance(shape, list)
         or len(shape) > 4
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 1 << 40 for s in shape)
     ):
-        raise ProtocolError(
-            "bad-buffers", f"buffer {name!r}: shape must be up to 4 non-negative integers, got {shape!r:.100}"
-        )
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    if expected > max_array_bytes:
-        raise ProtocolError("too-large", f"buffer {name!r} would be {expected} bytes; the limit is {max_array_bytes}")
-    data = _bytes(frame) if codec != "raw" else frame
+        raise ProtocolError("bad-buffers", f"buffer {name!r}: shape must be up to 4 non-negative integers")
+    return name, dtype, shape, codec, math.prod(shape) * np.dtype(dtype).itemsize
+
+
+def _array(checked: tuple, frame) -> np.ndarray:
+    name, dtype, shape, codec, expected = checked
     if codec == "raw":
         buffer = frame.buffer if hasattr(frame, "buffer") else frame  # zmq.Frame: no copy
         if memoryview(buffer).nbytes != expected:
             raise ProtocolError(
-                "bad-buffers",
-                f"buffer {name!r}: {memoryview(buffer).nbytes} bytes for shape {shape} {dtype} ({expected} expected)",
+                "bad-buffers", f"buffer {name!r}: {memoryview(buffer).nbytes} bytes for shape {shape} {dtype}"
             )
-        return name, np.frombuffer(buffer, dtype=dtype).reshape(shape)
+        return np.frombuffer(buffer, dtype=dtype).reshape(shape)
+    data = _bytes(frame)
     if codec == "zlib":
         try:
             inflater = zlib.decompressobj()
@@ -146,14 +266,27 @@ def _array(descriptor, frame, max_array_bytes: int) -> tuple[str, np.ndarray]:
             raise ProtocolError("bad-buffers", f"buffer {name!r} is not valid zlib data: {error}") from None
         if len(raw) != expected or inflater.unconsumed_tail:
             raise ProtocolError("bad-buffers", f"buffer {name!r} inflates to the wrong size for shape {shape} {dtype}")
-        return name, np.frombuffer(raw, dtype=dtype).reshape(shape)
+        return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    _check_image_header(data, name, shape, codec)
     array = _decode_image(data, name)
     if list(array.shape) != shape or array.dtype.name != dtype:
         raise ProtocolError(
-            "bad-buffers",
-            f"buffer {name!r}: the {codec} image is {array.shape} {array.dtype}, the header says {shape} {dtype}",
+            "bad-buffers", f"buffer {name!r}: the {codec} image is {array.shape} {array.dtype}, the header says {shape}"
         )
-    return name, array
+    return array
+
+
+def _check_image_header(data: bytes, name: str, shape: list, codec: str) -> None:
+    """The image's own header must declare the buffer's shape before a decoder allocates it."""
+    try:
+        width, height, channels, _ = image_header(data)
+    except (HeaderError, IndexError, ValueError) as error:
+        raise ProtocolError("bad-buffers", f"buffer {name!r} is not a {codec} image: {error}") from None
+    declared = (shape[1], shape[0], shape[2] if len(shape) == 3 else 1) if len(shape) in (2, 3) else None
+    if declared is None or (width, height, channels) != declared:
+        raise ProtocolError(
+            "bad-buffers", f"buffer {name!r}: the image header says {width}x{height}x{channels}, the message {shape}"
+        )
 
 
 def _compress(array: np.ndarray, codec: str, name: str):
@@ -195,110 +328,64 @@ def _bytes(frame) -> bytes:
     return bytes(frame)
 
 
+def _nbytes(frame) -> int:
+    return memoryview(frame.buffer if hasattr(frame, "buffer") else frame).nbytes
+
+
+# ---- what a query may say (the client checks it before sending, the server on arrival) ------------
+def check_query(mode, text, options) -> None:
+    """ProtocolError("bad-payload") unless mode, text and options make a query this protocol
+    carries: a mode of QUERY_MODES, text of at most MAX_TEXT_CHARS (needed except for lift), and
+    only the options of QUERY_OPTIONS[mode], each of its type."""
+    if mode not in QUERY_MODES:
+        text = f"query mode must be one of {', '.join(QUERY_MODES)}, got {str(mode)[:40]!r}"
+        raise ProtocolError("bad-payload", text)
+    if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
+        raise ProtocolError("bad-payload", f"a query's text must be a string of at most {MAX_TEXT_CHARS} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # e.g. a command line's undecodable bytes, kept as lone surrogates
+        raise ProtocolError("bad-payload", "a query's text is not valid UTF-8 text") from None
+    if mode != "lift" and not text.strip():
+        raise ProtocolError("bad-payload", f"a {mode} query needs text")
+    if not isinstance(options, dict):
+        raise ProtocolError("bad-payload", "a query's options must be an object")
+    unknown = sorted(set(options) - set(QUERY_OPTIONS[mode]))
+    if unknown:
+        raise ProtocolError(
+            "bad-payload",
+            f"a {mode} query takes the options {', '.join(QUERY_OPTIONS[mode])}; unknown: {', '.join(unknown)[:80]}",
+        )
+    for flag in ("no_cache", "every"):
+        if options.get(flag) is not None and not isinstance(options[flag], bool):
+            raise ProtocolError("bad-payload", f"option {flag} must be true or false")
+    if mode == "lift":
+        frame, box = options.get("frame"), options.get("box")
+        if not isinstance(frame, int) or isinstance(frame, bool) or not 0 <= frame < 1 << 31:
+            raise ProtocolError("bad-payload", "a lift query needs option frame: a frame index (an integer >= 0)")
+        points = _check_points(options.get("points", []))
+        if box is None and any(point[2] == 1 for point in points):
+            return  # clicks alone
+        if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) and abs(v) < 1e7 for v in box):
+            raise ProtocolError(
+                "bad-payload", "a lift query needs option box: [x1, y1, x2, y2] in pixels (or a point with label 1)"
+            )
+
+
 MAX_POINTS = 64
 
 
-def check_lift_options(options: dict) -> None:
-    """A lift query's options: frame (an integer), box (a list [x1, y1, x2, y2], or null) and points
-    (an optional list of [x, y, label]: finite numbers, label 1 on the object and 0 not); a box or a
-    positive point."""
-    box, points = options.get("box"), options.get("points", [])
-
-    def finite(value) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-    if not isinstance(options.get("frame"), int) or isinstance(options.get("frame"), bool):
-        raise ProtocolError("bad-payload", "a lift query needs options frame (an integer)")
-    if box is not None and not isinstance(box, list):  # its numbers are checked against the frame later
-        raise ProtocolError("bad-payload", "a lift query's box is a list [x1, y1, x2, y2]")
+def _check_points(points) -> list:
+    """A lift query's clicks: a list of at most MAX_POINTS [x, y, label], label 1 on the object, 0 not."""
     if not isinstance(points, list) or len(points) > MAX_POINTS:
-        raise ProtocolError("bad-payload", f"a lift query's points are a list of at most {MAX_POINTS} [x, y, label]")
+        raise ProtocolError("bad-payload", f"option points is a list of at most {MAX_POINTS} [x, y, label]")
     for point in points:
-        if not (isinstance(point, list) and len(point) == 3 and all(finite(v) for v in point) and point[2] in (0, 1)):
-            raise ProtocolError(
-                "bad-payload", f"a point is [x, y, label] (finite numbers, label 0 or 1), got {point!r}"
-            )
-    if box is None and not any(point[2] == 1 for point in points):
-        raise ProtocolError("bad-payload", "a lift query needs a box or at least one point with label 1")
+        if not (isinstance(point, list) and len(point) == 3 and all(_is_number(v) and abs(v) < 1e7 for v in point)):
+            raise ProtocolError("bad-payload", f"a point is [x, y, label] in pixels, got {str(point)[:60]}")
+        if point[2] not in (0, 1):
+            raise ProtocolError("bad-payload", f"a point's label is 1 (on the object) or 0 (not), got {point[2]!r}")
+    return points
 
 
-def error_message(request_id: str, code: str, text: str) -> Message:
-    return Message("error", request_id, {"code": code, "message": text})
-
-
-# ---- scenes on the wire ---------------------------------------------------------------------
-def scene_hash(arrays: dict[str, np.ndarray], meta: dict) -> str:
-    """Content hash of a scene: its metadata and every frame's bytes (SHA-256, which CPUs with
-    SHA extensions run at over 2 GB/s; truncated to 128 bits)."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(meta, sort_keys=True).encode("utf-8"))
-    for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}:{array.dtype.name}:{array.shape}".encode("ascii"))
-        digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()[:32]
-
-
-def scene_to_wire(scene) -> tuple[dict, dict[str, np.ndarray]]:
-    """A Scene -> (metadata payload incl. its content hash, arrays rgb/N and depth/N)."""
-    arrays = {}
-    for index in range(len(scene)):
-        frame = scene.frame(index)
-        arrays[f"rgb/{index}"] = frame.rgb
-        arrays[f"depth/{index}"] = np.nan_to_num(frame.depth, nan=0.0).astype(np.float32, copy=False)
-    meta = {
-        "name": scene.name,
-        "frames": len(scene),
-        "intrinsics": np.asarray(scene.intrinsics, dtype=np.float64).round(9).tolist(),
-        "depth_intrinsics": None
-        if scene.depth_intrinsics is None
-        else np.asarray(scene.depth_intrinsics, dtype=np.float64).round(9).tolist(),
-        "poses": np.asarray(scene.poses, dtype=np.float64).round(12).tolist(),
-        "timestamps": np.asarray(scene.timestamps, dtype=np.float64).round(9).tolist(),
-    }
-    meta["hash"] = scene_hash(arrays, {k: v for k, v in meta.items() if k != "name"})
-    return meta, arrays
-
-
-def scene_from_wire(meta: dict, arrays: dict[str, np.ndarray], max_frames: int = 5000):
-    """The inverse of scene_to_wire, validated (SceneError / ProtocolError on bad input)."""
-    from .scene import Scene
-
-    try:
-        count = int(meta["frames"])
-        intrinsics, poses, timestamps = (
-            np.asarray(meta[k], dtype=np.float64) for k in ("intrinsics", "poses", "timestamps")
-        )
-        depth_intrinsics = (
-            None if meta.get("depth_intrinsics") is None else np.asarray(meta["depth_intrinsics"], dtype=np.float64)
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise ProtocolError(
-            "bad-scene", f"scene metadata needs frames, intrinsics, poses and timestamps: {error}"
-        ) from None
-    if not 0 < count <= max_frames:
-        raise ProtocolError("too-large", f"a scene of {count} frames; this server takes 1 to {max_frames}")
-    missing = [f"{kind}/{i}" for i in range(count) for kind in ("rgb", "depth") if f"{kind}/{i}" not in arrays]
-    if missing:
-        raise ProtocolError("bad-scene", f"the upload lacks {len(missing)} frame buffers, e.g. {missing[:3]}")
-    expected = scene_hash(
-        {k: v for k, v in arrays.items() if k.split("/")[0] in ("rgb", "depth")},
-        {k: v for k, v in meta.items() if k not in ("name", "hash")},
-    )
-    if meta.get("hash") != expected:
-        raise ProtocolError(
-            "bad-scene", "the scene's content hash does not match its bytes (corrupted or edited in transit)"
-        )
-    scene = Scene.from_arrays(
-        [arrays[f"rgb/{i}"] for i in range(count)],
-        [arrays[f"depth/{i}"] for i in range(count)],
-        intrinsics,
-        poses,
-        timestamps,
-        depth_intrinsics=depth_intrinsics,
-        name=str(meta.get("name", "scene"))[:200],
-        cache_frames=count,
-    )
-    for index in range(count):  # every image checked (shape, dtype, depth) once, and held decoded
-        scene.frame(index)
-    return scene
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -17,15 +17,26 @@ def register(commands) -> None:
         "--curve-keys",
         type=Path,
         default=None,
-        help="folder from `scene-r1 keys` (server.key_secret, authorized_clients/)",
+        help="folder from `scene-r1 keys`: server.key_secret + authorized_clients/ (or, with --broker, "
+        "worker.key_secret + the broker's server.key)",
     )
     serve.add_argument(
-        "--broker", default=None, help="instead of binding, serve as a worker of `scene-r1 broker` at this address"
+        "--broker",
+        default=None,
+        help="instead of binding, serve as a worker of `scene-r1 broker` at this address (non-loopback: --curve-keys)",
     )
     serve.add_argument("--name", default=None, help="worker name shown by the broker")
     option(serve, "--jobs", ServerSettings, "jobs", "queries run at once (GPU work); health and cancel never wait")
     option(serve, "--max-frames", ServerSettings, "max_frames", "frames accepted in one scene")
-    serve.add_argument("--cache-gb", type=float, default=8.0, help="decoded scenes kept in memory (default: 8)")
+    serve.add_argument(
+        "--cache-gb", type=float, default=8.0, help="decoded scenes and their results kept in memory (default: 8)"
+    )
+    serve.add_argument(
+        "--max-message-mb",
+        type=float,
+        default=ServerSettings.max_message_bytes / (1 << 20),
+        help="cap on one message's buffers, checked before anything is allocated (default: %(default)g)",
+    )
     model_arguments(serve)
     serve.set_defaults(run=run_serve)
 
@@ -36,7 +47,17 @@ def register(commands) -> None:
     broker = commands.add_parser("broker", help="put several `serve --broker` workers behind one address")
     broker.add_argument("--frontend", default=DEFAULT_ADDRESS, help="where clients connect")
     broker.add_argument("--backend", default=DEFAULT_BROKER_BACKEND, help="where workers connect")
-    broker.add_argument("--trusted-network", action="store_true", help="allow binding non-loopback addresses")
+    broker.add_argument(
+        "--curve-keys",
+        type=Path,
+        default=None,
+        help="folder from `scene-r1 keys`: encrypt both ports, admit only authorized_clients/ and authorized_workers/",
+    )
+    broker.add_argument(
+        "--trusted-network",
+        action="store_true",
+        help="bind non-loopback addresses without keys (anyone there can join as a worker and read scans)",
+    )
     broker.set_defaults(run=run_broker)
 
 
@@ -51,6 +72,7 @@ def run_serve(args) -> int:
         jobs=args.jobs,
         max_frames=args.max_frames,
         cache_bytes=int(args.cache_gb * (1 << 30)),
+        max_message_bytes=int(args.max_message_mb * (1 << 20)),
         pipeline=pipeline_settings(args),
     )
     server = Server(settings)
@@ -68,21 +90,18 @@ def run_keys(args) -> int:
     secret = paths["server_secret"].name
     print(f"server: scene-r1 serve --bind tcp://0.0.0.0:5555 --curve-keys {args.dir}   (keeps {secret} secret)")
     print(f"client: copy {args.dir}/client.key_secret and {args.dir}/server.key to the client, then --curve-keys DIR")
+    print("worker of a broker: copy worker.key_secret and server.key, then serve --broker ADDR --curve-keys DIR")
     print(f"more clients: put their public .key files in {paths['authorized']}")
+    print(f"more workers: put their public .key files in {paths['authorized_workers']}")
+    print("secret keys (*.key_secret) are readable by their owner only (0600)")
     return 0
 
 
 def run_broker(args) -> int:
-    from ...shared.scene import SceneError
-    from ..service.broker import Broker
-    from ..service.keys import is_loopback
+    from ..service.broker import Broker, check_broker_exposure
 
-    for address in (args.frontend, args.backend):
-        if not is_loopback(address) and not args.trusted_network:
-            raise SceneError(
-                f"the broker relays messages as they are; bind {address} only on a trusted network "
-                "(--trusted-network) and give clients and workers CURVE keys, or bind 127.0.0.1"
-            )
-    print(f"scene-r1 broker: clients -> {args.frontend}, workers -> {args.backend}", flush=True)
-    Broker(args.frontend, args.backend).serve()
+    check_broker_exposure(args.frontend, args.backend, args.curve_keys, args.trusted_network)
+    security = "CURVE, allow-listed keys" if args.curve_keys else "no encryption"
+    print(f"scene-r1 broker: clients -> {args.frontend}, workers -> {args.backend} ({security})", flush=True)
+    Broker(args.frontend, args.backend, curve_keys=args.curve_keys).serve()
     return 0

@@ -23,6 +23,11 @@ BENCHMARKS = {
         "segment:run_segment_benchmark",
         (),
     ),
+    "security": (
+        "10,000 fuzzed messages at serve and at a broker + worker: deaths, peak RSS, a real query after",
+        "security:run_security_benchmark",
+        (),
+    ),
 }
 SIZE_DEFAULTS = {"frames": 20, "width": 640, "height": 480}
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...shared.scene import SceneError
+from ...shared.image_header import HeaderError, image_header
+from ...shared.scene import MAX_IMAGE_SIDE, SceneError
 
 # A frame file never legitimately needs more; the check runs before decoding.
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -15,28 +16,49 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 
 def _read_bytes(path: Path) -> np.ndarray:
     try:
+        if not path.is_file():
+            raise SceneError(f"missing file: {path}" if not path.exists() else f"{path} is not a file")
         size = path.stat().st_size
-    except FileNotFoundError:
-        raise SceneError(f"missing file: {path}") from None
-    if size == 0:
-        raise SceneError(f"empty file: {path}")
-    if size > MAX_FILE_BYTES:
-        raise SceneError(f"{path} is {size / 1e6:.0f} MB, larger than any frame should be")
-    return np.fromfile(path, dtype=np.uint8)
+        if size == 0:
+            raise SceneError(f"empty file: {path}")
+        if size > MAX_FILE_BYTES:
+            raise SceneError(f"{path} is {size / 1e6:.0f} MB, larger than any frame should be")
+        return np.fromfile(path, dtype=np.uint8)
+    except OSError as error:  # a symlink loop, no permission, a vanished file
+        raise SceneError(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def read_color(path: Path) -> np.ndarray:
-    """HxWx3 uint8 RGB from a JPEG or PNG file."""
+def check_dimensions(data: np.ndarray, path: Path, expected: tuple[int, int] | None = None) -> None:
+    """The image's own header, before decoding: no side above MAX_IMAGE_SIDE, and the size the
+    capture says (width, height) when given. A 20000x20000 frame is refused, not decoded."""
+    try:
+        width, height, _, _ = image_header(data[:65536].tobytes())
+    except (HeaderError, IndexError, ValueError):
+        return  # not PNG/JPEG (or a header we cannot read): the decoder says what is wrong
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        raise SceneError(f"{path} is {width}x{height}; sides must be between 1 and {MAX_IMAGE_SIDE} pixels")
+    if expected is not None and (width, height) != tuple(expected):
+        raise SceneError(f"{path} is {width}x{height} but the capture's frames are {expected[0]}x{expected[1]}")
+
+
+def read_color(path: Path, expected: tuple[int, int] | None = None) -> np.ndarray:
+    """HxWx3 uint8 RGB from a JPEG or PNG file (expected: its (width, height), checked first)."""
+    data = _read_bytes(path)
+    check_dimensions(data, path, expected)
     # imdecode on bytes rather than imread: works for any path encoding, and fails loudly.
-    image = cv2.imdecode(_read_bytes(path), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
         raise SceneError(f"cannot decode colour image {path} (corrupt or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_depth_png(path: Path, metres_per_unit: float, invalid_values: tuple[int, ...] = ()) -> np.ndarray:
+def read_depth_png(
+    path: Path, metres_per_unit: float, invalid_values: tuple[int, ...] = (), expected: tuple[int, int] | None = None
+) -> np.ndarray:
     """float32 metres from a 16-bit depth PNG; 0 and `invalid_values` become 0 (invalid)."""
-    raw = cv2.imdecode(_read_bytes(path), cv2.IMREAD_UNCHANGED)
+    data = _read_bytes(path)
+    check_dimensions(data, path, expected)
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise SceneError(f"cannot decode depth image {path} (corrupt or not an image)")
     if raw.ndim != 2 or raw.dtype != np.uint16:
@@ -50,7 +72,9 @@ def read_depth_png(path: Path, metres_per_unit: float, invalid_values: tuple[int
 
 
 def read_label_png(path: Path) -> np.ndarray:
-    raw = cv2.imdecode(_read_bytes(path), cv2.IMREAD_UNCHANGED)
+    data = _read_bytes(path)
+    check_dimensions(data, path)
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if raw is None or raw.ndim != 2:
         raise SceneError(f"cannot decode label image {path} (needs a single-channel PNG)")
     return raw.astype(np.int32)

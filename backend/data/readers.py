@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import open3d as o3d
-from PIL import Image
 
-from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, Intrinsics
+from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, CameraError, Intrinsics
 from ...shared.scene import Frame, Scene, SceneError
-from . import images
+from . import checks, images
+from .checks import image_size, load_matrix
 
 CANONICAL_FORMAT = "scene-r1"
 CANONICAL_VERSION = 1
@@ -35,8 +35,10 @@ class FileSource:
         depth_paths: Sequence[Path],
         read_depth: Callable[[Path], np.ndarray],
         instance_paths: Sequence[Path] | None = None,
+        color_size: tuple[int, int] | None = None,
     ):
         self.rgb_paths, self.depth_paths, self.read_depth = list(rgb_paths), list(depth_paths), read_depth
+        self.color_size = color_size  # (width, height) checked in each file's header before decoding
         self.instance_paths = None if instance_paths is None else list(instance_paths)
         self.has_instances = self.instance_paths is not None
 
@@ -44,7 +46,7 @@ class FileSource:
         return len(self.rgb_paths)
 
     def load_rgb(self, index: int) -> np.ndarray:
-        return images.read_color(self.rgb_paths[index])
+        return images.read_color(self.rgb_paths[index], self.color_size)
 
     def load_depth(self, index: int) -> np.ndarray:
         return self.read_depth(self.depth_paths[index])
@@ -53,29 +55,6 @@ class FileSource:
         if self.instance_paths is None:
             raise SceneError("this scene has no instance maps")
         return images.read_label_png(self.instance_paths[index])
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header alone (PIL reads no pixels here)."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except FileNotFoundError:
-        raise SceneError(f"missing file: {path}") from None
-    except Exception as error:
-        raise SceneError(f"cannot read image header of {path}: {error}") from None
-
-
-def load_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    try:
-        matrix = np.loadtxt(path, dtype=np.float64, ndmin=2)
-    except FileNotFoundError:
-        raise SceneError(f"missing file: {path}") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise SceneError(f"{path} does not hold a numeric matrix: {error}") from None
-    if matrix.shape != shape:
-        raise SceneError(f"{path} holds a {matrix.shape[0]}x{matrix.shape[1]} matrix, expected {shape[0]}x{shape[1]}")
-    return matrix
 
 
 def numbered_files(folder: Path, pattern: str) -> dict[int, Path]:
@@ -104,26 +83,23 @@ def is_canonical(path: Path) -> bool:
     if not meta.is_file():
         return False
     try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("format") == CANONICAL_FORMAT
-    except (ValueError, UnicodeDecodeError):
+        meta = json.loads(meta.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError, OSError):
         return True  # it claims to be ours by its name: let open_canonical explain what is wrong
+    return not isinstance(meta, dict) or meta.get("format") == CANONICAL_FORMAT
 
 
 def open_canonical(path: Path) -> Scene:
     meta_path = path / "scene.json"
+    meta = checks.canonical_meta(meta_path, CANONICAL_VERSION)
+    frames, scale = meta["frames"], float(meta.get("depth_scale", 0.001))
+    color_size = checks.size_pair(meta, "color_size", meta_path)
+    depth_size = checks.size_pair(meta, "depth_size", meta_path)
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise SceneError(f"{meta_path} is not valid UTF-8 JSON: {error}") from None
-    if meta.get("version", 0) > CANONICAL_VERSION:
-        raise SceneError(f"{meta_path} is version {meta['version']}; this Scene-R1 reads up to {CANONICAL_VERSION}")
-    try:
-        frames = meta["frames"]
-        scale = float(meta.get("depth_scale", 0.001))
-        color_size, depth_size = tuple(meta["color_size"]), tuple(meta["depth_size"])
-        rgb = [path / f["rgb"] for f in frames]
-        depth = [path / f["depth"] for f in frames]
-        instance = [path / f["instance"] for f in frames] if frames and all("instance" in f for f in frames) else None
+        rgb = [checks.inside(path, f["rgb"], meta_path) for f in frames]
+        depth = [checks.inside(path, f["depth"], meta_path) for f in frames]
+        has_instance = all("instance" in f for f in frames)
+        instance = [checks.inside(path, f["instance"], meta_path) for f in frames] if has_instance else None
         intrinsics = np.array([f["intrinsics"] for f in frames], dtype=np.float64)
         has_depth_intrinsics = bool(frames) and all("depth_intrinsics" in f for f in frames)
         depth_intrinsics = (
@@ -131,9 +107,10 @@ def open_canonical(path: Path) -> Scene:
         )
         poses = np.array([f["pose"] for f in frames], dtype=np.float64)
         timestamps = np.array([f["timestamp"] for f in frames], dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as error:
-        raise SceneError(f"{meta_path} is malformed ({type(error).__name__}: {error})") from None
-    source = FileSource(rgb, depth, lambda p: images.read_depth_png(p, scale), instance)
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise SceneError(f"{meta_path} is malformed ({type(error).__name__}: {str(error)[:200]})") from None
+    read_depth = lambda p: images.read_depth_png(p, scale, expected=depth_size)  # noqa: E731
+    source = FileSource(rgb, depth, read_depth, instance, color_size=color_size)
     return Scene(
         source,
         intrinsics,
@@ -226,6 +203,8 @@ def open_seven_scenes(path: Path) -> Scene:
     if intrinsics_file.is_file():
         k = load_matrix(intrinsics_file, (3, 3))
         fxfycxcy = (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+        if not (np.isfinite(fxfycxcy).all() and k[0, 0] > 0 and k[1, 1] > 0):
+            raise SceneError(f"{intrinsics_file}: focal lengths must be positive and finite, got {k[0, 0]}, {k[1, 1]}")
     else:
         fxfycxcy = SEVEN_SCENES_DEFAULT_INTRINSICS
     color_size = image_size(colors[numbers[0]])
@@ -233,7 +212,8 @@ def open_seven_scenes(path: Path) -> Scene:
     intrinsics = np.tile(fxfycxcy, (len(numbers), 1))
     # 7-Scenes depth is millimetres with 65535 for "no reading"; colour and depth share a
     # (nominal) calibration, which is why the depth intrinsics are the colour ones, scaled.
-    source = FileSource([colors[n] for n in numbers], depth, lambda p: images.read_depth_png(p, 0.001, (65535,)))
+    read_depth = lambda p: images.read_depth_png(p, 0.001, (65535,), expected=depth_size)  # noqa: E731
+    source = FileSource([colors[n] for n in numbers], depth, read_depth, color_size=color_size)
     return Scene(
         source,
         intrinsics,
@@ -276,12 +256,20 @@ def open_scannet(path: Path) -> Scene:
     depth_k_file = path / "intrinsic" / "intrinsic_depth.txt"
     k_depth = load_matrix(depth_k_file, (4, 4)) if depth_k_file.is_file() else None
     n = len(numbers)
-    intrinsics = np.tile(Intrinsics.from_matrix(k_color[:3, :3], *color_size).as_array(), (n, 1))
-    depth_intrinsics = (
-        None if k_depth is None else np.tile(Intrinsics.from_matrix(k_depth[:3, :3], *depth_size).as_array(), (n, 1))
-    )
+    try:
+        intrinsics = np.tile(Intrinsics.from_matrix(k_color[:3, :3], *color_size).as_array(), (n, 1))
+        depth_intrinsics = (
+            None
+            if k_depth is None
+            else np.tile(Intrinsics.from_matrix(k_depth[:3, :3], *depth_size).as_array(), (n, 1))
+        )
+    except CameraError as error:
+        raise SceneError(f"ScanNet folder {path}/intrinsic: {error}") from None
     source = FileSource(
-        [colors[i] for i in numbers], [depths[i] for i in numbers], lambda p: images.read_depth_png(p, 0.001)
+        [colors[i] for i in numbers],
+        [depths[i] for i in numbers],
+        lambda p: images.read_depth_png(p, 0.001, expected=depth_size),
+        color_size=color_size,
     )
     return Scene(
         source,
@@ -342,9 +330,12 @@ def open_record3d(path: Path) -> Scene:
     else:
         first = images.read_exr_depth(depth[0])
         depth_size = (first.shape[1], first.shape[0])
-    intrinsics = np.tile(Intrinsics.from_matrix(k, width, height).as_array(), (n, 1))
+    try:
+        intrinsics = np.tile(Intrinsics.from_matrix(k, width, height).as_array(), (n, 1))
+    except CameraError as error:
+        raise SceneError(f"{meta_path}: {error}") from None
     return Scene(
-        FileSource(rgb, depth, images.read_exr_depth),
+        FileSource(rgb, depth, images.read_exr_depth, color_size=(width, height)),
         intrinsics,
         poses,
         np.arange(n) / fps,

@@ -1,13 +1,30 @@
-"""A query waiting for, or running on, the backend's worker thread."""
+"""Queries waiting for, or running on, the backend's worker threads.
+
+The socket thread submits jobs; `jobs` worker threads run them through a function given by the
+server and put every message for the client (progress, result, error) in an outbox, which the
+socket thread drains: only that thread ever touches the socket.
+"""
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from ...shared.protocol import Message, error_message
+from ...shared.scene import SceneError
+from ..models.loading import ModelError
+from ..pipeline.pipeline import Cancelled
+
+log = logging.getLogger("scene_r1.service")
 
 
 @dataclass
-class Job:
+class QueryJob:
+    """A query waiting for, or running on, a job thread (the client side's Future is shared.client.Job)."""
+
     route: list  # routing envelope (client identity) to answer through
     request_id: str
     scene_key: str
@@ -15,3 +32,94 @@ class Job:
     text: str
     options: dict
     cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class JobRunner:
+    """A queue of jobs, `threads` threads running them with `run(job, progress)`."""
+
+    def __init__(self, run: Callable[[QueryJob, Callable], tuple[dict, dict]], threads: int = 1):
+        self._run = run
+        self.jobs: queue.Queue[QueryJob | None] = queue.Queue()
+        self.outbox: queue.Queue[tuple[list, Message]] = queue.Queue()
+        self.running: dict[str, QueryJob] = {}
+        self.queued: dict[str, QueryJob] = {}
+        self.lock = threading.Lock()
+        self.served = 0
+        self.threads = [
+            threading.Thread(target=self._work, name=f"scene-r1-job-{i}", daemon=True) for i in range(threads)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+
+    def submit(self, job: QueryJob) -> int | None:
+        """Queue a job; None when a job of that request id is already on its way (a retry)."""
+        with self.lock:
+            if job.request_id in self.running or job.request_id in self.queued:
+                return None
+            self.queued[job.request_id] = job
+        self.jobs.put(job)
+        return self.jobs.qsize()
+
+    def cancel(self, request_id: str) -> bool:
+        with self.lock:
+            job = self.running.get(request_id) or self.queued.get(request_id)
+        if job is not None:
+            job.cancel.set()
+        return job is not None
+
+    def counts(self) -> tuple[int, int]:
+        with self.lock:
+            return len(self.running), len(self.queued)
+
+    def keepalives(self) -> list[tuple[list, Message]]:
+        with self.lock:
+            jobs = list(self.running.values())
+        return [(job.route, Message("progress", job.request_id, {"keepalive": True})) for job in jobs]
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            with self.lock:
+                self.queued.pop(job.request_id, None)
+                if not job.cancel.is_set():
+                    self.running[job.request_id] = job
+            if job.cancel.is_set():
+                text = "the query was cancelled before it started"
+                self._reply(job, error_message(job.request_id, "cancelled", text))
+                continue
+            try:
+                self._reply(job, self._answer(job))
+            finally:
+                with self.lock:
+                    self.running.pop(job.request_id, None)
+                    self.served += 1
+
+    def _answer(self, job: QueryJob) -> Message:
+        def progress(stage, done, total):
+            if job.cancel.is_set():
+                raise Cancelled("cancelled")
+            self._reply(job, Message("progress", job.request_id, {"stage": stage, "done": done, "total": total}))
+
+        try:
+            payload, arrays = self._run(job, progress)
+            return Message("result", job.request_id, payload, arrays)
+        except Cancelled:
+            return error_message(job.request_id, "cancelled", "the query was cancelled; nothing was kept")
+        except ModelError as error:
+            return error_message(job.request_id, "model", str(error))
+        except (SceneError, IndexError) as error:  # e.g. a frame index past the scene's end
+            return error_message(job.request_id, "bad-query", str(error))
+        except Exception as error:  # noqa: BLE001 - one failed query must not take the worker down
+            log.exception("query %s failed", job.request_id)
+            return error_message(job.request_id, "internal", f"{type(error).__name__}: {error}")
+
+    def _reply(self, job: QueryJob, message: Message) -> None:
+        self.outbox.put((job.route, message))

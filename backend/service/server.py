@@ -1,13 +1,15 @@
-"""`scene-r1 serve`: the backend service (ZeroMQ ROUTER; protocol in shared/protocol.py).
+"""`scene-r1 serve`: the backend service (protocol in shared/protocol.py).
 
-One thread owns the socket and answers at once (hello, health, scene.has, cancel, uploads);
-GPU work (queries) goes through a queue to `jobs` worker threads, which hand progress and
-results back through an outbox the socket thread drains. A bounded LRU cache keeps uploaded
-scenes decoded, with per-scene state (finished results), so a second query re-sends nothing.
+The parts: transport.py (the socket, CURVE/ZAP), dispatch.py (decode, validate, a table from
+message type to handler), validation.py (payloads against the protocol's limits), jobs.py (the
+query threads and their outbox), cache.py (decoded scenes and their results memo, in one byte
+budget). One thread owns the socket and answers at once (hello, health, scene.has, cancel,
+uploads); queries run on the job threads, whose messages the socket thread sends.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -15,27 +17,20 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import zmq
-
 from ...shared.defaults import DEFAULT_ADDRESS
-from ...shared.protocol import (
-    PROTOCOL_VERSION,
-    Message,
-    ProtocolError,
-    check_lift_options,
-    decode,
-    encode,
-    error_message,
-    scene_from_wire,
-)
+from ...shared.protocol import MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, PROTOCOL_VERSION, QUERY_OPTIONS, Message
 from ...shared.results import result_to_wire
 from ...shared.scene import SceneError
-from ..models.loading import ModelError
-from ..pipeline.pipeline import Cancelled, Pipeline
+from ...shared.scene_wire import scene_from_wire
+from ..pipeline.pipeline import Pipeline
 from ..pipeline.settings import PipelineSettings
-from .cache import SceneCache
-from .jobs import Job
+from .cache import SceneCache, memo_key
+from .dispatch import Dispatcher
+from .jobs import JobRunner, QueryJob
 from .keys import is_loopback
+from .transport import Transport
+
+log = logging.getLogger("scene_r1.service")
 
 
 @dataclass(frozen=True)
@@ -45,279 +40,171 @@ class ServerSettings:
     broker: str | None = None  # connect to a broker's worker address instead of binding
     name: str = ""  # worker name in a broker's pool (default: host + a random suffix)
     jobs: int = 1  # queries run at once (GPU work); health/progress/cancel never wait for them
-    max_message_bytes: int = 4 << 30
+    max_message_bytes: int = MAX_MESSAGE_BYTES  # decoded buffer bytes of one message, checked before allocation
     max_frames: int = 5000
-    cache_bytes: int = 8 << 30  # decoded scenes held (least recently used dropped first)
+    cache_bytes: int = 8 << 30  # decoded scenes and their results held (least recently used dropped first)
     keepalive_s: float = 1.0  # a running query's client hears from us at least this often
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
 
 
+def check_exposure(settings: ServerSettings) -> None:
+    """Anything but loopback, bound or connected to, only with CURVE keys."""
+    address, verb = (settings.broker, "connect to broker") if settings.broker else (settings.bind, "bind")
+    if settings.curve_keys is None and not is_loopback(address):
+        raise SceneError(
+            f"refusing to {verb} {address} without CURVE keys: anyone who can reach it could use this GPU "
+            "and read uploaded scans. Make keys with `scene-r1 keys DIR` and pass --curve-keys DIR, or use 127.0.0.1."
+        )
+
+
 class Server:
     def __init__(self, settings: ServerSettings = ServerSettings(), pipeline: Pipeline | None = None):
-        if settings.broker is None and not is_loopback(settings.bind) and settings.curve_keys is None:
-            raise SceneError(
-                f"refusing to bind {settings.bind} without CURVE keys: anyone who can reach it could use this GPU "
-                "and read uploaded scans. Make keys with `scene-r1 keys DIR` and pass --curve-keys DIR, or bind 127.0.0.1."
-            )
+        check_exposure(settings)
         self.settings = settings
         self.name = settings.name or f"worker-{uuid.uuid4().hex[:6]}"
         self._pipeline = pipeline
         self._pipeline_lock = threading.Lock()
         self.cache = SceneCache(settings.cache_bytes)
-        self.jobs: queue.Queue[Job | None] = queue.Queue()
-        self.running: dict[str, Job] = {}
-        self.queued: dict[str, Job] = {}
-        self.outbox: queue.Queue[tuple[list, Message]] = queue.Queue()
+        self.runner = JobRunner(self._run, settings.jobs)
+        self.dispatcher = Dispatcher(
+            {
+                "hello": self._hello,
+                "health": self._health,
+                "scene.has": self._scene_has,
+                "scene.upload": self._scene_upload,
+                "query": self._query,
+                "cancel": self._cancel,
+            },
+            settings.max_message_bytes,
+            {"max_frames": settings.max_frames},
+        )
         self.started = time.monotonic()
-        self.served = 0
         self.stop_event = threading.Event()
         self.ready = threading.Event()
         self.endpoint = settings.bind  # the bound address (with the real port when bound to :*)
+        self.transport: Transport | None = None
 
-    # ---- the pipeline, loaded on first use in a worker thread ---------------------------------
     def pipeline(self) -> Pipeline:
+        """The pipeline, loaded on first use (in a job thread)."""
         with self._pipeline_lock:
             if self._pipeline is None:
                 self._pipeline = Pipeline(self.settings.pipeline)
             return self._pipeline
 
-    # ---- socket thread ------------------------------------------------------------------------
+    # ---- the socket thread -----------------------------------------------------------------------
     def serve(self) -> None:
         """Run until stop() (or KeyboardInterrupt)."""
-        context = zmq.Context()
-        auth = None
-        socket = context.socket(zmq.DEALER if self.settings.broker else zmq.ROUTER)
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.MAXMSGSIZE, self.settings.max_message_bytes)
-        if self.settings.curve_keys is not None:
-            auth = self._curve(context, socket, Path(self.settings.curve_keys))
-        if self.settings.broker:
-            socket.connect(self.settings.broker)
-        else:
-            socket.bind(self.settings.bind)
-            self.endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        workers = [
-            threading.Thread(target=self._work, name=f"scene-r1-job-{i}", daemon=True)
-            for i in range(self.settings.jobs)
-        ]
-        for worker in workers:
-            worker.start()
+        settings = self.settings
+        self.transport = transport = Transport(
+            settings.bind, settings.broker, settings.curve_keys, settings.max_message_bytes
+        )
+        self.endpoint = transport.endpoint
+        self.runner.start()
         self.ready.set()
         last_keepalive = 0.0
         try:
             while not self.stop_event.is_set():
-                if socket.poll(20):
-                    self._receive(socket)
-                while True:
-                    try:
-                        route, message = self.outbox.get_nowait()
-                    except queue.Empty:
-                        break
-                    self._send(socket, route, message)
-                now = time.monotonic()
-                if now - last_keepalive >= self.settings.keepalive_s:
-                    last_keepalive = now
-                    for job in list(self.running.values()):
-                        self._send(socket, job.route, Message("progress", job.request_id, {"keepalive": True}))
-                    if self.settings.broker:
-                        self._send(socket, [b""], Message("worker.heartbeat", payload=self._worker_state()))
+                if transport.poll(20):
+                    received = transport.receive()
+                    if received is not None:
+                        reply = self.dispatcher.handle(*received)
+                        if reply is not None:
+                            transport.send(received[0], reply)
+                self._drain(transport)
+                if time.monotonic() - last_keepalive >= settings.keepalive_s:
+                    last_keepalive = time.monotonic()
+                    for route, message in self.runner.keepalives():
+                        transport.send(route, message)
+                    if settings.broker:
+                        transport.send([b""], Message("worker.heartbeat", payload=self._worker_state()))
         finally:
-            for _ in workers:
-                self.jobs.put(None)
-            socket.close(linger=0)
-            if auth is not None:
-                auth.stop()
-            context.term()
+            self.runner.stop()
+            transport.close()
+
+    def _drain(self, transport: Transport) -> None:
+        while True:
+            try:
+                route, message = self.runner.outbox.get_nowait()
+            except queue.Empty:
+                return
+            transport.send(route, message)
 
     def stop(self) -> None:
         self.stop_event.set()
 
-    def _curve(self, context, socket, folder: Path):
-        from zmq.auth.thread import ThreadAuthenticator
-
-        try:
-            public, secret = zmq.auth.load_certificate(folder / "server.key_secret")
-        except (OSError, ValueError) as error:
-            raise SceneError(f"cannot read the server's CURVE key {folder / 'server.key_secret'}: {error}") from None
-        clients = folder / "authorized_clients"
-        if not clients.is_dir() or not any(clients.glob("*.key")):
-            raise SceneError(f"no authorized client keys in {clients}: every client would be refused")
-        auth = ThreadAuthenticator(context)
-        auth.start()
-        auth.configure_curve(domain="*", location=str(clients))
-        socket.curve_server = True
-        socket.curve_publickey, socket.curve_secretkey = public, secret
-        return auth
-
     def _worker_state(self) -> dict:
-        return {"name": self.name, "scenes": self.cache.keys(), "busy": len(self.running), "queued": len(self.queued)}
+        busy, queued = self.runner.counts()
+        return {"name": self.name, "scenes": self.cache.keys(), "busy": busy, "queued": queued}
 
-    def _send(self, socket, route: list, message: Message) -> None:
-        try:
-            socket.send_multipart(list(route) + encode(message), copy=False)
-        except zmq.ZMQError:
-            pass  # the peer is gone; ROUTER drops unroutable messages, nothing to tell anyone
+    # ---- handlers (payloads already validated) ----------------------------------------------------
+    def _hello(self, route: list, message: Message) -> Message:
+        limits = {"max_frames": self.settings.max_frames, "max_message_bytes": self.settings.max_message_bytes}
+        limits |= {"max_text_chars": MAX_TEXT_CHARS, "query_options": QUERY_OPTIONS}
+        payload = {"protocol": PROTOCOL_VERSION, "server": "scene-r1", "name": self.name, "limits": limits}
+        payload |= {"vlm": self.settings.pipeline.vlm, "tracker": self.settings.pipeline.tracker}
+        return Message("hello", message.id, payload)
 
-    def _receive(self, socket) -> None:
-        frames = socket.recv_multipart(copy=False)
-        if not frames:
-            return
-        # ROUTER: [identity, header, ...]; behind a broker: [client identity, header, ...].
-        route, body = [frames[0]], frames[1:]
-        request_id = ""
-        try:
-            message = decode(body, max_array_bytes=self.settings.max_message_bytes)
-            request_id = message.id
-            reply = self._handle(route, message)
-        except ProtocolError as error:
-            reply = error_message(request_id or "unknown", error.code, str(error))
-        except SceneError as error:
-            reply = error_message(request_id or "unknown", "bad-scene", str(error))
-        except Exception as error:  # noqa: BLE001 - the server keeps serving whatever one message does
-            reply = error_message(request_id or "unknown", "internal", f"{type(error).__name__}: {error}")
-        if reply is not None:
-            self._send(socket, route, reply)
+    def _health(self, route: list, message: Message) -> Message:
+        uptime = round(time.monotonic() - self.started, 1)
+        payload = self._worker_state() | {"ok": True, "uptime_s": uptime, "served": self.runner.served}
+        return Message("health", message.id, payload | {"cache": self.cache.stats()})
 
-    def _handle(self, route: list, message: Message) -> Message | None:
-        kind, payload = message.type, message.payload
-        if kind == "hello":
-            return Message(
-                "hello",
-                message.id,
-                {
-                    "protocol": PROTOCOL_VERSION,
-                    "server": "scene-r1",
-                    "name": self.name,
-                    "vlm": self.settings.pipeline.vlm,
-                    "tracker": self.settings.pipeline.tracker,
-                    "limits": {
-                        "max_frames": self.settings.max_frames,
-                        "max_message_bytes": self.settings.max_message_bytes,
-                    },
-                },
-            )
-        if kind == "health":
-            return Message(
-                "health",
-                message.id,
-                self._worker_state()
-                | {"ok": True, "uptime_s": round(time.monotonic() - self.started, 1), "served": self.served},
-            )
-        if kind == "scene.has":
-            key = payload.get("hash")
-            if not isinstance(key, str):
-                raise ProtocolError("bad-payload", "scene.has needs a string 'hash'")
-            return Message("scene.has", message.id, {"hash": key, "have": self.cache.get(key) is not None})
-        if kind == "scene.upload":
-            scene = scene_from_wire(payload, message.arrays, max_frames=self.settings.max_frames)
-            nbytes = sum(a.nbytes for a in message.arrays.values())
-            self.cache.put(payload["hash"], scene, nbytes)
-            return Message("scene.stored", message.id, {"hash": payload["hash"], "frames": len(scene)})
-        if kind == "query":
-            return self._enqueue(route, message)
-        if kind == "cancel":
-            target = payload.get("request")
-            job = self.running.get(target) or self.queued.get(target)
-            if job is not None:
-                job.cancel.set()
-            return Message("cancel", message.id, {"request": target, "found": job is not None})
-        raise ProtocolError(
-            "unknown-type",
-            f"unknown message type {kind!r}; requests are hello, health, scene.has, scene.upload, query, cancel",
-        )
+    def _scene_has(self, route: list, message: Message) -> Message:
+        key = message.payload["hash"]
+        return Message("scene.has", message.id, {"hash": key, "have": self.cache.get(key) is not None})
 
-    def _enqueue(self, route: list, message: Message) -> Message:
+    def _scene_upload(self, route: list, message: Message) -> Message:
+        if self.transport is not None:  # the client hears at once that the upload arrived
+            self.transport.send(route, Message("accepted", message.id, {"stage": "upload"}))
+        scene = scene_from_wire(message.payload, message.arrays, max_frames=self.settings.max_frames)
+        nbytes = sum(a.nbytes for a in message.arrays.values())
+        self.cache.put(message.payload["hash"], scene, nbytes)
+        return Message("scene.stored", message.id, {"hash": message.payload["hash"], "frames": len(scene)})
+
+    def _query(self, route: list, message: Message) -> Message:
         payload = message.payload
-        mode, key, text, options = (
-            payload.get("mode"),
-            payload.get("scene"),
-            payload.get("text", ""),
-            payload.get("options", {}),
-        )
-        if mode not in ("ground", "ask", "lift"):
-            raise ProtocolError("bad-payload", f"query mode must be ground, ask or lift, got {mode!r}")
-        if not isinstance(text, str) or len(text) > 2000 or not isinstance(options, dict):
-            raise ProtocolError(
-                "bad-payload", "a query needs 'text' (a string of at most 2000 characters) and 'options' (an object)"
+        key = payload["scene"]
+        if self.cache.get(key) is None:
+            return Message(
+                "error",
+                message.id,
+                {"code": "unknown-scene", "message": f"this server does not hold scene {key}: upload it first"},
             )
-        if mode != "lift" and not text.strip():
-            raise ProtocolError("bad-payload", f"a {mode} query needs text")
-        if mode == "lift":
-            check_lift_options(options)
-        if not isinstance(key, str) or self.cache.get(key) is None:
-            raise ProtocolError(
-                "unknown-scene", f"this server does not hold scene {key!r}: upload it first (scene.upload)"
-            )
-        if message.id in self.running or message.id in self.queued:
+        job = QueryJob(route, message.id, key, payload["mode"], payload.get("text", ""), payload.get("options", {}))
+        position = self.runner.submit(job)
+        if position is None:
             return Message("accepted", message.id, {"queued": True})  # a retried request: already on its way
-        job = Job(route, message.id, key, mode, text, options)
-        self.queued[job.request_id] = job
-        self.jobs.put(job)
-        return Message("accepted", message.id, {"position": self.jobs.qsize()})
+        return Message("accepted", message.id, {"position": position})
 
-    # ---- worker threads -----------------------------------------------------------------------
-    def _work(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            self.queued.pop(job.request_id, None)
-            if job.cancel.is_set():
-                self.outbox.put(
-                    (job.route, error_message(job.request_id, "cancelled", "the query was cancelled before it started"))
-                )
-                continue
-            self.running[job.request_id] = job
-            try:
-                payload, arrays = self._run(job)
-                self.outbox.put((job.route, Message("result", job.request_id, payload, arrays)))
-            except Cancelled:
-                self.outbox.put(
-                    (job.route, error_message(job.request_id, "cancelled", "the query was cancelled; nothing was kept"))
-                )
-            except ModelError as error:
-                self.outbox.put((job.route, error_message(job.request_id, "model", str(error))))
-            except (SceneError, IndexError) as error:  # e.g. a frame index past the scene's end
-                self.outbox.put((job.route, error_message(job.request_id, "bad-query", str(error))))
-            except Exception as error:  # noqa: BLE001 - one failed query must not take the worker down
-                self.outbox.put(
-                    (job.route, error_message(job.request_id, "internal", f"{type(error).__name__}: {error}"))
-                )
-            finally:
-                self.running.pop(job.request_id, None)
-                self.served += 1
+    def _cancel(self, route: list, message: Message) -> Message:
+        target = message.payload["request"]
+        return Message("cancel", message.id, {"request": target, "found": self.runner.cancel(target)})
 
-    def _run(self, job: Job) -> tuple[dict, dict]:
+    # ---- a job thread --------------------------------------------------------------------------------
+    def _run(self, job: QueryJob, progress) -> tuple[dict, dict]:
         cached = self.cache.get(job.scene_key)
         if cached is None:
             raise SceneError(f"scene {job.scene_key} was dropped from the cache before the query ran; upload it again")
-        memo_key = (job.mode, job.text, repr(sorted(job.options.items())))
-        if memo_key in cached.results:  # the same question about the same scene: nothing to recompute
-            payload, arrays = cached.results[memo_key]
-            return payload | {"cached": True}, arrays
-
-        def progress(stage, done, total):
-            if job.cancel.is_set():
-                raise Cancelled("cancelled")
-            self.outbox.put(
-                (job.route, Message("progress", job.request_id, {"stage": stage, "done": done, "total": total}))
-            )
-
-        pipeline = self.pipeline()
-        scene = cached.scene
+        memo = memo_key(job.mode, job.text, job.options)
+        if not job.options.get("no_cache"):
+            stored = self.cache.result(job.scene_key, memo)
+            if stored is not None:  # the same question about the same scene: nothing to recompute
+                return stored[0] | {"cached": True}, stored[1]
+        pipeline, scene, options = self.pipeline(), cached.scene, job.options
         if job.mode == "ground":
-            result = pipeline.ground(
-                scene, job.text, every=job.options.get("every"), progress=progress, cancel=job.cancel
-            )
+            result = pipeline.ground(scene, job.text, every=options.get("every"), progress=progress, cancel=job.cancel)
         elif job.mode == "ask":
             result = pipeline.ask(scene, job.text, progress=progress, cancel=job.cancel)
         else:
-            options = job.options
-            points = options.get("points") or None
             result = pipeline.lift(
-                scene, options.get("frame", 0), options.get("box"), progress=progress, cancel=job.cancel, points=points
+                scene,
+                options["frame"],
+                options.get("box"),
+                progress=progress,
+                cancel=job.cancel,
+                points=options.get("points") or None,
             )
         result.worker = self.name
         payload, arrays = result_to_wire(result)
-        cached.results[memo_key] = (payload, arrays)
+        self.cache.put_result(job.scene_key, memo, payload, arrays)
         return payload, arrays

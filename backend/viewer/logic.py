@@ -12,6 +12,7 @@ Exports of a selected result:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,11 +141,19 @@ def export_json(path, result: QueryResult, labels: np.ndarray) -> None:
     Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
+def safe_stem(name) -> str:
+    """A file stem from a scene's name as written in scene.json: letters, digits, '.', '-' and '_'
+    only, no leading dot, at most 80 characters; "../../x" can never leave the export folder."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).lstrip("._")[:80]
+    return stem or "scene"
+
+
 def export_result(
     folder, scene_name: str, vertices, colors, result: QueryResult, radius: float = 0.03
 ) -> dict[str, Path]:
-    """All three exports of one result into `folder`."""
+    """All three exports of one result into `folder` (named by the scene, made a safe file stem)."""
     folder = Path(folder)
+    scene_name = safe_stem(scene_name)
     folder.mkdir(parents=True, exist_ok=True)
     labels = vertex_labels(vertices, result, radius)
     export_ply(folder / f"{scene_name}_labels.ply", vertices, colors, labels)

@@ -54,7 +54,7 @@ def test_a_2000_frame_scan_opens_without_decoding(tmp_path, monkeypatch):
         (tmp_path / f"frame-{i:06d}.pose.txt").write_text(pose)
     decoded = []
     real_read_color = images.read_color
-    monkeypatch.setattr(images, "read_color", lambda p: decoded.append(p) or real_read_color(p))
+    monkeypatch.setattr(images, "read_color", lambda p, *size: decoded.append(p) or real_read_color(p, *size))
     scene = open_scene(tmp_path)
     assert len(scene) == 2000 and decoded == []
     assert scene.frame(1999).depth[0, 0] == pytest.approx(1.0)
