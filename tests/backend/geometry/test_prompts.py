@@ -48,3 +48,19 @@ def test_viewer_box_mode_text():
         with pytest.raises(ValueError, match="box mode"):
             parse_box_prompt(bad)
     assert "+x,y" in BOX_PROMPT_HELP and np.isfinite(1)
+
+
+def test_cli_lift_from_clicks_on_the_real_kitchen(real_sequence, tmp_path, capsys):
+    """`scene-r1 lift --point` (frame numbers as the capture names them: frame-000240 is the 13th)."""
+    import json
+
+    from scene_r1.backend.cli import main
+
+    argv = ["lift", str(real_sequence), "--frame", "240", "--point", "240,335", "--point", "330,360,0"]
+    assert main([*argv, "--segmenter", "geometric", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert "segmenter: geometric" in result["notes"] and result["point_count"] > 100
+    aabb = np.array(result["aabb"])
+    assert np.all(aabb[1] - aabb[0] < 0.25)  # a mug, not the table it stands on
+    assert main([*argv[:4], "--point", "240", "--out", str(tmp_path)]) != 0
+    assert "--point takes x,y" in capsys.readouterr().err
