@@ -86,11 +86,11 @@ SEED = 0  # every random choice in segmentation starts from this seed: same box,
 def fit_plane(points: np.ndarray, threshold: float, iterations: int = 150, seed: int = SEED):
     """RANSAC plane (normal, offset, inlier indices) through `points`, reproducible point for point.
 
-    Our own instead of Open3D's `segment_plane`: that one runs its iterations on OpenMP threads
-    that draw from one shared generator, so even seeded the triplet an iteration gets (and with
-    ties, the plane chosen) depends on thread scheduling and varies from run to run and with the
-    thread count. Here the triplets come from a seeded numpy generator and all hypotheses are
-    scored at once; ties go to the first.
+    Our own instead of Open3D's `segment_plane` (a parallel RANSAC): on the real kitchen, one box
+    lifted three times in one process gave 3586, 3561 and 3562 points even with
+    `o3d.utility.random.seed` called right before every segment_plane call, and 2 to 2,079 points
+    unseeded. Here the triplets come from a seeded numpy generator and all hypotheses are scored
+    at once (ties go to the first), so the plane depends on the points alone.
     """
     rng = np.random.default_rng(seed)
     triplets = points[rng.integers(0, len(points), size=(iterations, 3))]
