@@ -8,6 +8,13 @@ without bpy: the add-on is imported only when Blender calls register().
 __version__ = "0.1.0"
 
 
+def run(query: str = "", mode: str = "ground", box=None, **options):
+    """Run a query on the open Blender scene to the end (headless scripts): see addon/api.py."""
+    from .addon import api
+
+    return api.run(query, mode, box, **options)
+
+
 def register() -> None:
     from . import addon
 

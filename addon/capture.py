@@ -1,11 +1,12 @@
-"""Capturing a Blender scene as an RGB-D video for the backend.
+"""Capturing a Blender scene as an RGB-D video for the backend (bpy side of core/capture and core/framing).
 
-Colour comes from Cycles. Depth and object index come from ray casting the evaluated meshes
-through mathutils' BVH: exact planar depth on every Blender from 4.2 to 5.0 (Blender 5.0 in
-background mode writes only the Combined pass to multilayer EXR, so render passes are not a
-portable source of depth), and the object index scores results against Blender's own truth.
-Everything the capture touches (render settings, a temporary camera, images) is restored.
+Colour comes from Cycles. Depth and object index come from ray casting the evaluated meshes through
+mathutils' BVH: exact planar depth on every Blender from 4.2 to 5.2 (Blender 5.0 in background mode
+writes only the Combined pass to multilayer EXR, so render passes are not a portable source of
+depth), and the object index says exactly which object each pixel shows. Everything the capture
+touches (render settings, a temporary camera, images) is restored.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,11 @@ import numpy as np
 from mathutils import Matrix, Vector
 from mathutils.bvhtree import BVHTree
 
-from ..shared.capture import CapturePlan, animation_frames, bounds_of, orbit_plan
-from ..shared.camera import blender_to_opencv_pose, intrinsics_from_blender
+from ..shared.camera import blender_to_opencv_pose
 from ..shared.scene import Scene
+from .core.capture import CapturePlan, animation_frames
+from .core.framing import Box, camera_orbit, describe, seen_objects, small_objects, target_bounds
+from .core.region import blender_camera_for, camera_intrinsics, capture_size
 
 RESULT_COLLECTION = "Scene-R1"
 
@@ -40,36 +43,98 @@ def scene_meshes(context, exclude_results: bool = True) -> list:
     return [o for o in context.scene.objects if o.type == "MESH" and o.visible_get() and o not in skip]
 
 
-def plan_from_settings(context, settings) -> CapturePlan:
-    """The panel's capture settings -> which views to render."""
-    if settings.capture_source == "CAMERA":
-        camera = context.scene.camera
-        if camera is None:
-            raise ValueError("the scene has no active camera to capture from")
-        scene = context.scene
-        frames = animation_frames(scene.frame_start, scene.frame_end, settings.frames)
-        poses, times = [], []
-        for number in frames:
-            scene.frame_set(number)
-            poses.append(blender_to_opencv_pose(np.array(camera.matrix_world)))
-            times.append((number - frames[0]) / (scene.render.fps / scene.render.fps_base))
-        data = camera.data
-        intrinsics = intrinsics_from_blender(data.lens, data.sensor_width, data.sensor_height, data.sensor_fit,
-                                             settings.width, settings.height, data.shift_x, data.shift_y)
-        return CapturePlan(np.array(poses), np.array(times), intrinsics)
-    centre, size = capture_bounds(context, settings)
-    return orbit_plan(centre, size, frames=settings.frames, width=settings.width, height=settings.height, fps=settings.fps)
+def object_boxes(objects) -> dict[str, Box]:
+    """World-space bounds of objects (their bound-box corners)."""
+    return {o.name: Box.of(_corners(o)) for o in objects}
 
 
-def capture_bounds(context, settings) -> tuple[np.ndarray, np.ndarray]:
-    """(centre, size) of the selected meshes (Orbit the selection) or of all visible meshes."""
-    objects = [o for o in context.selected_objects if o.type == "MESH"] if settings.capture_source == "SELECTION" else []
-    objects = objects or scene_meshes(context)
-    corners = [np.array(o.matrix_world) @ np.append(np.array(c), 1.0) for o in objects for c in o.bound_box]
-    return bounds_of(np.array(corners)[:, :3] if corners else np.zeros((0, 3)))
+def _corners(obj) -> np.ndarray:
+    matrix = np.array(obj.matrix_world)
+    return np.array([matrix @ np.append(np.array(c), 1.0) for c in obj.bound_box])[:, :3]
 
 
-class _World:
+def object_groups(objects) -> dict[str, str]:
+    """Each object's group: the top of its parent tree (parts parented together form one thing)."""
+    groups = {}
+    for obj in objects:
+        top = obj
+        while top.parent is not None:
+            top = top.parent
+        groups[obj.name] = top.name
+    return groups
+
+
+def camera_view(context, settings):
+    """(render intrinsics, capture intrinsics, OpenCV pose) of the active camera's own view, captured
+    at the largest size with the render's aspect inside the panel's width x height."""
+    camera = context.scene.camera
+    if camera is None:
+        raise ValueError("the scene has no active camera (add one, or capture the selection or the scene)")
+    if camera.data.type != "PERSP":
+        raise ValueError(f"the active camera is {camera.data.type.lower()}; Scene-R1 captures perspective cameras")
+    render = context.scene.render
+    size = capture_size(
+        render.resolution_x,
+        render.resolution_y,
+        settings.width,
+        settings.height,
+        render.pixel_aspect_x,
+        render.pixel_aspect_y,
+    )
+    at_render, at_capture = camera_intrinsics(camera.data, render, size)
+    return at_render, at_capture, blender_to_opencv_pose(np.array(camera.matrix_world))
+
+
+def plan_from_settings(context, settings, world: World | None = None) -> CapturePlan:
+    """The panel's capture settings -> which views to render (see core.framing for the default)."""
+    source = settings.capture_source
+    if source == "CAMERA":
+        return _animation_plan(context, settings)
+    meshes = scene_meshes(context)
+    boxes = object_boxes(meshes)
+    selected = [o.name for o in context.selected_objects if o.name in boxes]
+    if source == "AUTO" and context.scene.camera is not None:
+        _, intrinsics, pose = camera_view(context, settings)
+        world = world or World(context, meshes)
+        counts = np.bincount(world.cast(intrinsics, pose)[1].ravel(), minlength=len(world.names) + 1)
+        pixels = {n: int(counts[k]) for k, n in enumerate(world.names, 1)}
+        if selected:
+            names, what = selected, "the camera's view, then around the selection"
+        else:
+            names, what = seen_objects(pixels, boxes), "the camera's view, then around what it sees"
+        centre, size = target_bounds(names, boxes)
+        description = describe(names, what, small_objects(pixels, names))
+        return camera_orbit(pose, intrinsics, centre, size, settings.frames, settings.fps, description)
+    if source == "SELECTION" and selected:
+        names, what = selected, "around the selection"
+    else:
+        names, what = sorted(boxes), "around every visible mesh"
+    centre, size = target_bounds(names, boxes)
+    return _orbit(centre, size, settings, describe(names, what))
+
+
+def _orbit(centre, size, settings, description: str) -> CapturePlan:
+    from .core.capture import orbit_plan
+
+    plan = orbit_plan(
+        centre, size, frames=settings.frames, width=settings.width, height=settings.height, fps=settings.fps
+    )
+    return CapturePlan(plan.poses, plan.timestamps, plan.intrinsics, None, description)
+
+
+def _animation_plan(context, settings) -> CapturePlan:
+    scene = context.scene
+    _, intrinsics, _ = camera_view(context, settings)
+    frames = animation_frames(scene.frame_start, scene.frame_end, settings.frames)
+    poses, times = [], []
+    for number in frames:
+        scene.frame_set(number)
+        poses.append(blender_to_opencv_pose(np.array(scene.camera.matrix_world)))
+        times.append((number - frames[0]) / (scene.render.fps / scene.render.fps_base))
+    return CapturePlan(np.array(poses), np.array(times), intrinsics, None, "the camera's animation")
+
+
+class World:
     """All visible meshes, evaluated, in one world-space BVH, with each triangle's object."""
 
     def __init__(self, context, objects):
@@ -92,27 +157,74 @@ class _World:
         self.owners = np.array(owners, np.int32)
         self.tree = BVHTree.FromPolygons(vertices, polygons) if polygons else None
 
-    def cast(self, plan: CapturePlan, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def cast(self, intrinsics, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Planar depth (0 = no hit) and object index for every pixel centre."""
-        intrinsics = plan.intrinsics
         width, height = intrinsics.size
         depth = np.zeros((height, width), np.float32)
         index = np.zeros((height, width), np.int32)
         if self.tree is None:
             return depth, index
         u, v = np.meshgrid(np.arange(width), np.arange(height))
-        rays = np.stack([(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy, np.ones_like(u, float)], -1)
+        rays = np.stack(
+            [(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy, np.ones_like(u, float)], -1
+        )
         norms = np.linalg.norm(rays, axis=-1)
-        directions = (rays / norms[..., None]) @ pose[:3, :3].T
+        directions = ((rays / norms[..., None]) @ pose[:3, :3].T).tolist()
         origin = Vector(pose[:3, 3])
         cast = self.tree.ray_cast
         for row in range(height):
-            for column in range(width):
-                _, _, face, distance = cast(origin, Vector(directions[row, column]))
+            for column, direction in enumerate(directions[row]):
+                _, _, face, distance = cast(origin, Vector(direction))
                 if face is not None:
                     depth[row, column] = distance / norms[row, column]  # along the ray -> along the optical axis
                     index[row, column] = self.owners[face]
         return depth, index
+
+
+def index_maps(context, plan: CapturePlan) -> tuple[list[np.ndarray], list[str]]:
+    """The object-index maps of a plan's views without rendering colour (benches and tests)."""
+    world = World(context, scene_meshes(context))
+    return [world.cast(plan.intrinsics_at(i), pose)[1] for i, pose in enumerate(plan.poses)], world.names
+
+
+def _saved_render(scene) -> dict:
+    render = scene.render
+    return {
+        "camera": scene.camera,
+        "engine": render.engine,
+        "x": render.resolution_x,
+        "y": render.resolution_y,
+        "percentage": render.resolution_percentage,
+        "filepath": render.filepath,
+        "transparent": render.film_transparent,
+        "format": render.image_settings.file_format,
+        "color_mode": render.image_settings.color_mode,
+        "samples": scene.cycles.samples,
+        "device": scene.cycles.device,
+        "denoise": scene.cycles.use_denoising,
+        "aspect": (render.pixel_aspect_x, render.pixel_aspect_y),
+        "frame": scene.frame_current,
+        "render_result": "Render Result" in bpy.data.images,
+    }
+
+
+def _restore_render(scene, saved: dict) -> None:
+    render = scene.render
+    scene.camera = saved["camera"]
+    render.engine, render.resolution_x, render.resolution_y = saved["engine"], saved["x"], saved["y"]
+    render.resolution_percentage, render.filepath = saved["percentage"], saved["filepath"]
+    render.film_transparent = saved["transparent"]
+    render.image_settings.file_format, render.image_settings.color_mode = saved["format"], saved["color_mode"]
+    scene.cycles.samples, scene.cycles.device, scene.cycles.use_denoising = (
+        saved["samples"],
+        saved["device"],
+        saved["denoise"],
+    )
+    render.pixel_aspect_x, render.pixel_aspect_y = saved["aspect"]
+    if scene.frame_current != saved["frame"]:
+        scene.frame_set(saved["frame"])
+    if not saved["render_result"] and "Render Result" in bpy.data.images:
+        bpy.data.images.remove(bpy.data.images["Render Result"])
 
 
 def capture_frames(context, plan: CapturePlan, samples: int = 8, name: str = "blender-scene"):
@@ -121,57 +233,47 @@ def capture_frames(context, plan: CapturePlan, samples: int = 8, name: str = "bl
     when the caller stops early."""
     scene = context.scene
     render = scene.render
-    saved = {
-        "camera": scene.camera, "engine": render.engine, "x": render.resolution_x, "y": render.resolution_y,
-        "percentage": render.resolution_percentage, "filepath": render.filepath, "transparent": render.film_transparent,
-        "format": render.image_settings.file_format, "color_mode": render.image_settings.color_mode,
-        "samples": scene.cycles.samples, "device": scene.cycles.device, "denoise": scene.cycles.use_denoising,
-        "frame": scene.frame_current, "render_result": "Render Result" in bpy.data.images,
-    }
+    saved = _saved_render(scene)
     camera_data = bpy.data.cameras.new("Scene-R1 capture")
     camera = bpy.data.objects.new("Scene-R1 capture", camera_data)
     scene.collection.objects.link(camera)
     folder = tempfile.mkdtemp(prefix="scene-r1-capture-")
-    world = _World(context, scene_meshes(context))
+    world = World(context, scene_meshes(context))
     width, height = plan.intrinsics.size
     rgbs, depths, indices = [], [], []
     try:
-        # A camera whose intrinsics are the plan's: square pixels, horizontal fit, no shift.
-        camera_data.sensor_fit, camera_data.sensor_width = "HORIZONTAL", 36.0
-        camera_data.lens = plan.intrinsics.fx * 36.0 / width
         camera_data.clip_start, camera_data.clip_end = 0.01, 1000.0
         scene.camera = camera
         render.engine = "CYCLES"
         scene.cycles.samples, scene.cycles.device, scene.cycles.use_denoising = samples, "CPU", False
         render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
+        render.pixel_aspect_x = render.pixel_aspect_y = 1.0
         render.film_transparent = False
         render.image_settings.file_format, render.image_settings.color_mode = "PNG", "RGB"
+        matrices = plan.blender_matrices()
         for number, pose in enumerate(plan.poses):
-            camera.matrix_world = Matrix(plan.blender_matrices()[number].tolist())
+            intrinsics = plan.intrinsics_at(number)
+            for key, value in blender_camera_for(intrinsics).items():  # exactly the plan's intrinsics
+                setattr(camera_data, key, value)
+            camera.matrix_world = Matrix(matrices[number].tolist())
             path = os.path.join(folder, f"frame-{number:05d}.png")
             render.filepath = path
             bpy.ops.render.render(write_still=True)
             rgbs.append(_read_png(path))
-            depth, index = world.cast(plan, pose)
+            depth, index = world.cast(intrinsics, pose)
             depths.append(depth)
             indices.append(index)
             yield number + 1, len(plan.poses)
     finally:
-        scene.camera = saved["camera"]
+        _restore_render(scene, saved)
         bpy.data.objects.remove(camera)
         bpy.data.cameras.remove(camera_data)
-        render.engine, render.resolution_x, render.resolution_y = saved["engine"], saved["x"], saved["y"]
-        render.resolution_percentage, render.filepath, render.film_transparent = saved["percentage"], saved["filepath"], saved["transparent"]
-        render.image_settings.file_format, render.image_settings.color_mode = saved["format"], saved["color_mode"]
-        scene.cycles.samples, scene.cycles.device, scene.cycles.use_denoising = saved["samples"], saved["device"], saved["denoise"]
-        if scene.frame_current != saved["frame"]:
-            scene.frame_set(saved["frame"])
-        if not saved["render_result"] and "Render Result" in bpy.data.images:
-            bpy.data.images.remove(bpy.data.images["Render Result"])
         for leftover in os.listdir(folder):
             os.remove(os.path.join(folder, leftover))
         os.rmdir(folder)
-    captured = Scene.from_arrays(rgbs, depths, plan.intrinsics, plan.poses, plan.timestamps, name=name, cache_frames=len(rgbs))
+    captured = Scene.from_arrays(
+        rgbs, depths, plan.all_intrinsics(), plan.poses, plan.timestamps, name=name, cache_frames=len(rgbs)
+    )
     return Capture(captured, indices, world.names)
 
 

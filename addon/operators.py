@@ -1,88 +1,128 @@
-"""Operators: thin shells over capture.py, session.py and results.py."""
+"""Running a query: thin shells over core/ (decisions), capture.py and results.py (bpy work)."""
+
+import contextlib
 
 import bpy
-import numpy as np
 
-from ..shared.camera import blender_to_opencv_pose, intrinsics_from_blender
-from ..shared.capture import orbit_plan, region_box_to_frame, with_first_view
 from . import preferences
-from .capture import capture_bounds, plan_from_settings
-from .results import apply_result, select_covered, separate_covered_faces
-from .session import QueryRunner
+from .capture import World, camera_view, capture_frames, object_groups, plan_from_settings, scene_meshes
+from .core.query import Backend, QueryRunner, validate_query
+from .core.selection import Choice, objects_for_result, objects_in_box
+from .results import apply_result, select_only, select_result_objects
 
 _runner: QueryRunner | None = None
 TICK = 0.1
 
 
-def active_runner() -> QueryRunner | None:
-    return _runner
+def backend_from_preferences(context) -> Backend:
+    prefs = preferences.get(context)
+    if prefs is None:
+        return Backend(preferences.DEFAULT_ADDRESS)
+    return Backend(prefs.backend_address, prefs.curve_keys, prefs.timeout, deadline=prefs.deadline)
 
 
-def build_plan(context, settings):
-    """The capture plan for the panel's settings. "From a box" puts the active camera's view (where
-    the box was drawn) first, then orbits the scene or selection with the same intrinsics."""
-    if settings.mode != "lift":
-        return plan_from_settings(context, settings), {}
-    box = [float(v) for v in settings.box]
-    if settings.capture_source == "CAMERA":
-        return plan_from_settings(context, settings), {"frame": settings.box_frame, "box": box}
-    camera = context.scene.camera
-    if camera is None:
-        raise ValueError("From a box needs an active camera: the box is drawn over its view")
-    data = camera.data
-    if data.shift_x or data.shift_y:
-        raise ValueError("From a box needs a camera without lens shift")
-    intrinsics = intrinsics_from_blender(data.lens, data.sensor_width, data.sensor_height, data.sensor_fit, settings.width, settings.height)
-    centre, size = capture_bounds(context, settings)
-    orbit = orbit_plan(centre, size, frames=max(settings.frames - 1, 2), fps=settings.fps, intrinsics=intrinsics)
-    return with_first_view(orbit, blender_to_opencv_pose(np.array(camera.matrix_world)), settings.fps), {"frame": 0, "box": box}
+def native_box(context, settings) -> Choice:
+    """A box over the camera's view -> the scene's own objects under it (exact object-index map of
+    that view; no backend, no tracker). An empty Choice when no single object fits (a scan)."""
+    if context.scene.camera is None or settings.capture_source == "CAMERA":
+        return Choice(reason="the box is on an animation frame; the backend lifts it")
+    _, intrinsics, pose = camera_view(context, settings)
+    meshes = scene_meshes(context)
+    world = World(context, meshes)
+    index = world.cast(intrinsics, pose)[1]
+    return objects_in_box(index, world.names, [float(v) for v in settings.box], object_groups(meshes))
 
 
-def start_query(context, settings=None) -> QueryRunner:
-    """Start a query from the panel's settings (also the scripting entry point)."""
+def start_query(context, settings=None) -> QueryRunner | None:
+    """Start a query from the panel's settings. A box over a scene of separate objects is answered at
+    once (returns None); anything else starts a QueryRunner (health check, capture, backend)."""
     global _runner
     if _runner is not None and not _runner.finished:
         raise RuntimeError("a Scene-R1 query is already running; cancel it first")
     settings = settings or context.scene.scene_r1
-    prefs = preferences.get(context)
-    if settings.mode != "lift" and not settings.query.strip():
-        raise ValueError("type a query first")
-    plan, options = build_plan(context, settings)
-    _runner = QueryRunner(context, plan, settings.mode, settings.query.strip(), options,
-                          address=prefs.backend_address if prefs else "tcp://127.0.0.1:5555",
-                          curve_folder=prefs.curve_keys if prefs else "", timeout=prefs.timeout if prefs else 60.0,
-                          samples=settings.samples)
     status = context.window_manager.scene_r1_status
-    status.running, status.progress, status.stage, status.message = True, 0.0, "capture", "capturing views"
+    box = [float(v) for v in settings.box] if settings.mode == "lift" else None
+    text = validate_query(settings.mode, settings.query, box)  # before anything runs
+    if settings.mode == "lift":
+        choice = native_box(context, settings)
+        if choice.objects:
+            _native_done(context, settings, choice)
+            return None
+        if not choice.scores and "empty background" in choice.reason:  # nothing there to lift either
+            raise ValueError(choice.reason)
+    plan = plan_from_settings(context, settings)
+    options = {}
+    if settings.mode == "lift":
+        options = {"frame": settings.box_frame if settings.capture_source == "CAMERA" else 0, "box": box}
+    _runner = QueryRunner(
+        settings.mode,
+        text,
+        options,
+        capture_frames(context, plan, samples=settings.samples),
+        backend_from_preferences(context),
+    )
+    status.running, status.progress, status.stage = True, 0.0, "health"
+    status.message, status.covers = "checking the backend", plan.description
     return _runner
 
 
+def _native_done(context, settings, choice: Choice) -> None:
+    info = {
+        "query": "box",
+        "mode": "lift",
+        "reasoning": "selected by the box over the camera view",
+        "score": float(choice.scores.get(choice.objects[0], 0.0)),
+    }
+    chosen = select_result_objects(context, choice.objects, info)
+    _finished(context, settings, "box", "lift", f"selected {', '.join(o.name for o in chosen)}", "")
+
+
+def _finished(context, settings, text: str, mode: str, message: str, reasoning: str, state: str = "done") -> None:
+    status = context.window_manager.scene_r1_status
+    status.running, status.message = False, message
+    settings.answer, settings.reasoning = message, reasoning
+    item = settings.history.add()
+    item.query, item.mode, item.answer, item.status = text, mode, message, state
+    with contextlib.suppress(RuntimeError):  # no undo stack in background mode
+        bpy.ops.ed.undo_push(message=f"Scene-R1: {text or 'box'}")
+
+
 def finish_query(context, runner: QueryRunner) -> list:
-    """Apply a finished query on the main thread: objects (one undo step), answer, history, status."""
+    """Apply a finished query on the main thread: the scene's own objects selected (or, for a scanned
+    mesh, the 3D mask's points as a new object), the answer, the history and the status."""
     settings, status = context.scene.scene_r1, context.window_manager.scene_r1_status
     status.running = False
-    created = []
-    if runner.state == runner.DONE:
-        payload = runner.reply.payload
-        created = apply_result(context, runner.reply)
-        stages = payload.get("stages", {})
-        reasoning = "\n".join(f"{name}: {info['reasoning']}" for name, info in stages.items() if info.get("reasoning"))
-        settings.answer = payload.get("answer", "") or (f"{len(created)} object(s) found" if created else "nothing could be lifted into 3D")
-        settings.reasoning = reasoning
-        status.message = settings.answer
-        item = settings.history.add()
-        item.query, item.mode, item.answer, item.status = runner.text, runner.mode, settings.answer, "done"
-        if created:
-            for obj in context.view_layer.objects:
-                obj.select_set(obj in created)
-            context.view_layer.objects.active = created[0]
-            try:
-                bpy.ops.ed.undo_push(message=f"Scene-R1: {runner.text or 'box'}")
-            except RuntimeError:  # no undo stack (background mode)
-                pass
-    else:
+    if runner.state != runner.DONE:
         status.message = "cancelled" if runner.state == runner.CANCELLED else f"failed: {runner.error}"
-    return created
+        return []
+    result = runner.result
+    if result.mode == "ask":
+        answer = result.answer or "the model gave no answer in the expected form"
+        _finished(context, settings, runner.text, "ask", answer, result.reasoning_text())
+        return []
+    capture = runner.capture
+    groups = object_groups([bpy.data.objects[n] for n in capture.object_names if n in bpy.data.objects])
+    choice = objects_for_result(result, capture.object_index, capture.object_names, groups)
+    choice.objects = [n for n in choice.objects if n in bpy.data.objects]
+    reasoning = result.reasoning_text()
+    if choice.objects:
+        info = {
+            "query": result.query or "box",
+            "mode": result.mode,
+            "reasoning": reasoning,
+            "score": float(choice.scores.get(choice.objects[0], 0.0)),
+        }
+        chosen = select_result_objects(context, choice.objects, info)
+        message = f"found {', '.join(o.name for o in chosen)}"
+    else:
+        chosen = apply_result(context, result)
+        if chosen:
+            select_only(context, chosen)
+            message = f"no whole object ({choice.reason}); its 3D mask is {chosen[0].name}"
+        else:
+            message = f"nothing found: {choice.reason}"
+    _finished(context, settings, runner.text, result.mode, message, reasoning)
+    return chosen
 
 
 def _tick():
@@ -92,10 +132,7 @@ def _tick():
         return None
     context = bpy.context
     status = context.window_manager.scene_r1_status
-    try:
-        runner.step()
-    except Exception as error:  # noqa: BLE001 - a timer must not raise
-        runner.state, runner.error = runner.FAILED, str(error)
+    runner.step()
     status.stage, status.progress = runner.stage, 100.0 * runner.fraction
     for window in context.window_manager.windows:
         for area in window.screen.areas:
@@ -105,11 +142,20 @@ def _tick():
         return TICK
     try:
         finish_query(context, runner)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - a timer must not raise
         status.message = f"failed while importing the result: {error}"
     if status.message.startswith("failed"):
         bpy.ops.scene_r1.report("INVOKE_DEFAULT", message=status.message)
     return None
+
+
+def run_to_end(context, settings=None, timeout: float | None = None) -> list:
+    """Start and finish a query in this call (headless scripts: timers do not fire in background mode)."""
+    runner = start_query(context, settings)
+    if runner is None:
+        return list(context.selected_objects)
+    runner.wait(timeout)
+    return finish_query(context, runner)
 
 
 class SCENE_R1_OT_report(bpy.types.Operator):
@@ -129,13 +175,31 @@ class SCENE_R1_OT_report(bpy.types.Operator):
 
 
 class SCENE_R1_OT_run(bpy.types.Operator):
+    """Capture the scene and send the query to the Scene-R1 backend. From scripts:
+    bpy.ops.scene_r1.run(query="the mug", mode="ground", wait=True) runs it to the end."""
+
     bl_idname = "scene_r1.run"
     bl_label = "Run"
     bl_description = "Capture the scene and send the query to the Scene-R1 backend"
+    query: bpy.props.StringProperty(name="Query", default="", description="Overrides the panel's query when set")
+    mode: bpy.props.StringProperty(name="Mode", default="", description="ground, ask or lift; empty: the panel's")
+    wait: bpy.props.BoolProperty(name="Wait", default=False, description="Run to the end in this call (scripts)")
 
     def execute(self, context):
+        settings = context.scene.scene_r1
+        if self.query:
+            settings.query = self.query
+        if self.mode:
+            settings.mode = self.mode
         try:
-            start_query(context)
+            if self.wait:
+                run_to_end(context, settings)
+                status = context.window_manager.scene_r1_status
+                level = "ERROR" if status.message.startswith(("failed", "nothing")) else "INFO"
+                self.report({level}, f"Scene-R1: {status.message}")
+                return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+            if start_query(context, settings) is None:
+                return {"FINISHED"}
         except (ValueError, RuntimeError) as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
@@ -155,117 +219,7 @@ class SCENE_R1_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class SCENE_R1_OT_select_covered(bpy.types.Operator):
-    bl_idname = "scene_r1.select_covered"
-    bl_label = "Select covered objects"
-    bl_description = "Select the scene's objects the active result's 3D mask covers"
-    bl_options = {"REGISTER", "UNDO"}
-    radius: bpy.props.FloatProperty(name="Radius", default=0.03, min=0.001, description="Metres from a mask point to a surface")
-
-    @classmethod
-    def poll(cls, context):
-        return context.active_object is not None and "scene_r1_query" in context.active_object
-
-    def execute(self, context):
-        chosen = select_covered(context, context.active_object, self.radius)
-        self.report({"INFO"}, f"selected {', '.join(o.name for o in chosen)}" if chosen else "the mask covers no object")
-        return {"FINISHED"}
-
-
-class SCENE_R1_OT_separate_faces(bpy.types.Operator):
-    bl_idname = "scene_r1.separate_faces"
-    bl_label = "Separate covered faces"
-    bl_description = "Split the faces of the selected scanned mesh that the active result covers into a new object"
-    bl_options = {"REGISTER", "UNDO"}
-    radius: bpy.props.FloatProperty(name="Radius", default=0.03, min=0.001)
-
-    @classmethod
-    def poll(cls, context):
-        result = context.active_object
-        return result is not None and "scene_r1_query" in result and any(o.type == "MESH" and o != result for o in context.selected_objects)
-
-    def execute(self, context):
-        result = context.active_object
-        scan = next(o for o in context.selected_objects if o.type == "MESH" and o != result)
-        part = separate_covered_faces(context, scan, result, self.radius)
-        if part is None:
-            self.report({"WARNING"}, "the mask covers none of its faces")
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"separated {part.name}")
-        return {"FINISHED"}
-
-
-class SCENE_R1_OT_draw_box(bpy.types.Operator):
-    """Drag a rectangle over the camera view; the object inside is lifted to 3D."""
-
-    bl_idname = "scene_r1.draw_box"
-    bl_label = "Draw box"
-    bl_description = "Drag a rectangle over the camera view around the object to lift"
-
-    def invoke(self, context, event):
-        if context.area is None or context.area.type != "VIEW_3D" or context.region_data.view_perspective != "CAMERA":
-            self.report({"ERROR"}, "look through the active camera (Numpad 0) and drag over it")
-            return {"CANCELLED"}
-        self.start = None
-        context.window_manager.modal_handler_add(self)
-        context.workspace.status_text_set("Scene-R1: drag a rectangle around the object (Esc cancels)")
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        if event.type in {"ESC", "RIGHTMOUSE"}:
-            context.workspace.status_text_set(None)
-            return {"CANCELLED"}
-        if event.type == "LEFTMOUSE" and event.value == "PRESS":
-            self.start = (event.mouse_region_x, event.mouse_region_y)
-        elif event.type == "LEFTMOUSE" and event.value == "RELEASE" and self.start is not None:
-            context.workspace.status_text_set(None)
-            settings = context.scene.scene_r1
-            try:
-                settings.box = region_box_to_frame(self.start, (event.mouse_region_x, event.mouse_region_y),
-                                                   camera_frame_in_region(context), (settings.width, settings.height))
-            except ValueError as error:
-                self.report({"ERROR"}, str(error))
-                return {"CANCELLED"}
-            settings.mode = "lift"
-            bpy.ops.scene_r1.run()
-            return {"FINISHED"}
-        return {"RUNNING_MODAL"}
-
-
-def camera_frame_in_region(context) -> list:
-    from bpy_extras.view3d_utils import location_3d_to_region_2d
-
-    camera = context.scene.camera
-    corners = camera.data.view_frame(scene=context.scene)
-    points = [location_3d_to_region_2d(context.region, context.region_data, camera.matrix_world @ c) for c in corners]
-    return [(p.x, p.y) for p in points if p is not None]
-
-
-class SCENE_R1_OT_start_backend(bpy.types.Operator):
-    bl_idname = "scene_r1.start_backend"
-    bl_label = "Start local backend"
-
-    def execute(self, context):
-        prefs = preferences.get(context)
-        try:
-            preferences.start_local_backend(prefs.backend_command, prefs.backend_address, prefs.backend_arguments)
-        except (ValueError, OSError) as error:
-            self.report({"ERROR"}, f"could not start the backend: {error}")
-            return {"CANCELLED"}
-        return {"FINISHED"}
-
-
-class SCENE_R1_OT_stop_backend(bpy.types.Operator):
-    bl_idname = "scene_r1.stop_backend"
-    bl_label = "Stop local backend"
-
-    def execute(self, context):
-        preferences.stop_local_backend()
-        return {"FINISHED"}
-
-
-classes = (SCENE_R1_OT_run, SCENE_R1_OT_cancel, SCENE_R1_OT_report, SCENE_R1_OT_select_covered, SCENE_R1_OT_separate_faces, SCENE_R1_OT_draw_box,
-           SCENE_R1_OT_start_backend, SCENE_R1_OT_stop_backend)
+classes = (SCENE_R1_OT_run, SCENE_R1_OT_cancel, SCENE_R1_OT_report)
 
 
 def register() -> None:

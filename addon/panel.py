@@ -40,14 +40,19 @@ class SCENE_R1_PT_panel(bpy.types.Panel):
                 layout.progress(factor=status.progress / 100.0, text=f"{status.stage} {status.progress:.0f}%")
             else:
                 layout.label(text=f"{status.stage} {status.progress:.0f}%")
+        if status.covers:
+            _wrapped(layout, f"Capture: {status.covers}")
         if status.message:
-            layout.label(text=status.message, icon="INFO")
+            _wrapped(layout, status.message)
         obj = context.active_object
         if obj is not None and "scene_r1_query" in obj:
             result = layout.box()
             result.label(text=f"Result: {obj.name}")
-            result.operator("scene_r1.select_covered", icon="RESTRICT_SELECT_OFF")
-            result.operator("scene_r1.separate_faces", icon="MOD_EXPLODE")
+            if obj.type == "MESH" and not obj.data.polygons:  # a scan's 3D mask points
+                result.operator("scene_r1.select_covered", icon="RESTRICT_SELECT_OFF")
+                result.operator("scene_r1.separate_faces", icon="MOD_EXPLODE")
+            elif obj.get("scene_r1_reasoning"):
+                _wrapped(result, str(obj["scene_r1_reasoning"]))
         if settings.answer:
             answer = layout.box()
             answer.label(text="Answer")

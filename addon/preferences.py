@@ -6,6 +6,8 @@ import subprocess
 
 import bpy
 
+from ..shared.defaults import DEFAULT_ADDRESS
+
 _local_backend: subprocess.Popen | None = None
 
 
@@ -24,25 +26,46 @@ class SceneR1Preferences(bpy.types.AddonPreferences):
     bl_idname = package_name()
 
     backend_address: bpy.props.StringProperty(
-        name="Backend address", default="tcp://127.0.0.1:5555",
+        name="Backend address",
+        default=DEFAULT_ADDRESS,
         description="ZeroMQ address of the Scene-R1 backend (scene-r1 serve) or broker",
     )
     curve_keys: bpy.props.StringProperty(
-        name="CURVE keys folder", subtype="DIR_PATH", default="",
+        name="CURVE keys folder",
+        subtype="DIR_PATH",
+        default="",
         description="Folder with client.key_secret and server.key (from `scene-r1 keys`); empty on loopback",
     )
-    timeout: bpy.props.FloatProperty(name="Timeout (s)", default=60.0, min=1.0, description="Seconds without any word from the backend before giving up")
-    backend_command: bpy.props.StringProperty(
-        name="Local backend", default="",
-        description="The `scene-r1` executable (or `python -m scene_r1.backend.cli`) to start a local backend with; empty: connect only",
+    timeout: bpy.props.FloatProperty(
+        name="Timeout (s)",
+        default=60.0,
+        min=1.0,
+        description="Seconds without any word from the backend (progress counts) before giving up",
     )
-    backend_arguments: bpy.props.StringProperty(name="Arguments", default="--device cuda --dtype bfloat16", description="Extra arguments for `scene-r1 serve`")
+    deadline: bpy.props.FloatProperty(
+        name="Deadline (s)",
+        default=900.0,
+        min=5.0,
+        description="Longest a whole query may take, capture included",
+    )
+    backend_command: bpy.props.StringProperty(
+        name="Local backend",
+        default="",
+        description="The `scene-r1` executable (or `python -m scene_r1.backend.cli`) to start a local backend"
+        " with; empty: connect only",
+    )
+    backend_arguments: bpy.props.StringProperty(
+        name="Arguments",
+        default="--device auto",
+        description="Extra arguments for `scene-r1 serve` (--device auto: CUDA if present, else the CPU)",
+    )
 
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "backend_address")
         layout.prop(self, "curve_keys")
         layout.prop(self, "timeout")
+        layout.prop(self, "deadline")
         box = layout.box()
         box.prop(self, "backend_command")
         box.prop(self, "backend_arguments")

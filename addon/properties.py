@@ -12,22 +12,46 @@ class SceneR1HistoryItem(bpy.types.PropertyGroup):
 
 class SceneR1Settings(bpy.types.PropertyGroup):
     query: bpy.props.StringProperty(name="Query", description="What to find, or the question to ask", default="")
-    mode: bpy.props.EnumProperty(name="Mode", items=[
-        ("ground", "Find objects", "Find what the sentence means and create it as selectable 3D objects"),
-        ("ask", "Ask a question", "Answer a question about the scene, with reasoning"),
-        ("lift", "From a box", "Drag a rectangle over the camera view; the object inside is lifted to 3D"),
-    ], default="ground")
-    capture_source: bpy.props.EnumProperty(name="Views", items=[
-        ("SCENE", "Orbit the scene", "Circle the bounds of all visible meshes"),
-        ("SELECTION", "Orbit the selection", "Circle the bounds of the selected objects"),
-        ("CAMERA", "Camera animation", "The active camera over the scene's frame range"),
-    ], default="SCENE")
+    mode: bpy.props.EnumProperty(
+        name="Mode",
+        items=[
+            ("ground", "Find objects", "Find what the sentence means and select it (the scene's own objects)"),
+            ("ask", "Ask a question", "Answer a question about the scene, with reasoning"),
+            ("lift", "From a box", "Drag a rectangle over the camera view (or click); the object inside is selected"),
+        ],
+        default="ground",
+    )
+    capture_source: bpy.props.EnumProperty(
+        name="Views",
+        items=[
+            (
+                "AUTO",
+                "Camera view + what it sees",
+                "The active camera's view, then an orbit around what it sees (or the selection, when there is one)",
+            ),
+            ("SCENE", "Orbit the scene", "Circle the bounds of all visible meshes"),
+            ("SELECTION", "Orbit the selection", "Circle the bounds of the selected objects"),
+            ("CAMERA", "Camera animation", "The active camera over the scene's frame range"),
+        ],
+        default="AUTO",
+    )
     frames: bpy.props.IntProperty(name="Frames", default=24, min=2, max=600)
-    width: bpy.props.IntProperty(name="Width", default=320, min=16, max=4096)
-    height: bpy.props.IntProperty(name="Height", default=240, min=16, max=4096)
+    width: bpy.props.IntProperty(
+        name="Width", default=320, min=16, max=4096, description="At most this wide (the camera view keeps its aspect)"
+    )
+    height: bpy.props.IntProperty(
+        name="Height", default=240, min=16, max=4096, description="At most this high (the camera view keeps its aspect)"
+    )
     fps: bpy.props.FloatProperty(name="FPS", default=4.0, min=0.1, max=60.0)
-    samples: bpy.props.IntProperty(name="Samples", default=8, min=1, max=4096, description="Cycles samples per captured frame")
-    box: bpy.props.FloatVectorProperty(name="Box", size=4, default=(0, 0, 0, 0), description="x1, y1, x2, y2 in captured-frame pixels (From a box)")
+    samples: bpy.props.IntProperty(
+        name="Samples", default=8, min=1, max=4096, description="Cycles samples per captured frame"
+    )
+    box: bpy.props.FloatVectorProperty(
+        name="Box",
+        size=4,
+        default=(0, 0, 0, 0),
+        description="x1, y1, x2, y2 in pixels of the camera view's capture (From a box; Draw box sets it)",
+    )
     box_frame: bpy.props.IntProperty(name="Box frame", default=0, min=0)
     answer: bpy.props.StringProperty(default="")
     reasoning: bpy.props.StringProperty(default="")
@@ -41,6 +65,7 @@ class SceneR1Status(bpy.types.PropertyGroup):
     progress: bpy.props.FloatProperty(name="Progress", subtype="PERCENTAGE", min=0, max=100, default=0)
     stage: bpy.props.StringProperty(default="")
     message: bpy.props.StringProperty(default="")
+    covers: bpy.props.StringProperty(default="")  # what the last capture covered, in words
 
 
 classes = (SceneR1HistoryItem, SceneR1Settings, SceneR1Status)

@@ -1,5 +1,7 @@
-"""A backend result as Blender data: objects in the "Scene-R1" collection, and the operations on
-existing objects a result drives (selecting what it covers, separating a scan's covered faces)."""
+"""A result as Blender data: in a scene of separate objects, the scene's own objects selected and
+highlighted; for a scanned mesh, the 3D mask's points as an object in the "Scene-R1" collection and
+the operations it drives (selecting what it covers, separating the scan's covered faces)."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +11,8 @@ import bpy
 import numpy as np
 from mathutils.bvhtree import BVHTree
 
-from ..shared.capture import box_mesh, covered_faces, thin_points, vote_objects
-from ..shared.client import result_instances
 from .capture import RESULT_COLLECTION, scene_meshes
+from .core.capture import box_mesh, covered_faces, thin_points, vote_objects
 
 HIGHLIGHT = "Scene-R1 highlight"
 
@@ -42,35 +43,81 @@ def highlight_material() -> bpy.types.Material:
     return material
 
 
-def _title(payload: dict) -> str:
-    text = payload.get("query") or ("box on frame %s" % payload.get("key_frame"))
+def _title(result) -> str:
+    text = result.query or f"box on frame {result.key_frame}"
     return ("SR1 " + text)[:60]
 
 
-def apply_result(context, reply, box_wire: float = 0.02) -> list[bpy.types.Object]:
+def clear_highlights(context) -> None:
+    """Remove the glowing boxes of the previous result (only ours: tagged scene_r1_highlight)."""
+    for obj in [o for o in bpy.data.objects if o.get("scene_r1_highlight")]:
+        data = obj.data
+        bpy.data.objects.remove(obj)
+        if data is not None and data.users == 0:
+            bpy.data.meshes.remove(data)
+
+
+def _glowing_box(name: str, aabb, wire: float):
+    corners, faces = box_mesh(aabb)
+    data = bpy.data.meshes.new(name)
+    data.from_pydata(corners.tolist(), [], faces)
+    data.materials.append(highlight_material())
+    box = bpy.data.objects.new(name, data)
+    modifier = box.modifiers.new("wire", "WIREFRAME")
+    modifier.thickness = max(0.01, wire * float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0))))
+    return box
+
+
+def select_result_objects(context, names: list[str], info: dict, box_wire: float = 0.04) -> list[bpy.types.Object]:
+    """A Blender-native result: the scene's own objects, selected (the first active), each with the
+    query and reasoning in custom properties and a glowing wire box (in the Scene-R1 collection,
+    parented so it follows the object) that shows in the viewport and in renders."""
+    chosen = [bpy.data.objects[name] for name in names]
+    clear_highlights(context)
+    collection = result_collection(context)
+    for obj in chosen:
+        for key, value in info.items():
+            obj[f"scene_r1_{key}"] = value
+        matrix = np.array(obj.matrix_world)
+        corners = np.array([matrix @ np.append(np.array(c), 1.0) for c in obj.bound_box])[:, :3]
+        low, high = corners.min(axis=0), corners.max(axis=0)
+        pad = max(0.02, 0.1 * float(np.linalg.norm(high - low)))  # around the object, not on its surface
+        box = _glowing_box(f"SR1 highlight {obj.name}"[:60], [low - pad, high + pad], box_wire)
+        box["scene_r1_highlight"] = obj.name
+        collection.objects.link(box)
+        box.parent = obj
+        box.matrix_parent_inverse = obj.matrix_world.inverted()
+    select_only(context, chosen)
+    return chosen
+
+
+def select_only(context, chosen: list) -> None:
+    """Select exactly `chosen`, the first one active."""
+    context.view_layer.update()  # objects removed just now leave no stale entries behind
+    for obj in context.view_layer.objects:
+        if obj is not None:
+            obj.select_set(obj in chosen)
+    if chosen:
+        context.view_layer.objects.active = chosen[0]
+
+
+def apply_result(context, result, box_wire: float = 0.02) -> list[bpy.types.Object]:
     # box_wire: wire thickness as a share of the box's diagonal
-    """One mesh object per lifted instance (its 3D mask points as vertices), with a glowing
-    wireframe box child, custom properties (query, reasoning, span, key frame, 2D box, score).
-    Builds everything first and links it last, so a failure leaves the .blend as it was."""
-    payload = reply.payload
-    instances = [i for i in result_instances(reply) if "points" in i]
-    if payload.get("mode") == "ask" or not instances:
+    """A scanned-mesh result: one mesh object per lifted instance (its 3D mask points as vertices),
+    with a glowing wireframe box child and custom properties (query, reasoning, span, key frame, 2D
+    box, score). Builds everything first and links it last, so a failure leaves the .blend as it was."""
+    instances = result.lifted
+    if result.mode == "ask" or not instances:
         return []
     built = []
     try:
         for number, instance in enumerate(instances):
-            points = thin_points(instance["points"])
-            mesh = bpy.data.meshes.new(_title(payload))
+            points = thin_points(instance.mask3d.points)
+            mesh = bpy.data.meshes.new(_title(result))
             mesh.from_pydata(points.tolist(), [], [])
-            obj = bpy.data.objects.new(_title(payload) + (f" {number + 1}" if len(instances) > 1 else ""), mesh)
-            _properties(obj, payload, instance)
-            corners, faces = box_mesh(instance["mask_3d"]["aabb"])
-            box_data = bpy.data.meshes.new(obj.name + " box")
-            box_data.from_pydata(corners.tolist(), [], faces)
-            box_data.materials.append(highlight_material())
-            box = bpy.data.objects.new(obj.name + " box", box_data)
-            wire = box.modifiers.new("wire", "WIREFRAME")
-            wire.thickness = max(0.005, box_wire * float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0))))
+            obj = bpy.data.objects.new(_title(result) + (f" {number + 1}" if len(instances) > 1 else ""), mesh)
+            _properties(obj, result, instance)
+            box = _glowing_box(obj.name + " box", instance.mask3d.aabb, box_wire)
             box.parent = obj
             built += [obj, box]
     except Exception:
@@ -85,23 +132,23 @@ def apply_result(context, reply, box_wire: float = 0.02) -> list[bpy.types.Objec
     return [o for o in built if o.parent is None]
 
 
-def _properties(obj, payload: dict, instance: dict) -> None:
-    stages = payload.get("stages", {})
-    obj["scene_r1_query"] = payload.get("query", "")
-    obj["scene_r1_mode"] = payload.get("mode", "")
-    obj["scene_r1_label"] = instance.get("label", "")
+def _properties(obj, result, instance) -> None:
+    obj["scene_r1_query"] = result.query
+    obj["scene_r1_mode"] = result.mode
+    obj["scene_r1_label"] = instance.label
+    obj["scene_r1_reasoning"] = result.reasoning_text()
     for stage in ("temporal", "image", "answer"):
-        if "reasoning" in stages.get(stage, {}):
-            obj[f"scene_r1_reasoning_{stage}"] = stages[stage]["reasoning"]
-            obj[f"scene_r1_answer_{stage}"] = stages[stage]["answer"]
-    if payload.get("span"):
-        obj["scene_r1_span"] = [float(v) for v in payload["span"]]
-    if payload.get("key_frame") is not None:
-        obj["scene_r1_key_frame"] = int(payload["key_frame"])
-    obj["scene_r1_box_2d"] = [float(v) for v in instance.get("box_2d", [])]
-    obj["scene_r1_box_3d"] = [float(v) for corner in instance["mask_3d"]["aabb"] for v in corner]
-    obj["scene_r1_confidence"] = float(np.mean(instance["confidence"])) if len(instance["confidence"]) else 0.0
-    obj["scene_r1_timings"] = json.dumps(payload.get("timings", {}))
+        if "reasoning" in result.stages.get(stage, {}):
+            obj[f"scene_r1_reasoning_{stage}"] = result.stages[stage]["reasoning"]
+            obj[f"scene_r1_answer_{stage}"] = str(result.stages[stage].get("answer", ""))
+    if result.span:
+        obj["scene_r1_span"] = [float(v) for v in result.span]
+    if result.key_frame is not None:
+        obj["scene_r1_key_frame"] = int(result.key_frame)
+    obj["scene_r1_box_2d"] = [float(v) for v in instance.box_2d]
+    obj["scene_r1_box_3d"] = [float(v) for corner in instance.mask3d.aabb for v in corner]
+    obj["scene_r1_confidence"] = instance.mask3d.mean_confidence
+    obj["scene_r1_timings"] = json.dumps(result.timings)
 
 
 def mask_points(obj) -> np.ndarray:
@@ -115,7 +162,7 @@ def mask_points(obj) -> np.ndarray:
 
 
 def objects_covered(context, result_obj, radius: float = 0.03, max_points: int = 3000) -> list[bpy.types.Object]:
-    """The scene's objects a result's mask covers, by BVH distance voting (shared.capture.vote_objects)."""
+    """The scene's objects a result's mask covers, by BVH distance voting (core.capture.vote_objects)."""
     points = thin_points(mask_points(result_obj), max_points)
     depsgraph = context.evaluated_depsgraph_get()
     distances = {}

@@ -23,7 +23,9 @@ def build_sample_room(context) -> bpy.types.Object:
     scene.collection.objects.link(sun)
     camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     scene.collection.objects.link(camera)
-    camera.matrix_world = Matrix(opencv_to_blender_pose(look_at(np.array([0.2, -3.2, 2.0]), np.array([0.0, 0.0, 0.3]))).tolist())
+    camera.matrix_world = Matrix(
+        opencv_to_blender_pose(look_at(np.array([0.2, -3.2, 2.0]), np.array([0.0, 0.0, 0.3]))).tolist()
+    )
     scene.camera = camera
     return camera
 

@@ -3,12 +3,19 @@
 #   scripts/setup.sh backend   .venv:              the backend (torch, transformers, open3d, ...)
 #   scripts/setup.sh blender   .venv-blender:      bpy 5.0.1 + numpy<2 + pyzmq, like Blender 5.0
 #                              .venv-blender-4.2:  bpy 4.2 LTS, like the oldest Blender we support
-#   scripts/setup.sh all       all three
+#                              .venv-blender-5.2:  bpy 5.2.3 LTS on Python 3.13 (numpy 2), like Blender 5.1+
+#   scripts/setup.sh all       all four
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PYTHON="${SCENE_R1_PYTHON:-$(command -v python3.11 || command -v python3)}"
-BLENDER_VERSIONS=("5.0.1:.venv-blender" "4.2.23:.venv-blender-4.2")
+# bpy version : venv : Python : constraints (Blender 5.1+ runs Python 3.13, which pyenv provides here)
+PYTHON313="${SCENE_R1_PYTHON313:-$( { pyenv root 2>/dev/null || echo "$HOME/.pyenv"; } )/versions/3.13.0/bin/python3.13}"
+BLENDER_VERSIONS=(
+  "5.0.1:.venv-blender:$PYTHON:constraints-blender.txt"
+  "4.2.23:.venv-blender-4.2:$PYTHON:constraints-blender.txt"
+  "5.2.3:.venv-blender-5.2:$PYTHON313:constraints-blender-5.2.txt"
+)
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -24,13 +31,13 @@ stamp_of() {  # changes whenever what an environment is built from changes
   cat pyproject.toml "$@" "$0" | sha256sum | cut -d' ' -f1
 }
 
-fresh_venv() {  # fresh_venv DIR STAMP: 0 if DIR is up to date, else recreate it and return 1
-  local dir="$1" stamp="$2"
+fresh_venv() {  # fresh_venv DIR STAMP [PYTHON]: 0 if DIR is up to date, else recreate it and return 1
+  local dir="$1" stamp="$2" python="${3:-$PYTHON}"
   if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.setup-stamp" 2>/dev/null)" = "$stamp" ]; then
     return 0
   fi
   rm -rf "$dir"
-  "$PYTHON" -m venv "$dir"
+  "$python" -m venv "$dir"
   pip_in "$dir" --upgrade pip
   return 1
 }
@@ -61,20 +68,21 @@ setup_backend() {
 }
 
 setup_blender() {
-  local entry version dir stamp
+  local entry version dir python constraints stamp
   for entry in "${BLENDER_VERSIONS[@]}"; do
-    version="${entry%%:*}"; dir="${entry#*:}"
-    stamp="$(stamp_of constraints-blender.txt)-$version"
-    if fresh_venv "$dir" "$stamp"; then log "$dir is up to date"; continue; fi
+    IFS=: read -r version dir python constraints <<<"$entry"
+    if [ ! -x "$python" ]; then log "no $python for bpy $version (install Python 3.13 with pyenv)"; exit 1; fi
+    stamp="$(stamp_of "$constraints")-$version"
+    if fresh_venv "$dir" "$stamp" "$python"; then log "$dir is up to date"; continue; fi
     log "building $dir (bpy $version)"
     # OpenEXR is for the tests only (reading render passes); the add-on never imports it.
-    pip_in "$dir" -c constraints-blender.txt "bpy==$version" numpy pyzmq pytest OpenEXR
+    pip_in "$dir" -c "$constraints" "bpy==$version" numpy pyzmq pytest OpenEXR
     # The add-on side needs only numpy + pyzmq, as inside Blender: install the project without deps.
     pip_in "$dir" --no-deps -e .
     if ! "$dir/bin/python" -c "import bpy" 2>/dev/null; then
       apt_install libxrender1 libxxf86vm1 libxfixes3 libxi6 libxkbcommon0 libsm6 libgl1 libegl1
     fi
-    "$dir/bin/python" -c "import bpy, zmq, numpy, scene_r1.shared; assert numpy.__version__ < '2'" \
+    "$dir/bin/python" -c "import bpy, zmq, numpy, scene_r1.shared" \
       || { log "$dir is broken"; exit 1; }
     echo "$stamp" > "$dir/.setup-stamp"
   done

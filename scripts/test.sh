@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh machine: builds the environments if needed, then runs
 #   - shared + backend tests in .venv (numpy 2, torch, open3d)
-#   - shared + Blender tests in each .venv-blender* (bpy 5.0.1 and 4.2 LTS, numpy 1.26)
+#   - shared + add-on + Blender tests in each .venv-blender* (bpy 5.0.1 and 4.2 LTS on numpy 1.26,
+#     bpy 5.2.3 LTS on Python 3.13 and numpy 2)
 # Extra arguments go to every pytest run (e.g. -k camera, -x).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,9 +24,10 @@ lint() {  # ruff's lint and format checks over the whole tree (config in pyproje
   if ! .venv/bin/ruff check . || ! .venv/bin/ruff format --check .; then status=1; crashed+=("ruff found problems"); fi
 }
 lint
-run backend .venv/bin/python tests/test_structure.py tests/shared tests/backend "$@"
-run blender-5.0 .venv-blender/bin/python tests/shared tests/blender "$@"
-run blender-4.2 .venv-blender-4.2/bin/python tests/shared tests/blender "$@"
+run backend .venv/bin/python tests/test_structure.py tests/shared tests/addon tests/backend "$@"
+run blender-5.0 .venv-blender/bin/python tests/shared tests/addon tests/blender "$@"
+run blender-4.2 .venv-blender-4.2/bin/python tests/shared tests/addon tests/blender "$@"
+run blender-5.2 .venv-blender-5.2/bin/python tests/shared tests/addon tests/blender "$@"
 
 # One closing line over all runs.
 .venv/bin/python - "$REPORTS" <<'PY'

@@ -45,7 +45,7 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_MESSAGE_BYTES = 4 << 30  # default cap on one message's decoded (and compressed) buffer bytes
 MAX_BUFFERS = 20_002  # 10,000 frames of colour + depth, and a little
 MAX_NESTING = 16  # JSON depth of a header
-MAX_TEXT_CHARS = 2000  # a query's text
+MAX_QUERY_CHARS = 2000  # a query's text
 MAX_NAME_CHARS = 200  # a scene's or worker's name
 MAX_FRAMES = 5000  # frames in one uploaded scene (a server may take fewer)
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")  # request ids: short ASCII
@@ -335,13 +335,13 @@ def _nbytes(frame) -> int:
 # ---- what a query may say (the client checks it before sending, the server on arrival) ------------
 def check_query(mode, text, options) -> None:
     """ProtocolError("bad-payload") unless mode, text and options make a query this protocol
-    carries: a mode of QUERY_MODES, text of at most MAX_TEXT_CHARS (needed except for lift), and
+    carries: a mode of QUERY_MODES, text of at most MAX_QUERY_CHARS (needed except for lift), and
     only the options of QUERY_OPTIONS[mode], each of its type."""
     if mode not in QUERY_MODES:
         text = f"query mode must be one of {', '.join(QUERY_MODES)}, got {str(mode)[:40]!r}"
         raise ProtocolError("bad-payload", text)
-    if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
-        raise ProtocolError("bad-payload", f"a query's text must be a string of at most {MAX_TEXT_CHARS} characters")
+    if not isinstance(text, str) or len(text) > MAX_QUERY_CHARS:
+        raise ProtocolError("bad-payload", f"a query's text must be a string of at most {MAX_QUERY_CHARS} characters")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # e.g. a command line's undecodable bytes, kept as lone surrogates

@@ -62,7 +62,7 @@ def model_arguments(parser) -> None:
         f"(default {defaults.tracker})",
     )
     segmenter_argument(parser, default=None)
-    parser.add_argument("--device", default=None, help=f"cpu, cuda, cuda:1 ... (default {defaults.device})")
+    parser.add_argument("--device", default=None, help=f"cpu, cuda, cuda:1 ... or auto (default {defaults.device})")
     parser.add_argument("--dtype", default=None, choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--config", type=Path, default=None, help="a TOML file with a [pipeline] table")
     parser.add_argument(

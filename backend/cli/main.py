@@ -9,9 +9,9 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from . import query, scenes, service, tools, training
+from . import labelling, query, scenes, service, tools, training
 
-COMMAND_MODULES = (scenes, query, service, training, tools)
+COMMAND_MODULES = (scenes, query, service, training, tools, labelling)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -72,7 +72,7 @@ def _require_dir(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise SceneError(f"no such folder: {path}")
-    if not path.is_dir():
+    if not path.is_dir() and path.suffix.lower() != ".r3d":  # Record3D's archive is opened as it is (phone/)
         raise SceneError(f"{path} is a file; pass the capture folder that holds the frames")
     return path
 

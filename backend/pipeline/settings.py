@@ -20,13 +20,19 @@ class PipelineSettings:
     )
     # "auto": SAM2 if its weights are here, else MobileSAM, else geometric; or "sam2", "mobile_sam", "geometric"
     segmenter: str = "auto"
-    device: str = "cpu"
+    device: str = "cpu"  # or "auto": CUDA when this machine has it, else the CPU
     dtype: str = "auto"
     max_new_tokens: int = 256
     video_frames: int = 32
     key_frame_candidates: int = 3  # frames of the span asked for a box; the best one is the key frame
     track_stride: int = 1  # track every n-th frame (plus the key frame) on long scans
     video_as_images: bool = False  # models trained on frames-as-images (scene-r1-nano)
+
+    def __post_init__(self) -> None:
+        if self.device == "auto":  # what the Blender add-on's local backend asks for: starts anywhere
+            device, dtype = auto_device(self.dtype)
+            object.__setattr__(self, "device", device)
+            object.__setattr__(self, "dtype", dtype)
 
     def vlm_settings(self) -> VLMSettings:
         return VLMSettings(
@@ -53,3 +59,15 @@ class PipelineSettings:
                 f"unknown settings in {path}: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})"
             )
         return replace(cls(**table), **{k: v for k, v in overrides.items() if v is not None})
+
+
+def auto_device(dtype: str = "auto") -> tuple[str, str]:
+    """(device, dtype) for `--device auto`: CUDA if present, else the CPU; an "auto" dtype becomes
+    bfloat16 only where the GPU supports it (float16 on older GPUs, float32 on the CPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu", "float32" if dtype == "auto" else dtype
+    if dtype != "auto":
+        return "cuda", dtype
+    return "cuda", "bfloat16" if torch.cuda.is_bf16_supported() else "float16"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...shared.defaults import DEFAULT_ADDRESS
-from ...shared.protocol import MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, PROTOCOL_VERSION, QUERY_OPTIONS, Message
+from ...shared.protocol import MAX_MESSAGE_BYTES, MAX_QUERY_CHARS, PROTOCOL_VERSION, QUERY_OPTIONS, Message
 from ...shared.results import result_to_wire
 from ...shared.scene import SceneError
 from ...shared.scene_wire import scene_from_wire
@@ -139,7 +139,7 @@ class Server:
     # ---- handlers (payloads already validated) ----------------------------------------------------
     def _hello(self, route: list, message: Message) -> Message:
         limits = {"max_frames": self.settings.max_frames, "max_message_bytes": self.settings.max_message_bytes}
-        limits |= {"max_text_chars": MAX_TEXT_CHARS, "query_options": QUERY_OPTIONS}
+        limits |= {"max_text_chars": MAX_QUERY_CHARS, "query_options": QUERY_OPTIONS}
         payload = {"protocol": PROTOCOL_VERSION, "server": "scene-r1", "name": self.name, "limits": limits}
         payload |= {"vlm": self.settings.pipeline.vlm, "tracker": self.settings.pipeline.tracker}
         return Message("hello", message.id, payload)

@@ -269,7 +269,15 @@ class Viewer:
             return
         last = self.results[-1]
         folder = self.export_dir / f"result-{len(self.results) - 1}"
-        paths = export_result(folder, self.scene.name, self.fused.mesh_vertices, self.fused.mesh_colors, last["result"])
+        paths = export_result(
+            folder,
+            self.scene.name,
+            self.fused.mesh_vertices,
+            self.fused.mesh_colors,
+            last["result"],
+            scene=self.scene,
+            fused=self.fused,
+        )
         self.status.text = f"exported to {folder} ({', '.join(p.name for p in paths.values())})"
 
     def _take_screenshot(self, timeout: float = 60.0, still: int = 3):

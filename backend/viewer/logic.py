@@ -149,9 +149,11 @@ def safe_stem(name) -> str:
 
 
 def export_result(
-    folder, scene_name: str, vertices, colors, result: QueryResult, radius: float = 0.03
+    folder, scene_name: str, vertices, colors, result: QueryResult, radius: float = 0.03, scene=None, fused=None
 ) -> dict[str, Path]:
-    """All three exports of one result into `folder` (named by the scene, made a safe file stem)."""
+    """The three exports of one result into `folder` (named by the scene, made a safe file stem); given
+    the scene and its fused mesh, also the objects cut from it as GLB and USDZ, ScanNet's annotation
+    files and COCO JSON (FOLDER/objects/)."""
     folder = Path(folder)
     scene_name = safe_stem(scene_name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,11 +161,17 @@ def export_result(
     export_ply(folder / f"{scene_name}_labels.ply", vertices, colors, labels)
     summary = export_scannet_instances(folder / "scannet", scene_name, labels, result)
     export_json(folder / f"{scene_name}_result.json", result, labels)
-    return {
+    paths = {
         "ply": folder / f"{scene_name}_labels.ply",
         "scannet": summary,
         "json": folder / f"{scene_name}_result.json",
     }
+    if scene is not None and fused is not None and result.lifted:
+        from ..exports import export_scan, labelled_objects
+
+        export_scan(scene, labelled_objects([("", result)]), folder / "objects", fused=fused, name=scene_name)
+        paths["objects"] = folder / "objects" / "export.json"
+    return paths
 
 
 BOX_PROMPT_HELP = "box mode: 'FRAME x1,y1,x2,y2' and/or clicks '+x,y' (on the object) '-x,y' (not on it)"

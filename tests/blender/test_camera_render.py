@@ -1,4 +1,5 @@
 """Blender's camera against shared/'s conventions, checked on what Cycles actually renders."""
+
 import math
 
 import bpy
@@ -46,7 +47,9 @@ def ray_cast_cube(cube, intrinsics, pose):
     """Our own prediction: planar depth where pixel-centre rays hit the cube, else inf."""
     w, h = intrinsics.size
     u, v = np.meshgrid(np.arange(w), np.arange(h))
-    directions = np.stack([(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy, np.ones_like(u, float)], -1)
+    directions = np.stack(
+        [(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy, np.ones_like(u, float)], -1
+    )
     world_dirs = directions @ pose[:3, :3].T
     to_local = np.linalg.inv(np.array(cube.matrix_world))
     origin = to_local[:3, :3] @ pose[:3, 3] + to_local[:3, 3]
@@ -63,8 +66,16 @@ def test_rendered_cube_matches_our_intrinsics_and_pose(empty_blend, tmp_path, sh
     scene = empty_blend
     cube, camera, alpha, depth = render_cube(scene, tmp_path, shift_x, sensor_fit, resolution)
     data = camera.data
-    intrinsics = intrinsics_from_blender(data.lens, data.sensor_width, data.sensor_height, data.sensor_fit,
-                                         scene.render.resolution_x, scene.render.resolution_y, data.shift_x, data.shift_y)
+    intrinsics = intrinsics_from_blender(
+        data.lens,
+        data.sensor_width,
+        data.sensor_height,
+        data.sensor_fit,
+        scene.render.resolution_x,
+        scene.render.resolution_y,
+        data.shift_x,
+        data.shift_y,
+    )
     pose = blender_to_opencv_pose(np.array(camera.matrix_world))
     predicted = ray_cast_cube(cube, intrinsics, pose)
     # OpenEXR rows run top to bottom, like image rows.
@@ -73,7 +84,10 @@ def test_rendered_cube_matches_our_intrinsics_and_pose(empty_blend, tmp_path, sh
     union = (rendered_mask | predicted_mask).sum()
     assert (rendered_mask & predicted_mask).sum() / union > 0.97
     if depth is None:
-        pytest.skip(f"bpy {bpy.app.version_string} writes only the Combined pass to multilayer EXR in background mode; depth checked on 4.2")
+        pytest.skip(
+            f"bpy {bpy.app.version_string} writes only the Combined pass to multilayer EXR in background mode;"
+            " depth checked on 4.2"
+        )
     inside = predicted_mask & rendered_mask
     # The Depth pass is planar z in metres: the same convention as ours.
     assert np.abs(depth[inside] - predicted[inside]).max() < 1e-3

@@ -10,7 +10,7 @@ import pytest
 
 from scene_r1.shared.image_header import HeaderError, image_header
 from scene_r1.shared.protocol import (
-    MAX_TEXT_CHARS,
+    MAX_QUERY_CHARS,
     QUERY_MODES,
     REPLIES,
     REQUESTS,
@@ -181,7 +181,7 @@ def test_the_one_list_of_types_modes_and_options():
     for mode, text, options in (
         ("dance", "x", {}),
         ("ask", " ", {}),
-        ("ask", "x" * (MAX_TEXT_CHARS + 1), {}),
+        ("ask", "x" * (MAX_QUERY_CHARS + 1), {}),
         ("ask", "why", {"repeat": 1}),
         ("ask", "caf\udce9?", {}),  # undecodable bytes from a command line
         ("ground", "a", {"no_cache": "yes"}),

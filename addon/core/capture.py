@@ -1,25 +1,42 @@
 """Capture planning and result geometry for the Blender extension, as plain numpy functions
 (the add-on's decisions, tested without Blender; addon/ only applies them with bpy).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from .camera import Intrinsics, look_at, opencv_to_blender_pose
+from ...shared.camera import Intrinsics, look_at, opencv_to_blender_pose
 
 
 @dataclass(frozen=True)
 class CapturePlan:
-    """Which views to render: OpenCV camera-to-world poses with their timestamps."""
+    """Which views to render: OpenCV camera-to-world poses with their timestamps. All views share
+    the image size of `intrinsics`; `frame_intrinsics` (n, 4: fx fy cx cy) overrides it per view
+    (the user's camera may have lens shift, the orbit around it has none)."""
 
     poses: np.ndarray  # (n, 4, 4)
     timestamps: np.ndarray  # (n,)
     intrinsics: Intrinsics
+    frame_intrinsics: np.ndarray | None = None
+    description: str = ""  # what the capture covers, in words (shown in the panel)
 
     def blender_matrices(self) -> list[np.ndarray]:
         return [opencv_to_blender_pose(p) for p in self.poses]
+
+    def intrinsics_at(self, index: int) -> Intrinsics:
+        if self.frame_intrinsics is None:
+            return self.intrinsics
+        fx, fy, cx, cy = (float(v) for v in self.frame_intrinsics[index])
+        return Intrinsics(fx, fy, cx, cy, *self.intrinsics.size)
+
+    def all_intrinsics(self) -> np.ndarray:
+        """(n, 4) fx fy cx cy of every view."""
+        if self.frame_intrinsics is None:
+            return np.tile(self.intrinsics.as_array(), (len(self.poses), 1))
+        return np.asarray(self.frame_intrinsics, float)
 
 
 def bounds_of(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -31,13 +48,26 @@ def bounds_of(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (low + high) / 2, high - low
 
 
-def orbit_plan(centre, size, frames: int = 24, width: int = 320, height: int = 240, fps: float = 4.0,
-               horizontal_fov_deg: float = 60.0, elevation_deg: float = 30.0, turns: float = 1.0, intrinsics: Intrinsics | None = None) -> CapturePlan:
+def orbit_plan(
+    centre,
+    size,
+    frames: int = 24,
+    width: int = 320,
+    height: int = 240,
+    fps: float = 4.0,
+    horizontal_fov_deg: float = 60.0,
+    elevation_deg: float = 30.0,
+    turns: float = 1.0,
+    intrinsics: Intrinsics | None = None,
+) -> CapturePlan:
     """A camera circling the box (z up), far enough that the whole box stays in view, looking at
     its centre from `elevation_deg` above the horizon: every side is seen by several frames,
     which is what multi-view lifting needs."""
     if frames < 2 or width < 8 or height < 8 or fps <= 0:
-        raise ValueError(f"an orbit needs at least 2 frames of at least 8x8 pixels and fps > 0 (got {frames}, {width}x{height}, {fps})")
+        raise ValueError(
+            "an orbit needs at least 2 frames of at least 8x8 pixels and fps > 0"
+            f" (got {frames}, {width}x{height}, {fps})"
+        )
     centre, size = np.asarray(centre, float), np.asarray(size, float)
     if intrinsics is None:
         fx = width / 2 / np.tan(np.radians(horizontal_fov_deg) / 2)
@@ -51,31 +81,28 @@ def orbit_plan(centre, size, frames: int = 24, width: int = 320, height: int = 2
     angles = np.linspace(0, 2 * np.pi * turns, frames, endpoint=False)
     poses = []
     for angle in angles:
-        eye = centre + distance * np.array([np.cos(elevation) * np.cos(angle), np.cos(elevation) * np.sin(angle), np.sin(elevation)])
+        eye = centre + distance * np.array(
+            [np.cos(elevation) * np.cos(angle), np.cos(elevation) * np.sin(angle), np.sin(elevation)]
+        )
         poses.append(look_at(eye, centre))
     return CapturePlan(np.array(poses), np.arange(frames) / fps, intrinsics)
 
 
-def with_first_view(plan: CapturePlan, pose: np.ndarray, fps: float) -> CapturePlan:
-    """The plan with one more view in front (the user's camera, where a box was drawn)."""
-    return CapturePlan(np.concatenate([np.asarray(pose, float)[None], plan.poses]), np.arange(len(plan.poses) + 1) / fps, plan.intrinsics)
-
-
-def region_box_to_frame(start, end, frame_corners, size: tuple[int, int]) -> list[float]:
-    """A rectangle dragged in the viewport (region pixels, y up) -> [x1, y1, x2, y2] in pixels of
-    the camera's image (y down). `frame_corners` are the camera frame's corners in region pixels."""
-    corners = np.asarray(frame_corners, float).reshape(-1, 2)
-    low, high = corners.min(axis=0), corners.max(axis=0)
-    if (high - low).min() <= 0:
-        raise ValueError("the camera frame is not visible in this view")
-    width, height = size
-    points = (np.array([start, end], float) - low) / (high - low)
-    xs = np.clip(points[:, 0], 0, 1) * width
-    ys = (1 - np.clip(points[:, 1], 0, 1)) * height
-    box = [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())]
-    if box[2] - box[0] < 2 or box[3] - box[1] < 2:
-        raise ValueError("the rectangle is too small, or outside the camera frame")
-    return box
+def with_first_view(
+    plan: CapturePlan, pose: np.ndarray, fps: float, intrinsics: Intrinsics | None = None
+) -> CapturePlan:
+    """The plan with one more view in front (the user's camera, where a box was drawn), seen with
+    `intrinsics` (same image size as the plan's; default: the plan's)."""
+    first = plan.intrinsics if intrinsics is None else intrinsics
+    if first.size != plan.intrinsics.size:
+        raise ValueError(f"the first view is {first.size}, the plan's views are {plan.intrinsics.size}")
+    return CapturePlan(
+        np.concatenate([np.asarray(pose, float)[None], plan.poses]),
+        np.arange(len(plan.poses) + 1) / fps,
+        plan.intrinsics,
+        np.concatenate([first.as_array()[None], plan.all_intrinsics()]),
+        plan.description,
+    )
 
 
 def animation_frames(frame_start: int, frame_end: int, frames: int) -> list[int]:
@@ -104,7 +131,9 @@ def thin_points(points: np.ndarray, limit: int = 20000, seed: int = 0) -> np.nda
     return points[np.sort(np.random.default_rng(seed).choice(len(points), limit, replace=False))]
 
 
-def vote_objects(distances: dict[str, np.ndarray], radius: float, min_share: float = 0.15, min_points: int = 10) -> list[str]:
+def vote_objects(
+    distances: dict[str, np.ndarray], radius: float, min_share: float = 0.15, min_points: int = 10
+) -> list[str]:
     """Which existing objects a 3D mask covers.
 
     `distances[name]` holds each mask point's distance to that object's surface. Each point
@@ -120,7 +149,11 @@ def vote_objects(distances: dict[str, np.ndarray], radius: float, min_share: flo
     close = table.min(axis=0) <= radius
     votes = np.bincount(nearest[close], minlength=len(names))
     voting = max(int(close.sum()), 1)
-    chosen = [(int(votes[i]), names[i]) for i in range(len(names)) if votes[i] >= min_points and votes[i] / voting >= min_share]
+    chosen = [
+        (int(votes[i]), names[i])
+        for i in range(len(names))
+        if votes[i] >= min_points and votes[i] / voting >= min_share
+    ]
     return [name for _, name in sorted(chosen, reverse=True)]
 
 

@@ -1,9 +1,19 @@
 """The Blender extension's decisions, as plain functions (no Blender needed)."""
+
 import numpy as np
 import pytest
 
+from scene_r1.addon.core.capture import (
+    animation_frames,
+    bounds_of,
+    box_mesh,
+    covered_faces,
+    orbit_plan,
+    thin_points,
+    vote_objects,
+    with_first_view,
+)
 from scene_r1.shared.camera import blender_to_opencv_pose
-from scene_r1.shared.capture import animation_frames, bounds_of, box_mesh, covered_faces, orbit_plan, thin_points, vote_objects
 from scene_r1.shared.geometry import project_points
 
 
@@ -70,11 +80,12 @@ def test_box_mesh_and_thinning():
     assert len(thin_points(points, 1000)) == 1000 and len(thin_points(points[:10], 1000)) == 10
 
 
-def test_a_dragged_rectangle_maps_to_camera_image_pixels():
-    from scene_r1.shared.capture import region_box_to_frame
-
-    frame = [(100, 50), (500, 50), (500, 350), (100, 350)]  # the camera frame drawn at 100..500 x 50..350 (y up)
-    assert region_box_to_frame((100, 350), (300, 200), frame, (640, 480)) == [0.0, 0.0, 320.0, 240.0]
-    assert region_box_to_frame((600, 0), (300, 200), frame, (640, 480)) == [320.0, 240.0, 640.0, 480.0]  # clipped
-    with pytest.raises(ValueError, match="too small"):
-        region_box_to_frame((10, 10), (20, 20), frame, (640, 480))
+def test_a_first_view_keeps_its_own_intrinsics():
+    plan = orbit_plan([0, 0, 0], [1, 1, 1], frames=3, width=64, height=48)
+    shifted = plan.intrinsics.cropped(-5, 3, 64, 48)
+    pose = plan.poses[0].copy()
+    combined = with_first_view(plan, pose, fps=2.0, intrinsics=shifted)
+    assert len(combined.poses) == 4 and np.allclose(combined.timestamps, [0, 0.5, 1.0, 1.5])
+    assert combined.intrinsics_at(0) == shifted and combined.intrinsics_at(2) == plan.intrinsics
+    with pytest.raises(ValueError, match="first view"):
+        with_first_view(plan, pose, 2.0, plan.intrinsics.scaled(32, 24))

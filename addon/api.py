@@ -1,0 +1,97 @@
+"""The headless scripting entry (batch annotation scripts, our own tests): run a query to the end in
+this call and get back what it selected. Background Blender fires no timers, so nothing here waits
+on one; and `bpy.ops.wm.read_factory_settings()` turns extensions off, so `run` turns this one back
+on first. See docs/blender_scripting.md.
+
+    import scene_r1                        # an extension: from bl_ext.user_default import scene_r1
+    outcome = scene_r1.run("the mug on the table")
+    print(outcome.selected, outcome.message)
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import bpy
+
+SETTINGS = ("frames", "width", "height", "fps", "samples", "capture_source")
+
+
+@dataclass
+class Outcome:
+    """How a query ended: state (done / failed / cancelled), the panel's message, the names of the
+    objects it selected (or created, for a scan), the answer and the reasoning."""
+
+    state: str
+    message: str
+    selected: list[str] = field(default_factory=list)
+    answer: str = ""
+    reasoning: str = ""
+    covers: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "done" and not self.message.startswith("nothing")
+
+
+def package() -> str:
+    return __package__.rpartition(".")[0]
+
+
+def ensure_enabled() -> None:
+    """Enable the add-on if it is off (a fresh or factory-reset Blender), as the user would."""
+    import addon_utils
+
+    if package() not in bpy.context.preferences.addons or not hasattr(bpy.types.Scene, "scene_r1"):
+        addon_utils.enable(package(), default_set=True)
+    if not hasattr(bpy.types.Scene, "scene_r1"):
+        raise RuntimeError(f"the Scene-R1 add-on ({package()}) could not be enabled")
+
+
+def run(
+    query: str = "",
+    mode: str = "ground",
+    box=None,
+    *,
+    address: str | None = None,
+    timeout: float | None = None,
+    **capture,
+) -> Outcome:
+    """Run one query on the current scene to the end. mode: "ground" (find and select), "ask"
+    (answer), "lift" (box=[x1, y1, x2, y2] in pixels of the camera view's capture). `address` and
+    `timeout` override the preferences; `capture` sets the panel's capture settings by name
+    (frames, width, height, fps, samples, capture_source)."""
+    unknown = set(capture) - set(SETTINGS)
+    if unknown:
+        raise TypeError(f"unknown capture settings {sorted(unknown)}; known: {', '.join(SETTINGS)}")
+    ensure_enabled()
+    operators = importlib.import_module(package() + ".addon.operators")  # the module enabled now
+    preferences = importlib.import_module(package() + ".addon.preferences")
+    context = bpy.context
+    settings = context.scene.scene_r1
+    settings.mode, settings.query = mode, query
+    if box is not None:
+        settings.box = [float(v) for v in box]
+    for name, value in capture.items():
+        setattr(settings, name, value)
+    prefs = preferences.get(context)
+    if address is not None:
+        prefs.backend_address = address
+    status = context.window_manager.scene_r1_status
+    status.message = ""
+    try:
+        operators.run_to_end(context, settings, timeout)
+    except (ValueError, RuntimeError) as error:
+        return Outcome("failed", str(error))
+    state = (
+        "failed" if status.message.startswith("failed") else "cancelled" if status.message == "cancelled" else "done"
+    )
+    return Outcome(
+        state,
+        status.message,
+        [o.name for o in context.selected_objects],
+        settings.answer if mode == "ask" else "",
+        settings.reasoning,
+        status.covers,
+    )

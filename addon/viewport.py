@@ -1,0 +1,182 @@
+"""Operators on the viewport and on results: draw a box or click over the camera view, select what a
+scan's result covers, separate a scan's covered faces, start and stop a local backend."""
+
+import bpy
+
+from . import preferences
+from .capture import camera_view
+from .core.region import region_box_to_frame, region_point_to_pixel
+from .results import select_covered, separate_covered_faces
+
+
+class BoxDrag:
+    """The draw-box gesture as a small state machine (the modal operator feeds it Blender's events):
+    press, release -> a box, or a click when the pointer barely moved."""
+
+    CLICK_PIXELS = 3.0
+
+    def __init__(self):
+        self.start = None
+
+    def feed(self, kind: str, value: str, x: float, y: float):
+        """-> None (keep going), "cancel", ("box", start, end) or ("click", point)."""
+        if kind in {"ESC", "RIGHTMOUSE"}:
+            return "cancel"
+        if kind != "LEFTMOUSE":
+            return None
+        if value == "PRESS":
+            self.start = (x, y)
+        elif value == "RELEASE" and self.start is not None:
+            start, self.start = self.start, None
+            if max(abs(x - start[0]), abs(y - start[1])) < self.CLICK_PIXELS:
+                return ("click", (x, y))
+            return ("box", start, (x, y))
+        return None
+
+
+def camera_frame_in_region(context) -> list:
+    """The active camera's frame (render aspect, fit and shift included) in region pixels."""
+    from bpy_extras.view3d_utils import location_3d_to_region_2d
+
+    camera = context.scene.camera
+    corners = camera.data.view_frame(scene=context.scene)
+    points = [location_3d_to_region_2d(context.region, context.region_data, camera.matrix_world @ c) for c in corners]
+    return [(p.x, p.y) for p in points if p is not None]
+
+
+def apply_gesture(context, gesture, frame_corners) -> str:
+    """A finished box or click over the camera view -> the panel's box, then the query runs."""
+    settings = context.scene.scene_r1
+    at_render, at_capture, _ = camera_view(context, settings)
+    if gesture[0] == "click":
+        column, row = region_point_to_pixel(gesture[1], frame_corners, at_render, at_capture)
+        box = [column - 0.5, row - 0.5, column + 1.5, row + 1.5]  # the clicked pixel, widened to a 2 px box
+        width, height = at_capture.size
+        box = [max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(width)), min(box[3], float(height))]
+    else:
+        box = region_box_to_frame(gesture[1], gesture[2], frame_corners, at_render, at_capture)
+    settings.box, settings.mode, settings.box_frame = box, "lift", 0
+    return "box"
+
+
+class SCENE_R1_OT_draw_box(bpy.types.Operator):
+    """Drag a rectangle (or click) over the camera view; the object inside is selected."""
+
+    bl_idname = "scene_r1.draw_box"
+    bl_label = "Draw box"
+    bl_description = "Drag a rectangle over the camera view around the object (or click on it)"
+
+    def invoke(self, context, event):
+        if context.area is None or context.area.type != "VIEW_3D" or context.region_data.view_perspective != "CAMERA":
+            self.report({"ERROR"}, "look through the active camera (Numpad 0) and drag over it")
+            return {"CANCELLED"}
+        self.drag = BoxDrag()
+        context.window_manager.modal_handler_add(self)
+        context.workspace.status_text_set("Scene-R1: drag a rectangle around the object, or click it (Esc cancels)")
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        gesture = self.drag.feed(event.type, event.value, event.mouse_region_x, event.mouse_region_y)
+        if gesture is None:
+            return {"RUNNING_MODAL"}
+        context.workspace.status_text_set(None)
+        if gesture == "cancel":
+            return {"CANCELLED"}
+        try:
+            apply_gesture(context, gesture, camera_frame_in_region(context))
+        except ValueError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        bpy.ops.scene_r1.run()
+        return {"FINISHED"}
+
+
+class SCENE_R1_OT_select_covered(bpy.types.Operator):
+    bl_idname = "scene_r1.select_covered"
+    bl_label = "Select covered objects"
+    bl_description = "Select the scene's objects the active result's 3D mask covers"
+    bl_options = {"REGISTER", "UNDO"}
+    radius: bpy.props.FloatProperty(
+        name="Radius", default=0.03, min=0.001, description="Metres from a mask point to a surface"
+    )
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and "scene_r1_query" in obj and obj.type == "MESH" and not obj.data.polygons
+
+    def execute(self, context):
+        chosen = select_covered(context, context.active_object, self.radius)
+        self.report(
+            {"INFO"}, f"selected {', '.join(o.name for o in chosen)}" if chosen else "the mask covers no object"
+        )
+        return {"FINISHED"}
+
+
+class SCENE_R1_OT_separate_faces(bpy.types.Operator):
+    bl_idname = "scene_r1.separate_faces"
+    bl_label = "Separate covered faces"
+    bl_description = "Split the faces of the selected scanned mesh that the active result covers into a new object"
+    bl_options = {"REGISTER", "UNDO"}
+    radius: bpy.props.FloatProperty(name="Radius", default=0.03, min=0.001)
+
+    @classmethod
+    def poll(cls, context):
+        result = context.active_object
+        return (
+            result is not None
+            and "scene_r1_query" in result
+            and any(o.type == "MESH" and o != result for o in context.selected_objects)
+        )
+
+    def execute(self, context):
+        result = context.active_object
+        scan = next(o for o in context.selected_objects if o.type == "MESH" and o != result)
+        part = separate_covered_faces(context, scan, result, self.radius)
+        if part is None:
+            self.report({"WARNING"}, "the mask covers none of its faces")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"separated {part.name}")
+        return {"FINISHED"}
+
+
+class SCENE_R1_OT_start_backend(bpy.types.Operator):
+    bl_idname = "scene_r1.start_backend"
+    bl_label = "Start local backend"
+
+    def execute(self, context):
+        prefs = preferences.get(context)
+        try:
+            preferences.start_local_backend(prefs.backend_command, prefs.backend_address, prefs.backend_arguments)
+        except (ValueError, OSError) as error:
+            self.report({"ERROR"}, f"could not start the backend: {error}")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class SCENE_R1_OT_stop_backend(bpy.types.Operator):
+    bl_idname = "scene_r1.stop_backend"
+    bl_label = "Stop local backend"
+
+    def execute(self, context):
+        preferences.stop_local_backend()
+        return {"FINISHED"}
+
+
+classes = (
+    SCENE_R1_OT_draw_box,
+    SCENE_R1_OT_select_covered,
+    SCENE_R1_OT_separate_faces,
+    SCENE_R1_OT_start_backend,
+    SCENE_R1_OT_stop_backend,
+)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

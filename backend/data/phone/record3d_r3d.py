@@ -1,0 +1,127 @@
+"""Record3D's own `.r3d` file: a zip archive holding `metadata` (JSON: w, h colour size; dw, dh
+depth size; K, the 3x3 colour intrinsics stored column-major; fps; poses, one [qx, qy, qz, qw,
+x, y, z] camera-to-world per frame in ARKit's camera axes; optionally frameTimestamps) and per
+frame i `rgbd/i.jpg`, `rgbd/i.depth` (LZFSE-compressed float32 metres, dh x dw) and `rgbd/i.conf`
+(LZFSE-compressed uint8: 0 low, 1 medium, 2 high). Read in place, one member at a time; the same
+files unzipped into a folder are read too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ....shared.camera import Intrinsics
+from ....shared.scene import Scene, SceneError
+from .common import (
+    ARKIT_MEDIUM,
+    LoaderSource,
+    arkit_to_opencv,
+    masked_depth,
+    matrix_from,
+    quaternion_pose,
+    relative_times,
+)
+
+R3D_SUFFIX = ".r3d"
+
+
+def is_r3d(path: Path) -> bool:
+    if path.is_file():
+        return path.suffix.lower() == R3D_SUFFIX
+    return (path / "metadata").is_file() and (path / "rgbd" / "0.depth").is_file()  # an unzipped .r3d
+
+
+class R3DArchive:
+    """The members of a .r3d file, or of the folder it was unzipped into."""
+
+    def __init__(self, path: Path):
+        self.path, self.zip = path, None
+        if path.is_dir():
+            self.names = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
+        else:
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as error:
+                raise SceneError(f"{path} is not a Record3D .r3d archive (not a zip file: {error})") from None
+            self.names = set(self.zip.namelist())
+        self._lock = threading.Lock()
+
+    def read(self, name: str) -> bytes:
+        if name not in self.names:
+            raise SceneError(f"{self.path} lacks {name}")
+        with self._lock:
+            try:
+                return (self.path / name).read_bytes() if self.zip is None else self.zip.read(name)
+            except (zipfile.BadZipFile, OSError, RuntimeError) as error:
+                raise SceneError(f"cannot read {name} from {self.path}: {error}") from None
+
+    def lzfse(self, name: str, dtype, shape: tuple[int, int]) -> np.ndarray:
+        import liblzfse
+
+        try:
+            raw = liblzfse.decompress(self.read(name))
+        except liblzfse.error as error:
+            raise SceneError(f"{name} in {self.path} is not LZFSE data: {error}") from None
+        expected = shape[0] * shape[1] * np.dtype(dtype).itemsize
+        if len(raw) != expected:
+            raise SceneError(f"{name} in {self.path} holds {len(raw)} bytes, expected {shape[1]}x{shape[0]} {dtype}")
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def _metadata(archive: R3DArchive) -> dict:
+    try:
+        meta = json.loads(archive.read("metadata").decode("utf-8"))
+        sizes = {k: int(meta[k]) for k in ("w", "h", "dw", "dh")}
+        poses = np.asarray(meta["poses"], dtype=np.float64)
+        fps = float(meta.get("fps", 60))
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError, AttributeError) as error:
+        raise SceneError(f"{archive.path}: metadata is not Record3D's ({type(error).__name__}: {error})") from None
+    if not np.isfinite(fps) or fps <= 0:
+        raise SceneError(f"{archive.path}: metadata fps must be a positive number, got {meta.get('fps')!r}")
+    if poses.ndim != 2 or poses.shape[1] != 7 or len(poses) == 0:
+        raise SceneError(f"{archive.path}: metadata poses must be [qx, qy, qz, qw, x, y, z] per frame")
+    return meta | sizes | {"poses": poses, "fps": fps}
+
+
+def open_r3d(path: Path) -> Scene:
+    archive = R3DArchive(path)
+    meta = _metadata(archive)
+    n, depth_shape = len(meta["poses"]), (meta["dh"], meta["dw"])
+    k = matrix_from(meta.get("K"), (3, 3), f"{path.name} metadata K", order="F")
+    missing = [
+        f"rgbd/{i}.{ext}" for i in range(n) for ext in ("jpg", "depth") if f"rgbd/{i}.{ext}" not in archive.names
+    ]
+    if missing:
+        raise SceneError(f"{path} lists {n} frames but lacks {len(missing)} member(s), e.g. {missing[0]}")
+    stamps = meta.get("frameTimestamps")
+    times = relative_times(stamps) if isinstance(stamps, list) and len(stamps) == n else np.arange(n) / meta["fps"]
+
+    def load_rgb(i: int) -> np.ndarray:
+        image = cv2.imdecode(np.frombuffer(archive.read(f"rgbd/{i}.jpg"), np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SceneError(f"cannot decode rgbd/{i}.jpg in {path}")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    def load_depth(i: int) -> np.ndarray:
+        depth = archive.lzfse(f"rgbd/{i}.depth", np.float32, depth_shape)
+        depth[~np.isfinite(depth)] = 0.0
+        conf_name = f"rgbd/{i}.conf"
+        conf = archive.lzfse(conf_name, np.uint8, depth_shape) if conf_name in archive.names else None
+        return masked_depth(depth, conf, ARKIT_MEDIUM, Path(conf_name))
+
+    return Scene(
+        LoaderSource(n, load_rgb, load_depth),
+        np.tile(Intrinsics.from_matrix(k, meta["w"], meta["h"]).as_array(), (n, 1)),
+        arkit_to_opencv(np.stack([quaternion_pose(*p) for p in meta["poses"]])),
+        times,
+        (meta["w"], meta["h"]),
+        (meta["dw"], meta["dh"]),
+        name=path.stem if path.is_file() else path.name,
+        format="r3d",
+    )

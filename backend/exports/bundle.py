@@ -1,0 +1,199 @@
+"""Every export of a scan's results in one call: the objects as GLB and USDZ, ScanNet's files, COCO
+JSON with the frames it names. Used by `scene-r1 export`, `scene-r1 label` and the viewer."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...shared.results import QueryResult, result_from_wire
+from ...shared.scene import Scene, SceneError
+from ..data import images
+from ..geometry.neighbours import near_points
+from .coco import CocoBuilder
+from .objects import cut_object, scan_up, usd_problems, write_glb, write_usdz
+from .scannet import write_scannet
+
+FORMATS = ("glb", "usdz", "scannet", "coco")
+VERTEX_RADIUS = 0.03  # metres: a scan vertex this close to a mask point belongs to the object
+
+
+@dataclass
+class LabelledObject:
+    label: str  # the class asked for (or the model's label)
+    score: float  # mean confidence of its 3D points
+    points: np.ndarray
+    masks_2d: dict[int, dict] = field(default_factory=dict)  # frame -> COCO RLE
+
+
+def labelled_objects(results: list[tuple[str, QueryResult]]) -> list[LabelledObject]:
+    """(class, result) pairs -> every lifted instance, labelled with its class."""
+    return [
+        LabelledObject(
+            label or instance.label or "object",
+            instance.mask3d.mean_confidence,
+            np.asarray(instance.mask3d.points),
+            dict(instance.masks_2d),
+        )
+        for label, result in results
+        for instance in result.lifted
+    ]
+
+
+def assign_vertices(vertices: np.ndarray, objects: list[LabelledObject], radius: float = VERTEX_RADIUS) -> np.ndarray:
+    """Per scan vertex: k + 1 for object k whose points lie within `radius`, 0 for none; where two
+    objects claim a vertex, the more confident one keeps it."""
+    ids = np.zeros(len(vertices), np.int64)
+    for k in sorted(range(len(objects)), key=lambda k: -objects[k].score):
+        near = near_points(vertices, objects[k].points, radius)
+        ids[near & (ids == 0)] = k + 1
+    return ids
+
+
+def fuse_for_export(scene: Scene):
+    """The scan's TSDF mesh with its vertices and faces in a canonical order: Open3D's parallel
+    marching cubes lists them in an order that depends on its thread count, and exported vertex
+    indices (ScanNet's segs.json, labels.ply) must not."""
+    from ..geometry.fusion import FusionSettings, fuse_scene
+
+    fused = fuse_scene(scene, FusionSettings(frame_stride=max(1, len(scene) // 100)))
+    vertices, triangles = fused.mesh_vertices, fused.mesh_triangles
+    order = np.lexsort(vertices.T[::-1])  # by x, then y, then z
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    faces = rank[triangles]
+    faces = np.take_along_axis(faces, (np.argmin(faces, axis=1)[:, None] + np.arange(3)) % 3, axis=1)  # same winding
+    faces = faces[np.lexsort(faces.T[::-1])]
+    fused.mesh_vertices, fused.mesh_colors = vertices[order], fused.mesh_colors[order]
+    fused.mesh_triangles = faces.astype(np.int32)
+    return fused
+
+
+def export_scan(
+    scene: Scene,
+    objects: list[LabelledObject],
+    out,
+    classes: list[str] | None = None,
+    fused=None,
+    formats=FORMATS,
+    name: str | None = None,
+) -> dict:
+    """Write the chosen exports of `objects` (found in `scene`) into `out`; returns the manifest
+    (also written as out/export.json)."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise SceneError(f"unknown export format(s) {', '.join(sorted(unknown))}; known: {', '.join(FORMATS)}")
+    out, name = Path(out), _file_stem(name or scene.name)
+    out.mkdir(parents=True, exist_ok=True)
+    classes = list(classes or dict.fromkeys(o.label for o in objects))
+    fused = fused if fused is not None else fuse_for_export(scene)
+    ids = assign_vertices(fused.mesh_vertices, objects)
+    manifest = {"scene": name, "classes": classes, "objects": [], "files": {}}
+    up = scan_up(scene.poses)
+    for k, obj in enumerate(objects, 1):
+        entry = {
+            "object_id": k - 1,
+            "label": obj.label,
+            "score": round(obj.score, 4),
+            "vertices": int((ids == k).sum()),
+        }
+        if {"glb", "usdz"} & set(formats):
+            entry |= _write_object(
+                fused, obj, ids == k, up, out / "objects" / f"{k - 1:03d}_{_slug(obj.label)}", formats
+            )
+        manifest["objects"].append(entry)
+    if "scannet" in formats:
+        class_ids = {c: i for i, c in enumerate(classes, 1)}
+        files = write_scannet(
+            out / "scannet",
+            name,
+            fused.mesh_vertices,
+            fused.mesh_triangles,
+            fused.mesh_colors,
+            ids,
+            [{"label": o.label, "score": o.score} for o in objects],
+            class_ids,
+        )
+        manifest["files"]["scannet"] = {k: str(p.relative_to(out)) for k, p in files.items()}
+        manifest["class_ids"] = class_ids
+    if "coco" in formats:
+        manifest["files"]["coco"] = str(_write_coco(scene, objects, classes, out, name).relative_to(out))
+    (out / "export.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return manifest
+
+
+def _write_object(fused, obj: LabelledObject, on_object: np.ndarray, up, stem: Path, formats) -> dict:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    # the vertices the object owns (not those a more confident neighbour took), as points to cut by
+    try:
+        mesh = cut_object(
+            fused.mesh_vertices,
+            fused.mesh_triangles,
+            fused.mesh_colors,
+            fused.mesh_vertices[on_object],
+            obj.label,
+            up,
+            radius=1e-4,
+        )
+    except SceneError as error:
+        return {"error": str(error)}
+    entry = {"faces": int(len(mesh.triangles)), "object_to_world": np.round(mesh.object_to_world, 6).tolist()}
+    if "glb" in formats:
+        entry["glb"] = str(write_glb(mesh, stem.with_suffix(".glb")).relative_to(stem.parent.parent))
+    if "usdz" in formats:
+        usdz = write_usdz(mesh, stem.with_suffix(".usdz"))
+        entry["usdz"], entry["usd_problems"] = str(usdz.relative_to(stem.parent.parent)), usd_problems(usdz)
+    return entry
+
+
+def _write_coco(scene: Scene, objects: list[LabelledObject], classes: list[str], out: Path, name: str) -> Path:
+    builder = CocoBuilder(classes)
+    for k, obj in enumerate(objects):
+        builder.add_object(name, scene.color_size, obj.label, obj.score, k, obj.masks_2d)
+    (out / "frames").mkdir(parents=True, exist_ok=True)
+    for frame in builder.frames_of(name):
+        images.write_color(out / "frames" / f"{frame:06d}.jpg", scene.frame(frame).rgb)
+    return builder.write(out / "coco.json")
+
+
+def _file_stem(name) -> str:
+    """A scene's name (from its capture files) as a file stem that cannot leave `out` ("../../x")."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).lstrip("._")[:80]
+    return stem or "scene"
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-") or "object"
+
+
+def read_result(folder) -> QueryResult:
+    """A result folder written by `scene-r1 ground/lift` (result.json + mask.ply) as a QueryResult."""
+    import open3d as o3d
+
+    folder = Path(folder)
+    try:
+        payload = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SceneError(f"{folder} holds no result.json (a folder written by scene-r1 ground or lift)") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SceneError(f"{folder / 'result.json'} is not valid JSON: {error}") from None
+    arrays = {}
+    if (folder / "mask.ply").is_file():
+        cloud = o3d.t.io.read_point_cloud(str(folder / "mask.ply"))
+        points = cloud.point.positions.numpy()
+        number = cloud.point["instance"].numpy().reshape(-1) if "instance" in cloud.point else np.zeros(len(points))
+        confidence = cloud.point["confidence"].numpy().reshape(-1) if "confidence" in cloud.point else None
+        lifted = [i for i, data in enumerate(payload.get("instances", [])) if "mask_3d" in data]
+        for k, index in enumerate(lifted):  # mask.ply numbers the lifted instances 0, 1, ...
+            arrays[f"points/{index}"] = points[number == k]
+            arrays[f"confidence/{index}"] = (
+                confidence[number == k] if confidence is not None else np.ones((number == k).sum())
+            )
+    try:
+        return result_from_wire(payload, arrays)
+    except ValueError as error:
+        raise SceneError(f"{folder / 'result.json'}: {error}") from None

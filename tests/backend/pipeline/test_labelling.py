@@ -1,0 +1,132 @@
+"""`scene-r1 label` over two synthetic scans with three classes: the exports per scan, the summary,
+resuming, AP from our evaluator on the ScanNet files, and the same output from a local Ray instance.
+The model is the shipped scene-r1-nano (a small model trained on synthetic rooms only) with the
+geometric tracker; how many instances it finds is reported, not promised."""
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from scene_r1.backend.cli.main import main
+from scene_r1.backend.data.synth import SynthConfig, write_synthetic
+from scene_r1.backend.exports.scannet import read_scannet
+from scene_r1.backend.models.loading import SHIPPED_NANO
+
+CLASSES = "cube,sphere,table"
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory) -> tuple[list[Path], Path]:
+    if not (SHIPPED_NANO / "config.json").is_file():
+        pytest.skip(f"the shipped scene-r1-nano is not at {SHIPPED_NANO}")
+    root = tmp_path_factory.mktemp("label")
+    folders = []
+    for seed in (11, 12):
+        write_synthetic(SynthConfig(seed=seed, frames=8, width=160, height=120), root / f"room{seed}")
+        folders.append(root / f"room{seed}")
+    config = root / "pipeline.toml"
+    config.write_text(
+        f'[pipeline]\nvlm = "{SHIPPED_NANO}"\ntracker = "geometric"\nvideo_as_images = true\n'
+        "key_frame_candidates = 1\nmax_new_tokens = 64\n"
+    )
+    return folders, config
+
+
+@pytest.fixture(scope="module")
+def local_run(scans, tmp_path_factory):
+    folders, config = scans
+    out = tmp_path_factory.mktemp("local") / "labels"
+    argv = ["label", *map(str, folders), "--classes", CLASSES, "--out", str(out), "--config", str(config)]
+    assert main(argv + ["--evaluate"]) == 0
+    return out, argv
+
+
+def _comparable(out: Path) -> dict:
+    """Every file a run writes, less what differs by nature (seconds, timings)."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        if not path.is_file():
+            continue
+        name = str(path.relative_to(out))
+        if path.suffix == ".json":
+            files[name] = _without_times(json.loads(path.read_text()))
+        elif path.suffix == ".md" and path.name.startswith("summary"):
+            continue  # holds seconds
+        elif path.suffix == ".usdz":  # a zip: its members, not the time stamps in its headers
+            with zipfile.ZipFile(path) as archive:
+                files[name] = {member: archive.read(member) for member in archive.namelist()}
+        else:
+            files[name] = path.read_bytes()
+    return files
+
+
+def _without_times(value):
+    if isinstance(value, dict):
+        return {k: _without_times(v) for k, v in value.items() if k not in ("seconds", "timings", "skipped")}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value
+
+
+def test_every_scan_gets_the_exports_and_a_summary(local_run, scans):
+    out, _ = local_run
+    report = json.loads((out / "summary.json").read_text())
+    assert [s["name"] for s in report["scans"]] == ["room11", "room12"] and report["classes"] == CLASSES.split(",")
+    found = 0
+    for summary in report["scans"]:
+        folder = out / summary["name"]
+        assert set(summary["instances"]) == set(CLASSES.split(","))
+        for name in summary["files"]["scannet"].values():
+            assert (folder / name).is_file()
+        labels = read_scannet(folder / "scannet", summary["name"])
+        manifest = json.loads((folder / "export.json").read_text())
+        with_vertices = [o for o in manifest["objects"] if o["vertices"]]
+        assert len(labels.labels) == len(with_vertices)  # every object that kept scan vertices is a segGroup
+        for obj in with_vertices:
+            assert (folder / obj["glb"]).is_file() and (folder / obj["usdz"]).is_file()
+        found += sum(summary["instances"].values())
+    assert found >= 1  # the shipped nano finds something in these rooms (see docs/scans.md for figures)
+    assert "AP@0.25" in (out / "eval.md").read_text() and (out / "coco.json").is_file()
+
+
+def test_a_second_run_skips_done_scans(local_run, capsys):
+    out, argv = local_run
+    before = _comparable(out)
+    assert main(argv) == 0
+    assert "skipped (done before)" in capsys.readouterr().out
+    report = json.loads((out / "summary.json").read_text())
+    assert all(s.get("skipped") for s in report["scans"])
+    assert _comparable(out) == before
+
+
+def test_unknown_format_and_empty_classes_are_one_line_errors(scans, tmp_path, capsys):
+    folders, config = scans
+    assert main(["label", str(folders[0]), "--classes", " , ", "--out", str(tmp_path)]) == 2
+    assert main(["label", str(folders[0]), "--classes", "cube", "--out", str(tmp_path), "--formats", "obj"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "--classes" in errors[0] and "--formats" in errors[1]
+
+
+@pytest.mark.slow
+def test_a_local_ray_instance_gives_the_same_output(local_run, scans, tmp_path):
+    out, argv = local_run
+    ray_out = tmp_path / "labels"
+    ray_argv = [a if a != str(out) else str(ray_out) for a in argv]
+    assert main(ray_argv + ["--ray-address", "local", "--ray-cpus", "2", "--evaluate"]) == 0
+    local, distributed = _comparable(out), _comparable(ray_out)
+    assert sorted(local) == sorted(distributed)
+    assert local == distributed
+
+
+def test_ray_tasks_ask_for_a_gpu_when_the_pipeline_runs_on_cuda():
+    from scene_r1.backend.pipeline.labelling import task_resources
+    from scene_r1.backend.pipeline.settings import PipelineSettings
+    from scene_r1.shared.scene import SceneError
+
+    assert task_resources(PipelineSettings(device="cuda:0"), 4) == {"num_cpus": 4, "num_gpus": 1}
+    assert task_resources(PipelineSettings(device="cpu")) == {"num_cpus": 1, "num_gpus": 0}
+    assert task_resources(PipelineSettings(device="cuda"), 2, 0.5) == {"num_cpus": 2, "num_gpus": 0.5}
+    with pytest.raises(SceneError):
+        task_resources(PipelineSettings(), 0)
