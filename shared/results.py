@@ -30,6 +30,7 @@ class Mask3D:
     obb_rotation: np.ndarray
     frame_boxes: dict[int, list[int]] = field(default_factory=dict)  # per-frame 2D boxes (colour pixels)
     timings: dict[str, float] = field(default_factory=dict)
+    frames_used: list[int] = field(default_factory=list)  # frames whose masks voted (a long scan's selected views)
 
     @property
     def mean_confidence(self) -> float:
@@ -47,6 +48,7 @@ class Mask3D:
             },
             "mean_confidence": round(self.mean_confidence, 4),
             "frame_boxes": {str(k): v for k, v in sorted(self.frame_boxes.items())},
+            "frames_used": [int(i) for i in self.frames_used],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -62,6 +64,7 @@ class Mask3D:
             obb_rotation=np.asarray(obb.get("rotation", np.eye(3)), np.float64),
             frame_boxes={int(k): list(v) for k, v in data.get("frame_boxes", {}).items()},
             timings=dict(data.get("timings", {})),
+            frames_used=[int(i) for i in data.get("frames_used", [])],
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ...shared.defaults import DEFAULT_ADDRESS, DEFAULT_TIMEOUT_S
@@ -36,6 +37,14 @@ def register(commands) -> None:
         action="store_true",
         help="also TSDF-fuse the scene into OUT/scene_mesh.ply and give the mask as its vertex indices",
     )
+    lift.add_argument(
+        "--view-step",
+        type=parse_view_step,
+        default=(10.0, 10.0),
+        metavar="CM,DEG",
+        help="track, vote and fuse a new view each time the camera moves CM centimetres or turns DEG degrees",
+    )
+    lift.add_argument("--all-frames", action="store_true", help="use every frame (slow on long scans)")
     lift.set_defaults(run=run_lift)
 
     ground = commands.add_parser("ground", help="find the object(s) a sentence means: result.json + mask.ply")
@@ -78,9 +87,20 @@ def register(commands) -> None:
     query.set_defaults(run=run_query)
 
 
+def parse_view_step(text: str) -> tuple[float, float]:
+    try:
+        step = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        step = ()
+    if len(step) != 2 or min(step) < 0:
+        raise argparse.ArgumentTypeError(f"takes CM,DEG (two numbers >= 0), got {text!r}")
+    return step
+
+
 def run_lift(args) -> int:
     from ...shared.scene import SceneError
     from ..data import open_scene
+    from ..geometry.frame_selection import ALL_FRAMES, ViewSettings
     from ..models.segmenters import make_segmenter
     from ..pipeline.results import lift_to_folder
 
@@ -89,16 +109,17 @@ def run_lift(args) -> int:
         raise SceneError("lift needs --box x1,y1,x2,y2 or at least one --point x,y on the object")
     scene = open_scene(args.dir, args.format)
     frame = frame_number(scene, args.frame)
+    views = ALL_FRAMES if args.all_frames else ViewSettings(args.view_step[0] / 100, args.view_step[1])
     notes: list[str] = []
     segmenter = make_segmenter(args.segmenter, "auto", "cpu", "auto", notes)
     box = None if args.box is None else parse_box(args.box)
     written = lift_to_folder(
-        scene, frame, box, args.out, fuse=args.fuse, segmenter=segmenter, points=points, notes=notes
+        scene, frame, box, args.out, fuse=args.fuse, views=views, segmenter=segmenter, points=points, notes=notes
     )
     print(f"segmenter: {segmenter.name}")
     print(
-        f"3D mask: {written['point_count']} points, box {written['aabb']}; "
-        f"wrote {args.out}/result.json and {args.out}/mask.ply"
+        f"3D mask: {written['point_count']} points, box {written['aabb']}, from {len(written['frames_used'])} of "
+        f"{len(scene)} frames; wrote {args.out}/result.json and {args.out}/mask.ply"
     )
     return 0
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...shared.defaults import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND
-from .common import model_arguments, option, pipeline_settings
+from .common import default_of, model_arguments, option, pipeline_settings
 
 
 def register(commands) -> None:
-    from ..service.server import ServerSettings
+    from ..service.settings import ServerSettings
 
     serve = commands.add_parser("serve", help="run the backend service (ZeroMQ) for Blender, the viewer and `query`")
     option(serve, "--bind", ServerSettings, "bind", "address to listen on; anything but loopback needs --curve-keys")
@@ -26,10 +26,17 @@ def register(commands) -> None:
         help="instead of binding, serve as a worker of `scene-r1 broker` at this address (non-loopback: --curve-keys)",
     )
     serve.add_argument("--name", default=None, help="worker name shown by the broker")
-    option(serve, "--jobs", ServerSettings, "jobs", "queries run at once (GPU work); health and cancel never wait")
+    option(
+        serve,
+        "--jobs",
+        ServerSettings,
+        "jobs",
+        "query threads (one query uses the models at a time; more threads answer memoised results meanwhile)",
+    )
     option(serve, "--max-frames", ServerSettings, "max_frames", "frames accepted in one scene")
+    cache_gb = default_of(ServerSettings, "cache_bytes") / (1 << 30)
     serve.add_argument(
-        "--cache-gb", type=float, default=8.0, help="decoded scenes and their results kept in memory (default: 8)"
+        "--cache-gb", type=float, default=cache_gb, help=f"decoded scenes and their work kept (default: {cache_gb:g})"
     )
     serve.add_argument(
         "--max-message-mb",
@@ -62,7 +69,8 @@ def register(commands) -> None:
 
 
 def run_serve(args) -> int:
-    from ..service.server import Server, ServerSettings
+    from ..service.server import Server
+    from ..service.settings import ServerSettings
 
     settings = ServerSettings(
         bind=args.bind,

@@ -28,7 +28,11 @@ BENCHMARKS = {
         "security:run_security_benchmark",
         (),
     ),
+    "gpu": ("real-size Qwen2.5-VL-7B and SAM2.1 on a CUDA GPU, per stage", "gpu:run_gpu_benchmark", ()),
+    "scale": ("a 1000-frame scan: lift + fuse time and memory vs decoding", "scale:run_scale_benchmark", ()),
+    "cache": ("a different query on a cached scene vs the first (upload + query)", "cache:run_cache_benchmark", ()),
 }
+ON_DEMAND = ("gpu", "scale", "cache")  # not in `bench all`: a GPU, a 1000-frame scan, minutes of model time
 SIZE_DEFAULTS = {"frames": 20, "width": 640, "height": 480}
 
 
@@ -55,6 +59,8 @@ def register(commands) -> None:
         help="; ".join(f"{name}: {about}" for name, (about, _, _) in BENCHMARKS.items()),
     )
     bench.add_argument("--real", type=Path, default=None, help="a real capture folder (default: ../shared/data/...)")
+    bench.add_argument("--out", type=Path, default=None, help="gpu: also write the figures as JSON here")
+    bench.add_argument("--tiny-check", action="store_true", help="gpu: its code with tiny models on the CPU")
     for name, default in SIZE_DEFAULTS.items():
         bench.add_argument(f"--{name}", type=int, default=None, help=f"io only (default {default})")
     bench.set_defaults(run=run_bench)
@@ -81,7 +87,7 @@ def run_view(args) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     import importlib
 
-    chosen = list(BENCHMARKS) if args.what == "all" else [args.what]
+    chosen = [n for n in BENCHMARKS if n not in ON_DEMAND] if args.what == "all" else [args.what]
     for name in chosen:
         _, target, size_flags = BENCHMARKS[name]
         given = {flag: getattr(args, flag) for flag in SIZE_DEFAULTS if getattr(args, flag) is not None}
@@ -96,6 +102,9 @@ def run_bench(args: argparse.Namespace) -> int:
                 f"benchmarks live in the source checkout (benchmarks/), not in the wheel: {error}"
             ) from None
         sizes = {flag: given.get(flag, SIZE_DEFAULTS[flag]) for flag in size_flags}
+        if name in ON_DEMAND:
+            options = {"gpu": {"out": args.out, "tiny_check": args.tiny_check}, "scale": {"folder": args.real}}
+            return run(**options.get(name, {}))
         run(real_dir=args.real, **sizes) if name in ("io", "segment") else run(**sizes)
     return 0
 

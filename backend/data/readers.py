@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import open3d as o3d
 
 from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, CameraError, Intrinsics
 from ...shared.scene import Frame, Scene, SceneError
@@ -314,10 +313,12 @@ def open_record3d(path: Path) -> Scene:
     missing = [p for p in rgb + depth if not p.is_file()]
     if missing:
         raise SceneError(
-            f"Record3D folder {path} lists {n} frames but lacks {len(missing)} file(s), e.g. {missing[0].name} (only the EXR + JPG export is read; convert .r3d files with Record3D's exporter)"
+            f"Record3D folder {path} lists {n} frames but lacks {len(missing)} file(s), e.g. {missing[0].name} "
+            "(an EXR + JPG export needs rgbd/N.jpg and rgbd/N.exr; a .r3d file is read as it is)"
         )
     # Poses are [qx, qy, qz, qw, tx, ty, tz], camera-to-world in ARKit's camera axes (x right,
     # y up, z backwards), the same axes as Blender's camera.
+    import open3d as o3d  # here only: opening other formats (and `scene-r1 info`) stays light
     poses = np.repeat(np.eye(4)[None], n, axis=0)
     for i, (qx, qy, qz, qw, tx, ty, tz) in enumerate(quat_poses):
         poses[i, :3, :3] = o3d.geometry.get_rotation_matrix_from_quaternion(

@@ -87,7 +87,7 @@ def export_scan(
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise SceneError(f"unknown export format(s) {', '.join(sorted(unknown))}; known: {', '.join(FORMATS)}")
-    out, name = Path(out), _file_stem(name or scene.name)
+    out, name = Path(out), safe_stem(name or scene.name)
     out.mkdir(parents=True, exist_ok=True)
     classes = list(classes or dict.fromkeys(o.label for o in objects))
     fused = fused if fused is not None else fuse_for_export(scene)
@@ -160,7 +160,7 @@ def _write_coco(scene: Scene, objects: list[LabelledObject], classes: list[str],
     return builder.write(out / "coco.json")
 
 
-def _file_stem(name) -> str:
+def safe_stem(name) -> str:
     """A scene's name (from its capture files) as a file stem that cannot leave `out` ("../../x")."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).lstrip("._")[:80]
     return stem or "scene"

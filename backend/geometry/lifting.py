@@ -8,7 +8,7 @@ throws points onto the background) are never lifted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,14 +77,38 @@ def voxel_average(points: np.ndarray, voxel: float) -> np.ndarray:
 
 
 def _check_mask(frame: Frame, mask: np.ndarray) -> np.ndarray:
+    return _mask_at_depth_size(frame.index, mask, frame.intrinsics.size, frame.depth_intrinsics.size)
+
+
+def _mask_at_depth_size(
+    index: int, mask: np.ndarray, color_size: tuple[int, int], depth_size: tuple[int, int]
+) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim != 2:
-        raise SceneError(f"the mask for frame {frame.index} must be HxW, got shape {mask.shape}")
-    if (mask.shape[1], mask.shape[0]) not in (frame.intrinsics.size, frame.depth_intrinsics.size):
+        raise SceneError(f"the mask for frame {index} must be HxW, got shape {mask.shape}")
+    if (mask.shape[1], mask.shape[0]) not in (color_size, depth_size):
         raise SceneError(
-            f"the mask for frame {frame.index} is {mask.shape[1]}x{mask.shape[0]}, but the frame is {frame.intrinsics.size[0]}x{frame.intrinsics.size[1]}"
+            f"the mask for frame {index} is {mask.shape[1]}x{mask.shape[0]}, "
+            f"but the frame is {color_size[0]}x{color_size[1]}"
         )
-    return resize_mask(mask, frame.depth_intrinsics.size)
+    return resize_mask(mask, depth_size)
+
+
+class SceneFrames(Sequence):
+    """Frames of a scene decoded when read and dropped after (the scene keeps a few): a long
+    video is never held in memory at once. `depth_sizes` needs no decoding."""
+
+    def __init__(self, scene: Scene, indices: Sequence[int]):
+        self.scene, self.indices = scene, list(indices)
+        self.depth_sizes = [scene.depth_size] * len(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position):
+        if isinstance(position, slice):
+            return SceneFrames(self.scene, self.indices[position])
+        return self.scene.frame(self.indices[position])
 
 
 def masked_points(
@@ -160,16 +184,21 @@ def lift_masks(
     """
     if not masks:
         raise SceneError("no masks to lift")
-    frames = {i: scene.frame(i) for i in masks}
-    depth_masks = {i: _check_mask(frames[i], m) for i, m in masks.items()}
+    # Frames are decoded as they are read, twice (candidates, then votes), never all held at once.
+    frames = SceneFrames(scene, [scene.check_index(i) for i in masks])
+    depth_masks = [
+        _mask_at_depth_size(i, m, scene.color_size, scene.depth_size) for i, m in zip(frames.indices, masks.values())
+    ]
     # Long videos see each surface many times over: thin the candidates (voting still reads
     # every mask pixel through projection, so nothing is lost but redundancy).
-    step = max(1, int(np.ceil(sum(np.count_nonzero(m) for m in depth_masks.values()) / settings.max_candidates)))
-    candidates = [masked_points(frames[i], depth_masks[i], settings, stride=step) for i in masks]
+    step = max(1, int(np.ceil(sum(np.count_nonzero(m) for m in depth_masks) / settings.max_candidates)))
+    candidates = [
+        masked_points(frame, mask, settings, stride=step) for frame, mask in zip(frames, depth_masks) if mask.any()
+    ]
     points = voxel_average(np.concatenate(candidates) if candidates else np.zeros((0, 3)), settings.voxel)
     if len(points) == 0:
         raise SceneError("the masks cover no pixel with valid depth (away from depth edges): nothing to lift")
-    seen, votes = vote(points, [frames[i] for i in masks], [depth_masks[i] for i in masks], settings)
+    seen, votes = vote(points, frames, depth_masks, settings)
     confidence = votes / np.maximum(seen, 1)
     keep = (seen >= min(settings.min_views, len(masks))) & (confidence > settings.min_confidence)
     return LiftedPoints(points[keep], confidence[keep], seen[keep])

@@ -12,6 +12,7 @@ import open3d as o3d
 
 from ...shared.results import Mask3D
 from ...shared.scene import Scene, SceneError
+from .frame_selection import ViewSettings, select_views
 from .lifting import (
     LiftSettings,
     axis_aligned_box,
@@ -58,9 +59,8 @@ def mask_to_3d(
     frame_boxes = {}
     for index, mask in masks.items():
         v, u = np.nonzero(mask)
-        if len(u):
-            frame = scene.frame(index)
-            sx, sy = frame.intrinsics.width / mask.shape[1], frame.intrinsics.height / mask.shape[0]
+        if len(u):  # sizes from the scene: no frame is decoded for its box
+            sx, sy = scene.color_size[0] / mask.shape[1], scene.color_size[1] / mask.shape[0]
             frame_boxes[int(index)] = [
                 int(u.min() * sx),
                 int(v.min() * sy),
@@ -76,15 +76,26 @@ def mask_to_3d(
         np.asarray(obb.R),
         frame_boxes,
         {"vote": voted - start, "clean": time.perf_counter() - voted},
+        sorted(int(i) for i in masks),
     )
 
 
 def lift_from_box(
-    scene: Scene, frame_index: int, box, frames=None, settings: LiftSettings = LiftSettings(), refine: bool = True
+    scene: Scene,
+    frame_index: int,
+    box,
+    frames=None,
+    settings: LiftSettings = LiftSettings(),
+    refine: bool = True,
+    views: ViewSettings = ViewSettings(),
 ) -> Mask3D:
-    """The annotator's fast path: one box on one frame -> the object in 3D."""
+    """The annotator's fast path: one box on one frame -> the object in 3D. Without `frames`,
+    the views selected by camera motion (frame_selection.select_views) are tracked and voted."""
     timings = {}
     start = time.perf_counter()
+    frame_index = scene.check_index(frame_index)
+    if frames is None:
+        frames = select_views(scene.poses, frame_index, views)
     key = scene.frame(frame_index)
     key_mask = segment_box(key, box, refine=refine)
     timings["segment"] = time.perf_counter() - start

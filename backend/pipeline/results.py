@@ -12,6 +12,7 @@ import open3d as o3d
 
 from ...shared.results import LIFT, Instance, Mask3D, QueryResult
 from ...shared.scene import Scene, SceneError
+from ..geometry.frame_selection import ViewSettings, select_views
 from ..geometry.mask3d import lift_from_box, mask_to_3d
 from ..geometry.tracking import GeometricTracker
 from ..models.reasoner import Generation
@@ -80,13 +81,22 @@ def write_result(result: QueryResult, out, extra: dict | None = None) -> dict:
 
 
 def lift_to_folder(
-    scene: Scene, frame_index: int, box, out, fuse: bool = False, segmenter=None, points=None, notes=()
+    scene: Scene,
+    frame_index: int,
+    box,
+    out,
+    fuse: bool = False,
+    views: ViewSettings = ViewSettings(),
+    segmenter=None,
+    points=None,
+    notes=(),
 ) -> dict:
     """`scene-r1 lift`: one box and/or clicks ([x, y, label]) on one frame, segmented and tracked by
     `segmenter` (default: the geometric one, no learned weights), lifted, written to OUT.
 
-    With `fuse`, the scene is also TSDF-fused into OUT/scene_mesh.ply and the mask is given as
-    indices of that mesh's vertices (result.json "scene_vertex_indices").
+    The views selected by camera motion (`views`) are tracked, voted and, with `fuse`, TSDF-fused
+    into OUT/scene_mesh.ply, the mask then also given as indices of that mesh's vertices
+    (result.json "scene_vertex_indices"); "frames_used" lists those views.
     """
     from ..geometry.fusion import FusionSettings, fuse_scene  # Open3D's TSDF only when asked
     from ..geometry.neighbours import indices_near
@@ -96,13 +106,13 @@ def lift_to_folder(
     size = scene.intrinsics_at(frame_index).size
     points = None if points is None or len(points) == 0 else check_points(points, size)
     if segmenter is None and points is None:
-        mask = lift_from_box(scene, frame_index, box)
+        mask = lift_from_box(scene, frame_index, box, views=views)
         name = "geometric"
     else:
         segmenter = segmenter or GeometricTracker()
         track_start = time.perf_counter()
-        masks = segmenter.track(scene, frame_index, box, points=points)
-        mask = mask_to_3d(scene, masks)
+        frames = select_views(scene.poses, scene.check_index(frame_index), views)
+        mask = mask_to_3d(scene, segmenter.track(scene, frame_index, box, frames, points=points))
         mask.timings = {"track": time.perf_counter() - track_start} | mask.timings
         name = segmenter.name
     box = prompt_box(box, points, size)
@@ -112,12 +122,13 @@ def lift_to_folder(
     result.instances = [Instance(label="", box_2d=[float(b) for b in box], mask3d=mask)]
     result.timings = dict(mask.timings)
     # The keys `scene-r1 lift` has always written at the top level, beside the common result.
-    extra = {"frame": int(frame_index)} | {k: v for k, v in mask.to_json().items() if k != "timings"}
+    extra = {"frame": int(frame_index), "frames_total": len(scene)}
+    extra |= {k: v for k, v in mask.to_json().items() if k != "timings"}
     if fuse:
         Path(out).mkdir(parents=True, exist_ok=True)
         fuse_start = time.perf_counter()
-        settings = FusionSettings(frame_stride=max(1, len(scene) // 100))
-        fused = fuse_scene(scene, settings)
+        settings = FusionSettings()
+        fused = fuse_scene(scene, settings, frames=mask.frames_used)
         indices = indices_near(fused.mesh_vertices, mask.points, 1.5 * settings.voxel)
         if not o3d.io.write_triangle_mesh(str(Path(out) / "scene_mesh.ply"), fused.triangle_mesh()):
             raise SceneError(f"could not write {Path(out) / 'scene_mesh.ply'}")

@@ -26,6 +26,9 @@ class PipelineSettings:
     video_frames: int = 32
     key_frame_candidates: int = 3  # frames of the span asked for a box; the best one is the key frame
     track_stride: int = 1  # track every n-th frame (plus the key frame) on long scans
+    view_step_m: float = 0.10  # track and vote a new view each time the camera moves this far...
+    view_step_deg: float = 10.0  # ...or turns this much (0 and 0: every frame); see geometry/frame_selection.py
+    work_cache_mb: int = 2048  # query-independent work kept per scene (pipeline/cache.py); 0: none
     video_as_images: bool = False  # models trained on frames-as-images (scene-r1-nano)
 
     def __post_init__(self) -> None:

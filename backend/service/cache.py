@@ -39,6 +39,7 @@ class SceneCache:
         self.max_bytes = max_bytes
         self.entries: collections.OrderedDict[str, CachedScene] = collections.OrderedDict()
         self.lock = threading.Lock()
+        self.work = None  # the pipeline's SceneWorkCache (pipeline/cache.py): its bytes count against the same budget
 
     def get(self, key: str) -> CachedScene | None:
         with self.lock:
@@ -49,6 +50,7 @@ class SceneCache:
 
     def put(self, key: str, scene: Scene, nbytes: int) -> None:
         with self.lock:
+            scene.cache_key = key  # the pipeline's work cache files its entries under the content hash
             self.entries[key] = CachedScene(scene, nbytes)
             self.entries.move_to_end(key)
             self._shrink()
@@ -78,14 +80,19 @@ class SceneCache:
         while self.total_bytes() > self.max_bytes:
             newest_key, newest = next(reversed(self.entries.items()))
             if len(self.entries) > 1:
-                self.entries.popitem(last=False)  # the least recently used scene, with its results
+                dropped, _ = self.entries.popitem(last=False)  # the least recently used scene, with its results
+                if self.work is not None:
+                    self.work.drop_scene(dropped)  # and its cached work
             elif newest.results:
                 newest.results.popitem(last=False)  # one scene left: its oldest results go first
+            elif self.work is not None and self.work.stats.nbytes:
+                self.work.shrink_to(max(0, self.max_bytes - newest.total_bytes))  # then its cached work
             else:
                 break  # a lone scene over budget stays: it was just asked for
 
     def total_bytes(self) -> int:
-        return sum(entry.total_bytes for entry in self.entries.values())
+        work = self.work.stats.nbytes if self.work is not None else 0
+        return work + sum(entry.total_bytes for entry in self.entries.values())
 
     def keys(self) -> list[str]:
         with self.lock:

@@ -14,37 +14,20 @@ import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from ...shared.defaults import DEFAULT_ADDRESS
-from ...shared.protocol import MAX_MESSAGE_BYTES, MAX_QUERY_CHARS, PROTOCOL_VERSION, QUERY_OPTIONS, Message
+from ...shared.protocol import MAX_QUERY_CHARS, PROTOCOL_VERSION, QUERY_OPTIONS, Message
 from ...shared.results import result_to_wire
 from ...shared.scene import SceneError
 from ...shared.scene_wire import scene_from_wire
 from ..pipeline.pipeline import Pipeline
-from ..pipeline.settings import PipelineSettings
 from .cache import SceneCache, memo_key
 from .dispatch import Dispatcher
 from .jobs import JobRunner, QueryJob
 from .keys import is_loopback
+from .settings import ServerSettings
 from .transport import Transport
 
 log = logging.getLogger("scene_r1.service")
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    bind: str = DEFAULT_ADDRESS
-    curve_keys: Path | None = None  # folder from `scene-r1 keys`: server.key_secret, authorized_clients/
-    broker: str | None = None  # connect to a broker's worker address instead of binding
-    name: str = ""  # worker name in a broker's pool (default: host + a random suffix)
-    jobs: int = 1  # queries run at once (GPU work); health/progress/cancel never wait for them
-    max_message_bytes: int = MAX_MESSAGE_BYTES  # decoded buffer bytes of one message, checked before allocation
-    max_frames: int = 5000
-    cache_bytes: int = 8 << 30  # decoded scenes and their results held (least recently used dropped first)
-    keepalive_s: float = 1.0  # a running query's client hears from us at least this often
-    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
 
 
 def check_exposure(settings: ServerSettings) -> None:
@@ -89,6 +72,9 @@ class Server:
         with self._pipeline_lock:
             if self._pipeline is None:
                 self._pipeline = Pipeline(self.settings.pipeline)
+            if self.cache.work is None:
+                self.cache.work = self._pipeline.cache
+                self._pipeline.cache.max_bytes = min(self._pipeline.cache.max_bytes, self.settings.cache_bytes)
             return self._pipeline
 
     # ---- the socket thread -----------------------------------------------------------------------

@@ -12,13 +12,13 @@ Exports of a selected result:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ...shared.results import QueryResult
+from ..exports.bundle import safe_stem
 from ..geometry.neighbours import indices_near
 
 PALETTE = np.array(
@@ -139,13 +139,6 @@ def export_json(path, result: QueryResult, labels: np.ndarray) -> None:
         str(k): np.flatnonzero(labels == k + 1).tolist() for k in range(len(result.instances))
     }
     Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-
-
-def safe_stem(name) -> str:
-    """A file stem from a scene's name as written in scene.json: letters, digits, '.', '-' and '_'
-    only, no leading dot, at most 80 characters; "../../x" can never leave the export folder."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).lstrip("._")[:80]
-    return stem or "scene"
 
 
 def export_result(

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import open3d as o3d
 
 from ....shared.camera import BLENDER_TO_OPENCV_CAMERA
 from ....shared.scene import SceneError
@@ -51,6 +50,8 @@ def quaternion_pose(qx: float, qy: float, qz: float, qw: float, x: float, y: flo
     if not np.isfinite(norm) or norm < 1e-9:
         raise SceneError(f"pose quaternion ({qx}, {qy}, {qz}, {qw}) is not a rotation")
     pose = np.eye(4)
+    import open3d as o3d  # on first use: `scene-r1 info` and the CLI's start stay light
+
     pose[:3, :3] = o3d.geometry.get_rotation_matrix_from_quaternion(np.array([qw, qx, qy, qz]) / norm)
     pose[:3, 3] = (x, y, z)
     return pose

@@ -18,37 +18,14 @@ import open3d as o3d
 from ....shared.camera import Intrinsics
 from ....shared.scene import Scene, SceneError
 from ..readers import write_scene
+from .config import SynthConfig
 from .language import question_answers, referring_expressions
 from .layout import Room, generate_room
 from .render import RoomRenderer
-from .trajectory import TRAJECTORIES, make_trajectory
+from .trajectory import make_trajectory
 
 GT_FILE, GT_POINTS_FILE = "gt.json", "gt_instances.npz"
 SYNTHETIC_DEPTH_SCALE = 0.0002
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    seed: int = 0
-    frames: int = 60
-    width: int = 320
-    height: int = 240
-    fps: float = 4.0
-    trajectory: str = "orbit"
-    objects: int = 8
-    horizontal_fov_deg: float = 70.0
-    points_per_object: int = 2000
-
-    def __post_init__(self):
-        if self.frames < 1 or self.width < 8 or self.height < 8 or self.fps <= 0 or self.objects < 1:
-            raise SceneError(f"invalid synthetic scene settings: {self}")
-        if self.trajectory not in TRAJECTORIES:
-            raise SceneError(f"unknown trajectory {self.trajectory!r}; known: {', '.join(TRAJECTORIES)}")
-
-    @property
-    def min_visible_pixels(self) -> int:
-        """An object counts as visible in a frame when it covers this many pixels."""
-        return max(20, int(1e-4 * self.width * self.height))
 
 
 class RenderSource:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ....shared.camera import look_at
+from .config import TRAJECTORIES
 from .layout import Room
-
-TRAJECTORIES = ("orbit", "walk")
 
 
 def orbit(room: Room, frames: int, rng: np.random.Generator) -> np.ndarray:

@@ -242,7 +242,9 @@ def good_folders(tmp_path_factory) -> dict[str, Path]:
 
 def lift(folder: Path, out: Path, capsys, layout: str) -> tuple[int, str]:
     capsys.readouterr()
-    code = main(["lift", str(folder), "--frame", "0", "--box", BOX[layout], "--out", str(out)])
+    # --all-frames: every frame is read (by default only the views picked by camera motion are,
+    # and a broken frame that is never read cannot be reported)
+    code = main(["lift", str(folder), "--frame", "0", "--box", BOX[layout], "--out", str(out), "--all-frames"])
     return code, capsys.readouterr().err
 
 

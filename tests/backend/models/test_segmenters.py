@@ -91,12 +91,28 @@ def test_a_second_prompt_on_the_same_frames_costs_decoder_time_only(kitchen, mob
 
 
 def test_lru_cache_keeps_the_latest():
-    cache = LruEmbeddingCache(capacity=2)
-    cache.put("a", 1)
-    cache.put("b", 2)
-    assert cache.get("a") == 1  # now the most recent
-    cache.put("c", 3)
-    assert cache.get("b") is None and cache.get("a") == 1 and cache.get("c") == 3
+    cache, computed = LruEmbeddingCache(capacity=2), []
+
+    def value(v):
+        return lambda: computed.append(v) or v
+
+    assert cache.get_or_compute("e", "a", value(1)) == 1 and cache.get_or_compute("e", "b", value(2)) == 2
+    assert cache.get_or_compute("e", "a", value(9)) == 1  # held: not computed again, now the most recent
+    cache.get_or_compute("e", "c", value(3))
+    assert cache.get_or_compute("e", "b", value(4)) == 4 and computed == [1, 2, 3, 4]  # b was dropped
+
+
+def test_the_pipeline_keeps_mobile_sam_embeddings_in_its_scene_cache(mobile_sam_model):
+    from scene_r1.backend.pipeline.cache import SceneWorkCache, cache_tracker_work
+
+    work = SceneWorkCache(1 << 30)
+    tracker = MobileSamTracker(model=MobileSam(cache=LruEmbeddingCache()))
+    cache_tracker_work(work, tracker)
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    with work.for_scene("s"):
+        tracker.model.set_frame(0, rgb)
+        tracker.model.set_frame(0, rgb)
+    assert tracker.model.encoded == 1 and work.names()["mobile-sam-image-embeddings"] == 1
 
 
 def test_a_checkpoint_of_the_right_size_but_wrong_bytes_is_refused(tmp_path, monkeypatch):
