@@ -68,7 +68,7 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
     import subprocess
 
     from ..shared.client import Client
-    from .service.local import spawn_local_server
+    from .service.local import spawn_local_server, stop_local_server
 
     console = Console()
     out.mkdir(parents=True, exist_ok=True)
@@ -98,8 +98,7 @@ def run_demo(out: Path, real_dir: Path | None = None, vlm: str | None = None) ->
             else:
                 console.print("  no vision-language model here: pass --vlm ID_OR_FOLDER for grounding and questions")
     finally:
-        server.terminate()
-        server.wait(10)
+        stop_local_server(server)
     real_dir = real_dir or DEFAULT_REAL
     if Path(real_dir).is_dir():
         console.rule("a real RGB-D sequence")

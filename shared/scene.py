@@ -167,11 +167,15 @@ class Scene:
         cache_frames: int = 8,
         notes: Sequence[str] = (),
         frame_numbers: Sequence[int] | None = None,
+        candidates=None,
     ):
         self.source = source
         self.name, self.format, self.notes = name, format, list(notes)
         # The capture's own frame numbers (its file names), which users name frames by; default 0..n-1.
         self.frame_numbers = [int(n) for n in (range(len(source)) if frame_numbers is None else frame_numbers)]
+        # The scene's objects (shared.candidates.CandidateTable): their ids are the values of the
+        # per-frame instance maps (Blender captures, synthetic rooms); None when unknown (scans).
+        self.candidates = candidates
         self.color_size = (int(color_size[0]), int(color_size[1]))
         self.depth_size = self.color_size if depth_size is None else (int(depth_size[0]), int(depth_size[1]))
         self.intrinsics = np.asarray(intrinsics, dtype=np.float64).reshape(-1, 4)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .protocol import MAX_FRAMES, MAX_NAME_CHARS, ProtocolError, is_scene_hash
 
-META_KEYS = ("name", "frames", "intrinsics", "depth_intrinsics", "poses", "timestamps", "hash")
+META_KEYS = ("name", "frames", "intrinsics", "depth_intrinsics", "poses", "timestamps", "hash", "candidates")
 
 
 def scene_hash(arrays: dict[str, np.ndarray], meta: dict) -> str:
@@ -27,13 +27,21 @@ def scene_hash(arrays: dict[str, np.ndarray], meta: dict) -> str:
     return digest.hexdigest()[:32]
 
 
+def knows_objects(scene) -> bool:
+    """A scene that carries its candidate table and per-frame object-id maps (Blender, synthetic)."""
+    return bool(scene.has_instances and getattr(scene, "candidates", None) is not None)
+
+
 def scene_to_wire(scene) -> tuple[dict, dict[str, np.ndarray]]:
-    """A Scene -> (metadata payload incl. its content hash, arrays rgb/N and depth/N)."""
+    """A Scene -> (metadata payload incl. its content hash, arrays rgb/N and depth/N; and when the
+    scene knows its objects, instance/N object-id maps and the candidate table in the metadata)."""
     arrays = {}
     for index in range(len(scene)):
         frame = scene.frame(index)
         arrays[f"rgb/{index}"] = frame.rgb
         arrays[f"depth/{index}"] = np.nan_to_num(frame.depth, nan=0.0).astype(np.float32, copy=False)
+        if knows_objects(scene):
+            arrays[f"instance/{index}"] = np.asarray(scene.instance(index), dtype=np.int32)
     meta = {
         "name": scene.name,
         "frames": len(scene),
@@ -44,6 +52,8 @@ def scene_to_wire(scene) -> tuple[dict, dict[str, np.ndarray]]:
         "poses": np.asarray(scene.poses, dtype=np.float64).round(12).tolist(),
         "timestamps": np.asarray(scene.timestamps, dtype=np.float64).round(9).tolist(),
     }
+    if knows_objects(scene):
+        meta["candidates"] = scene.candidates.to_json()
     meta["hash"] = scene_hash(arrays, {k: v for k, v in meta.items() if k != "name"})
     return meta, arrays
 
@@ -83,12 +93,14 @@ def scene_from_wire(meta: dict, arrays: dict[str, np.ndarray], max_frames: int =
     intrinsics, poses = _matrix(meta, "intrinsics", (count, 4)), _matrix(meta, "poses", (count, 4, 4))
     timestamps = _matrix(meta, "timestamps", (count,))
     depth_intrinsics = None if meta.get("depth_intrinsics") is None else _matrix(meta, "depth_intrinsics", (count, 4))
-    expected_names = {f"{kind}/{i}" for i in range(count) for kind in ("rgb", "depth")}
+    kinds = ("rgb", "depth", "instance") if meta.get("candidates") is not None else ("rgb", "depth")
+    expected_names = {f"{kind}/{i}" for i in range(count) for kind in kinds}
     if set(arrays) != expected_names:
         missing, extra = sorted(expected_names - set(arrays)), sorted(set(arrays) - expected_names)
         raise ProtocolError(
             "bad-scene",
-            f"an upload of {count} frames carries rgb/i and depth/i only; missing {missing[:3]}, extra {extra[:3]}",
+            f"an upload of {count} frames carries {'/i, '.join(kinds)}/i only (instance/i with candidates); "
+            f"missing {missing[:3]}, extra {extra[:3]}",
         )
     expected = scene_hash(arrays, {k: v for k, v in meta.items() if k not in ("name", "hash")})
     if meta["hash"] != expected:
@@ -104,7 +116,24 @@ def scene_from_wire(meta: dict, arrays: dict[str, np.ndarray], max_frames: int =
         depth_intrinsics=depth_intrinsics,
         name=meta.get("name", "scene") or "scene",
         cache_frames=count,
+        **_objects_from_wire(meta, arrays, count),
     )
     for index in range(count):  # every image checked (shape, dtype, depth) once, and held decoded
         scene.frame(index)
     return scene
+
+
+def _objects_from_wire(meta: dict, arrays: dict[str, np.ndarray], count: int) -> dict:
+    """instance= (object-id maps) and candidates= (the table) for Scene, when the upload has them."""
+    if meta.get("candidates") is None:
+        return {}
+    from .candidates import CandidateError, CandidateTable
+
+    try:
+        table = CandidateTable.from_json(meta["candidates"])
+    except CandidateError as error:
+        raise ProtocolError("bad-scene", f"bad candidate table: {error}") from None
+    maps = [arrays[f"instance/{i}"] for i in range(count)]
+    if any(m.ndim != 2 or not np.issubdtype(m.dtype, np.integer) for m in maps):
+        raise ProtocolError("bad-scene", "instance/i maps must be 2D integer object ids")
+    return {"instance": maps, "candidates": table}

@@ -45,6 +45,7 @@ MODEL_FLAGS = {
     "--dtype": "dtype",
     "--config": "config",
     "--video-as-images": "video_as_images",
+    "--grounding": "grounding",
 }
 
 
@@ -70,6 +71,13 @@ def model_arguments(parser) -> None:
         action="store_true",
         default=None,
         help="show the video as frames with their times (models trained so, e.g. scene-r1-nano)",
+    )
+    parser.add_argument(
+        "--grounding",
+        default=None,
+        choices=("auto", "box", "candidates"),
+        help="box: the paper's boxes; candidates: choose among the scene's objects (a capture's own, or 3D "
+        f"proposals of a scan); auto: candidates when the scene knows its objects (default {defaults.grounding})",
     )
 
 

@@ -19,6 +19,10 @@ def register(commands) -> None:
     option(synth, "--fps", SynthConfig, "fps", "frames per second of the video")
     option(synth, "--trajectory", SynthConfig, "trajectory", "camera path", choices=("orbit", "walk"))
     option(synth, "--objects", SynthConfig, "objects", "objects in the room")
+    synth.add_argument(
+        "--household", action="store_true", help="a household room (mugs, books, chairs...) with a candidate table"
+    )
+    synth.add_argument("--naming", choices=("meaningful", "generic"), default="meaningful", help="household names")
     synth.set_defaults(run=run_synth)
 
     info = commands.add_parser("info", help="print what a capture folder holds (format auto-detected)")
@@ -27,9 +31,32 @@ def register(commands) -> None:
     info.set_defaults(run=run_info)
 
 
+def run_household(args) -> int:
+    from ..data.synth.household_scene import HouseholdConfig, write_household
+
+    config = HouseholdConfig(
+        seed=args.seed,
+        frames=args.frames,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        trajectory=args.trajectory,
+        small_objects=args.objects,
+        naming=args.naming,
+    )
+    gt = write_household(config, args.out, progress=True)
+    print(
+        f"wrote {args.out} ({config.naming} names): {len(gt['objects'])} objects, candidates.json, "
+        f"{len(gt['queries'])} referring expressions, {len(gt['qa'])} questions"
+    )
+    return 0
+
+
 def run_synth(args) -> int:
     from ..data.synth import SynthConfig, write_synthetic
 
+    if args.household:
+        return run_household(args)
     config = SynthConfig(
         seed=args.seed,
         frames=args.frames,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from ...shared.defaults import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND
@@ -26,6 +27,7 @@ def register(commands) -> None:
         help="instead of binding, serve as a worker of `scene-r1 broker` at this address (non-loopback: --curve-keys)",
     )
     serve.add_argument("--name", default=None, help="worker name shown by the broker")
+    serve.add_argument("--ready-file", type=Path, default=None, help="write the bound address here once listening")
     option(
         serve,
         "--jobs",
@@ -87,8 +89,18 @@ def run_serve(args) -> int:
     where = f"worker of broker {args.broker}" if args.broker else f"listening on {args.bind}"
     security = "CURVE" if args.curve_keys else "no encryption: loopback only"
     print(f"scene-r1 backend {where} ({security}); models load on the first query", flush=True)
+    if args.ready_file is not None:  # for whoever started us on port * (service/local.py)
+        threading.Thread(target=_announce, args=(server, args.ready_file), daemon=True).start()
     server.serve()
     return 0
+
+
+def _announce(server, path: Path, timeout: float = 600.0) -> None:
+    """Write the bound address (the real port when bound to :*) once the server listens."""
+    if server.ready.wait(timeout):
+        partial = path.with_suffix(".partial")
+        partial.write_text(server.endpoint, encoding="utf-8")
+        partial.replace(path)  # whole or nothing for the reader
 
 
 def run_keys(args) -> int:

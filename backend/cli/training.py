@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...shared.scene import SceneError
 from .common import model_arguments, option, pipeline_settings
 
 
@@ -52,7 +53,7 @@ def register(commands) -> None:
     evaluation = commands.add_parser(
         "eval", help="run the pipeline over a dataset and score it: Acc@0.25/0.5, temporal and 2D IoU, VQA exact match"
     )
-    evaluation.add_argument("--task", choices=("ground", "vqa"), required=True)
+    eval_arguments(evaluation)
     evaluation.add_argument("--data", type=Path, required=True, help="a folder of scene folders with gt.json")
     evaluation.add_argument("--out", type=Path, required=True)
     evaluation.add_argument("--limit", type=int, default=None, help="queries per scene")
@@ -60,6 +61,19 @@ def register(commands) -> None:
     model_arguments(evaluation)
     evaluation.add_argument("--model", dest="vlm", default=None, help="same as --vlm")
     evaluation.set_defaults(run=run_eval)
+
+
+def eval_arguments(evaluation) -> None:
+    evaluation.add_argument(
+        "--task",
+        choices=("ground", "vqa", "proposals", "ceiling"),
+        required=True,
+        help="proposals: recall of a scan's 3D instance proposals against the ground truth; ceiling: the "
+        "candidate path's 3D accuracy with the right ids chosen (the lifting alone)",
+    )
+    evaluation.add_argument(
+        "--compare", action="store_true", help="ground: the box path and the candidate path side by side"
+    )
 
 
 def run_train(args) -> int:
@@ -134,12 +148,34 @@ def run_eval(args) -> int:
     from ..eval.evaluate import evaluate
     from ..pipeline.pipeline import Pipeline
 
-    pipeline = Pipeline(pipeline_settings(args))
+    if args.task in ("proposals", "ceiling"):
+        return run_proposals(args)
+    if args.compare and args.task != "ground":
+        raise SceneError("--compare compares the box and candidate grounding paths: use it with --task ground")
     with Progress(transient=True) as bar:
         task = bar.add_task(f"eval {args.task}", total=None)
-        report = evaluate(
-            args.data, args.task, pipeline, args.out, limit=args.limit, progress=lambda n: bar.update(task, completed=n)
-        )
+        progress = lambda n: bar.update(task, completed=n)  # noqa: E731
+        if args.compare:
+            from ..eval.candidates import compare_grounding
+
+            compare_grounding(args.data, pipeline_settings(args), args.out, limit=args.limit, progress=progress)
+            print((args.out / "compare.md").read_text(encoding="utf-8"))
+            print(f"wrote {args.out}/compare.md, {args.out}/box/ and {args.out}/candidates/")
+            return 0
+        pipeline = Pipeline(pipeline_settings(args))
+        report = evaluate(args.data, args.task, pipeline, args.out, limit=args.limit, progress=progress)
     print((args.out / "eval.md").read_text(encoding="utf-8"))
     print(f"wrote {args.out}/eval.json and {args.out}/eval.md ({len(report['rows'])} rows)")
+    return 0
+
+
+def run_proposals(args) -> int:
+    from ..eval.candidates import ceiling_report, proposal_report
+
+    if args.task == "ceiling":
+        print(ceiling_report(args.data, args.out, args.limit)["table"])
+        return 0
+    report = proposal_report(args.data, args.out)
+    print(report["table"])
+    print(f"wrote {args.out}/proposals.json and {args.out}/proposals.md")
     return 0

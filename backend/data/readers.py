@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, CameraError, Intrinsics
+from ...shared.candidates import with_candidates  # candidates.json beside the frames
 from ...shared.scene import Frame, Scene, SceneError
 from . import checks, images
 from .checks import image_size, load_matrix
@@ -391,4 +392,4 @@ def open_scene(path: Path | str, format: str | None = None) -> Scene:
         format = detect_format(path)
     if format not in SCENE_FORMATS:
         raise SceneError(f"unknown scene format {format!r}; known: {', '.join(SCENE_FORMATS)}")
-    return SCENE_FORMATS[format].open(path)
+    return with_candidates(SCENE_FORMATS[format].open(path), path)

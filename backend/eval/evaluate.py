@@ -20,10 +20,16 @@ from ..training.records import scene_folders
 from .metrics import accuracy_at, box_iou_2d, box_iou_3d, temporal_iou
 
 
-def ground_row(result, query: dict, target: dict) -> dict:
-    """One query's scores from a pipeline result and the scene's ground truth."""
+def ground_row(result, query: dict, target: dict, targets: list[dict] | None = None) -> dict:
+    """One query's scores from a pipeline result and the scene's ground truth. With several targets
+    ("all the X"), the 3D IoU is the worst target's best match, and 0 unless exactly that many
+    instances were lifted."""
     lifted = next((i for i in result.instances if i.mask3d is not None), None)
     iou3d = box_iou_3d(lifted.mask3d.aabb, np.array(target["aabb"])) if lifted is not None else 0.0
+    if targets is not None and len(targets) > 1:
+        boxes = [i.mask3d.aabb for i in result.instances if i.mask3d is not None]
+        best = [max((box_iou_3d(b, np.array(t["aabb"])) for b in boxes), default=0.0) for t in targets]
+        iou3d = min(best) if len(boxes) == len(targets) else 0.0
     span = result.span or (0.0, 0.0)
     tiou = max((temporal_iou(span, s) for s in query["spans"]), default=0.0)
     truth_box = target["boxes"].get(str(result.key_frame))
@@ -64,6 +70,20 @@ def summarize_ground(rows: list[dict]) -> dict:
     }
 
 
+def summarize_vqa(rows: list[dict]) -> dict:
+    """Exact match, beside the majority-answer baseline (always answering the commonest reference)."""
+    references = [normalize_answer(str(r["reference"])) for r in rows]
+    majority = max(set(references), key=lambda a: (references.count(a), a)) if references else ""
+    return {
+        "overall": {
+            "questions": len(rows),
+            "exact_match": float(np.mean([r["exact_match"] for r in rows])) if rows else 0.0,
+            "majority_answer": majority,
+            "majority_baseline": float(np.mean([a == majority for a in references])) if rows else 0.0,
+        }
+    }
+
+
 def evaluate(data, task: str, pipeline, out, limit: int | None = None, progress=None) -> dict:
     rows = []
     folders = scene_folders(data)
@@ -75,7 +95,8 @@ def evaluate(data, task: str, pipeline, out, limit: int | None = None, progress=
         for item in items[:limit]:
             if task == "ground":
                 try:
-                    row = ground_row(pipeline.ground(scene, item["text"]), item, objects[item["target_id"]])
+                    targets = [objects[t] for t in item.get("target_ids", [item["target_id"]])]
+                    row = ground_row(pipeline.ground(scene, item["text"]), item, targets[0], targets)
                 except (ParseError, SceneError) as error:  # the model found nothing usable: a miss
                     row = {
                         "query": item["text"],
@@ -101,16 +122,7 @@ def evaluate(data, task: str, pipeline, out, limit: int | None = None, progress=
             rows.append(row)
             if progress is not None:
                 progress(len(rows))
-    summary = (
-        summarize_ground(rows)
-        if task == "ground"
-        else {
-            "overall": {
-                "questions": len(rows),
-                "exact_match": float(np.mean([r["exact_match"] for r in rows])) if rows else 0.0,
-            }
-        }
-    )
+    summary = summarize_ground(rows) if task == "ground" else summarize_vqa(rows)
     report = {"task": task, "data": str(data), "scenes": len(folders), "summary": summary, "rows": rows}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -139,5 +151,10 @@ def markdown_table(report: dict) -> str:
             ]
     else:
         block = report["summary"]["overall"]
-        lines += ["| questions | exact match |", "|---|---|", f"| {block['questions']} | {block['exact_match']:.3f} |"]
+        lines += [
+            "| questions | exact match | majority-answer baseline |",
+            "|---|---|---|",
+            f"| {block['questions']} | {block['exact_match']:.3f} | "
+            f'{block.get("majority_baseline", 0.0):.3f} ("{block.get("majority_answer", "")}") |',
+        ]
     return "\n".join(lines) + "\n"

@@ -32,7 +32,7 @@ class Reply:
     well_formed: bool  # both tag pairs present, in order
 
     @classmethod
-    def parse(cls, text: str) -> "Reply":
+    def parse(cls, text: str) -> Reply:
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         think_match, answer_match = _THINK.search(text), _ANSWER.search(text)
@@ -120,3 +120,19 @@ def normalize_answer(text: str) -> str:
     text = re.sub(r"[^\w\s]", " ", text.lower())
     tokens = [words.get(t, t) for t in text.split() if t not in ("a", "an", "the")]
     return " ".join(tokens)
+
+
+def parse_ids(answer: str, allowed) -> list[int]:
+    """The candidate ids an answer names, in order and once each, keeping only `allowed` ones:
+    "[3]", "[2, 5]", "ids 2 and 5", "object #3". Numbers inside brackets win over numbers in prose."""
+    allowed = {int(a) for a in allowed}
+    text = re.sub(r"```(?:json)?", "", answer)
+    bracketed = re.findall(r"\[([^\[\]]*)\]", text)
+    integer = r"(?<!\d)(?<!\d\.)\d+(?!\d)(?!\.\d)"  # whole numbers, not parts of decimals
+    numbers = [int(v) for group in bracketed for v in re.findall(integer, group)]
+    if not any(n in allowed for n in numbers):
+        numbers = [int(v) for v in re.findall(integer, text)]
+    ids = list(dict.fromkeys(n for n in numbers if n in allowed))
+    if not ids:
+        raise ParseError(f"no candidate id (one of {sorted(allowed)[:20]}) in the answer {answer[:120]!r}")
+    return ids

@@ -281,6 +281,7 @@ class Number:
 
     high: int = 9999
     above: int | None = None
+    low: int = -1  # the value must be above this (when `above` names no slot)
 
 
 
@@ -306,7 +307,7 @@ def _next_allowed(pieces: list, generated: list[int], digits: dict[int, str], eo
     slot = pieces[piece]
     if not isinstance(slot, Number):
         return [slot[offset]]
-    low = values[slot.above] if slot.above is not None and slot.above < len(values) else -1
+    low = values[slot.above] if slot.above is not None and slot.above < len(values) else slot.low
     options = [t for t, d in digits.items() if current != "0" and _can_reach(current + d, low, slot.high)]
     if current and (int(current) > low or not options):
         following = pieces[piece + 1] if piece + 1 < len(pieces) else None

@@ -25,6 +25,7 @@ from ..models.loading import SHIPPED_NANO, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
 from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scene_key
+from .candidates import ask_by_candidates, ground_by_candidates, uses_candidates
 from .results import masks_to_rle, stage_report
 from .settings import PipelineSettings
 
@@ -121,9 +122,11 @@ class Pipeline:
         cancel: threading.Event | None = None,
     ) -> QueryResult:
         with self._lock, self.cache.for_scene(scene_key(scene)):
-            return self._ground(
-                scene, query, wants_every_instance(query) if every is None else every, progress or _quiet, cancel
-            )
+            every = wants_every_instance(query) if every is None else every
+            if uses_candidates(self.settings.grounding, scene):
+                _check(cancel)
+                return ground_by_candidates(self, scene, query, every, progress or _quiet)
+            return self._ground(scene, query, every, progress or _quiet, cancel)
 
     def model_seconds(self) -> float:
         """Seconds spent so far inside model forward passes (VLM generation, SAM2)."""
@@ -309,6 +312,8 @@ class Pipeline:
             _check(cancel)
             progress = progress or _quiet
             progress("answer", 0, 1)
+            if uses_candidates(self.settings.grounding, scene):
+                return ask_by_candidates(self, scene, question, progress)
             start, model_start = time.perf_counter(), self.model_seconds()
             generation = self.reasoner.answer_question(scene, question)
             if not generation.reply.answer:

@@ -30,6 +30,8 @@ class PipelineSettings:
     view_step_deg: float = 10.0  # ...or turns this much (0 and 0: every frame); see geometry/frame_selection.py
     work_cache_mb: int = 2048  # query-independent work kept per scene (pipeline/cache.py); 0: none
     video_as_images: bool = False  # models trained on frames-as-images (scene-r1-nano)
+    grounding: str = "auto"  # "box" (the paper's), "candidates" (choose among objects), "auto": candidates if known
+    candidate_views: int = 1  # marked views shown with the candidate table
 
     def __post_init__(self) -> None:
         if self.device == "auto":  # what the Blender add-on's local backend asks for: starts anywhere

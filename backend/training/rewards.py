@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..eval.metrics import box_iou_2d, temporal_iou
-from ..models.parsing import ParseError, Reply, normalize_answer, parse_boxes, parse_span
+from ..models.parsing import ParseError, Reply, normalize_answer, parse_boxes, parse_ids, parse_span
 from ..models.reasoner import box_to_frame
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
@@ -43,6 +43,8 @@ def _parse_for(task: str, answer: str):
         return parse_span(answer)
     if task == "image":
         return parse_boxes(answer)
+    if task == "candidates":
+        return parse_ids(answer, range(1, 10_000))
     if not answer.strip():
         raise ParseError("empty answer")
     return answer
@@ -90,6 +92,17 @@ def answer_reward(text: str, answers, normalized: bool = True) -> float:
     if normalized:
         return float(normalize_answer(answer) in {normalize_answer(a) for a in answers})
     return float(answer.strip() in {a.strip() for a in answers})
+
+
+def id_reward(text: str, ids) -> float:
+    """Candidate grounding: Jaccard overlap of the answered ids with the referred ones (1 when they
+    are exactly the referred set; "all the X" earns part credit for part of the set)."""
+    try:
+        answered = set(parse_ids(Reply.parse(text).answer, range(1, 10_000)))
+    except ParseError:
+        return 0.0
+    wanted = {int(i) for i in ids}
+    return len(answered & wanted) / len(answered | wanted) if answered | wanted else 0.0
 
 
 @dataclass(frozen=True)

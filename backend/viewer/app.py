@@ -23,7 +23,7 @@ from ...shared.client import Client
 from ...shared.results import QueryResult
 from ..data import open_scene
 from ..geometry.fusion import FusionSettings, fuse_scene
-from ..service.local import spawn_local_server
+from ..service.local import spawn_local_server, stop_local_server
 from .logic import export_result, parse_box_prompt, result_drawables
 
 gui = o3d.visualization.gui
@@ -124,13 +124,13 @@ class Viewer:
     def _on_close(self):
         self.cancel.set()
         if self.backend is not None:
-            self.backend.terminate()
+            stop_local_server(self.backend)
         return True
 
     def run(self) -> None:
         self.app.run()
-        if self.backend is not None and self.backend.poll() is None:
-            self.backend.terminate()
+        if self.backend is not None:
+            stop_local_server(self.backend)
 
     def post(self, function) -> None:
         self.app.post_to_main_thread(self.window, function)
