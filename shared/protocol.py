@@ -46,7 +46,7 @@ REPLIES = (
 WITH_BUFFERS = ("scene.upload", "result", "scan.opened")  # every other message carries none
 QUERY_MODES = ("ground", "ask", "lift")
 # The options each query mode takes; `no_cache` asks for a fresh run instead of a memoised result.
-QUERY_OPTIONS = {"ground": ("every", "no_cache"), "ask": ("no_cache",), "lift": ("frame", "box", "no_cache")}
+QUERY_OPTIONS = {"ground": ("every", "no_cache"), "ask": ("no_cache",), "lift": ("frame", "box", "points", "no_cache")}
 
 DTYPES = ("uint8", "uint16", "int32", "int64", "float32", "float64", "bool")
 CODECS = ("raw", "zlib", "png", "jpeg")
@@ -388,8 +388,28 @@ def check_query(mode, text, options) -> None:
         frame, box = options.get("frame"), options.get("box")
         if not isinstance(frame, int) or isinstance(frame, bool) or not 0 <= frame < 1 << 31:
             raise ProtocolError("bad-payload", "a lift query needs option frame: a frame index (an integer >= 0)")
+        points = _check_points(options.get("points", []))
+        if box is None and any(point[2] == 1 for point in points):
+            return  # clicks alone
         if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) and abs(v) < 1e7 for v in box):
-            raise ProtocolError("bad-payload", "a lift query needs option box: [x1, y1, x2, y2] in pixels")
+            raise ProtocolError(
+                "bad-payload", "a lift query needs option box: [x1, y1, x2, y2] in pixels (or a point with label 1)"
+            )
+
+
+MAX_POINTS = 64
+
+
+def _check_points(points) -> list:
+    """A lift query's clicks: a list of at most MAX_POINTS [x, y, label], label 1 on the object, 0 not."""
+    if not isinstance(points, list) or len(points) > MAX_POINTS:
+        raise ProtocolError("bad-payload", f"option points is a list of at most {MAX_POINTS} [x, y, label]")
+    for point in points:
+        if not (isinstance(point, list) and len(point) == 3 and all(_is_number(v) and abs(v) < 1e7 for v in point)):
+            raise ProtocolError("bad-payload", f"a point is [x, y, label] in pixels, got {str(point)[:60]}")
+        if point[2] not in (0, 1):
+            raise ProtocolError("bad-payload", f"a point's label is 1 (on the object) or 0 (not), got {point[2]!r}")
+    return points
 
 
 def _is_number(value) -> bool:

@@ -19,7 +19,8 @@ from ...shared.scene import Scene, SceneError
 @dataclass(frozen=True)
 class FusionSettings:
     voxel: float = 0.02  # metres
-    depth_max: float = 4.0  # metres: the far end of Kinect-class sensors' range (farther depth is noise, and half the blocks)
+    # metres: the far end of Kinect-class sensors' range (farther depth is noise, and half the blocks)
+    depth_max: float = 4.0
     block_resolution: int = 8
     # Truncation band in voxels either side of the surface: 4 x 2 cm covers consumer depth noise
     # (about 1% of depth) and touches a quarter fewer blocks per frame than Open3D's default 8.

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ...shared.defaults import DEFAULT_TRACKER, DEFAULT_VLM
+from ...shared.defaults import DEFAULT_VLM
 from ...shared.geometry import valid_depth
 from ...shared.results import ASK, LIFT, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
@@ -20,11 +20,10 @@ from ..eval.metrics import box_iou_3d
 from ..geometry.frame_selection import ViewSettings, select_views
 from ..geometry.lifting import vote_in_frames
 from ..geometry.mask3d import mask_to_3d
-from ..geometry.tracking import GeometricTracker, Tracker
+from ..geometry.tracking import Tracker
 from ..models.loading import SHIPPED_NANO, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
-from ..models.sam2 import Sam2Settings, Sam2Tracker
 from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scene_key
 from .candidates import ask_by_candidates, ground_by_candidates, uses_candidates
 from .results import masks_to_rle, stage_report
@@ -106,25 +105,12 @@ class Pipeline:
         return self._reasoner
 
     def _make_tracker(self) -> Tracker:
-        choice = self.settings.tracker
-        if choice == "geometric":
-            return GeometricTracker()
-        model = DEFAULT_TRACKER if choice == "auto" else choice
-        try:
-            return Sam2Tracker(
-                Sam2Settings(
-                    model=model,
-                    device=self.settings.device,
-                    dtype="float32" if self.settings.dtype == "auto" else self.settings.dtype,
-                )
-            )
-        except ModelError as error:
-            if choice != "auto":
-                raise
-            self.notes.append(
-                f"no SAM2 weights for {model} here ({str(error).splitlines()[0]}); the geometric tracker (depth segmentation + re-projection) was used"
-            )
-            return GeometricTracker()
+        from ..models.segmenters import make_segmenter
+
+        settings = self.settings
+        tracker = make_segmenter(settings.segmenter, settings.tracker, settings.device, settings.dtype, self.notes)
+        self.notes.append(f"segmenter: {tracker.name}")
+        return tracker
 
     # ---- grounding --------------------------------------------------------------------------
     def ground(
@@ -193,9 +179,12 @@ class Pipeline:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
         result: QueryResult | None = None,
+        points=None,
+        box_given: bool = True,
     ) -> list[Instance]:
         """Stages 3 and 4 for boxes on a key frame: one tracked, lifted Instance per box. Also the
-        box-prompt path (a user's rectangle instead of the model's box)."""
+        box-prompt path (a user's rectangle instead of the model's box, and/or `points`: click
+        prompts [x, y, label]; with box_given False the box only records where the clicks are)."""
         progress = progress or _quiet
         stages = result.stages if result is not None else {}
         timings = result.timings if result is not None else {}
@@ -211,14 +200,21 @@ class Pipeline:
                 progress("tracking", number * total + done, len(boxes) * total)
 
             try:
-                masks, error = self.tracker.track(scene, key, parsed.box, frames, progress=tracked), ""
+                extra = {} if points is None else {"points": points}  # clicks: the box-prompt path only
+                box = parsed.box if box_given else None
+                masks, error = self.tracker.track(scene, key, box, frames, progress=tracked, **extra), ""
             except SceneError as failure:  # e.g. nothing but background inside the box
                 masks, error = {}, f"tracking: {failure}"
             instances.append(Instance(parsed.label or query, list(parsed.box), masks_to_rle(masks), None, error))
             tracked_masks.append(masks)
         stages["tracking"] = {
-            "tracker": self.tracker.name, "frames": len(frames), "frames_total": len(scene), "instances": len(boxes)
+            "tracker": self.tracker.name,
+            "frames": len(frames),
+            "frames_total": len(scene),
+            "instances": len(boxes),
         }
+        if hasattr(self.tracker, "key_frames_used"):
+            stages["tracking"]["key_frames"] = list(self.tracker.key_frames_used)
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -278,21 +274,34 @@ class Pipeline:
         return best[1], best[2], candidates
 
     def lift(
-        self, scene: Scene, frame: int, box, progress: Progress | None = None, cancel: threading.Event | None = None
+        self,
+        scene: Scene,
+        frame: int,
+        box,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        points=None,
     ) -> QueryResult:
-        """The box-prompt path: a user's rectangle on one frame -> the object in 3D."""
-        from ..geometry.segmentation import check_box
+        """The box-prompt path: a user's rectangle and/or clicks ([x, y, label] rows, label 1 on
+        the object, 0 not) on one frame -> the object in 3D."""
+        from ..geometry.segmentation import check_points, prompt_box
 
         with self._lock, self.cache.for_scene(scene_key(scene)):
             frame = scene.check_index(frame)
-            box = tuple(float(v) for v in check_box(box, scene.intrinsics_at(frame).size))
+            size = scene.intrinsics_at(frame).size
+            points = None if points is None or len(points) == 0 else check_points(points, size)
+            box_given = box is not None
+            box = tuple(float(v) for v in prompt_box(box, points, size))
             result = QueryResult(query="", scene=scene.name, mode=LIFT, key_frame=frame, notes=list(self.notes))
             start = time.perf_counter()
-            result.instances = self.track_and_lift(scene, frame, [ParsedBox(box, "")], "", progress, cancel, result)
+            result.instances = self.track_and_lift(
+                scene, frame, [ParsedBox(box, "")], "", progress, cancel, result, points, box_given
+            )
             result.timings["total"] = time.perf_counter() - start
             if result.instances[0].mask3d is None:
                 raise SceneError(
-                    f"nothing could be lifted from box {[round(v) for v in box]} on frame {frame}: {result.instances[0].error}"
+                    f"nothing could be lifted from box {[round(v) for v in box]} on frame {frame}: "
+                    f"{result.instances[0].error}"
                 )
             return result
 

@@ -18,6 +18,8 @@ class PipelineSettings:
     tracker: str = (
         "auto"  # "auto": SAM2 (DEFAULT_TRACKER) if its weights are here, else geometric; an id/path; or "geometric"
     )
+    # "auto": SAM2 if its weights are here, else MobileSAM, else geometric; or "sam2", "mobile_sam", "geometric"
+    segmenter: str = "auto"
     device: str = "cpu"  # or "auto": CUDA when this machine has it, else the CPU
     dtype: str = "auto"
     max_new_tokens: int = 256
