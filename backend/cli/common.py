@@ -46,6 +46,7 @@ MODEL_FLAGS = {
     "--config": "config",
     "--video-as-images": "video_as_images",
     "--grounding": "grounding",
+    "--chooser": "chooser",
 }
 
 
@@ -78,6 +79,12 @@ def model_arguments(parser) -> None:
         choices=("auto", "box", "candidates"),
         help="box: the paper's boxes; candidates: choose among the scene's objects (a capture's own, or 3D "
         f"proposals of a scan); auto: candidates when the scene knows its objects (default {defaults.grounding})",
+    )
+    parser.add_argument(
+        "--chooser",
+        default=None,
+        help="the model that chooses among candidates: 'auto' (the VLM; with the shipped scene-r1-nano, the shipped "
+        f"scene-r1-nano-v2) or an id/folder (default {defaults.chooser})",
     )
 
 

@@ -20,6 +20,12 @@ from .common import (
 
 
 def register(commands) -> None:
+    _register_lift(commands)
+    _register_model_queries(commands)
+    _register_query(commands)
+
+
+def _register_lift(commands) -> None:
     lift = commands.add_parser("lift", help="lift the object in a 2D box (and/or clicks) on one frame into a 3D mask")
     scene_arguments(lift)
     lift.add_argument("--frame", type=int, required=True, help="the capture's frame number (its file's number)")
@@ -47,6 +53,8 @@ def register(commands) -> None:
     lift.add_argument("--all-frames", action="store_true", help="use every frame (slow on long scans)")
     lift.set_defaults(run=run_lift)
 
+
+def _register_model_queries(commands) -> None:
     ground = commands.add_parser("ground", help="find the object(s) a sentence means: result.json + mask.ply")
     scene_arguments(ground)
     ground.add_argument("query")
@@ -64,6 +72,8 @@ def register(commands) -> None:
     model_arguments(ask)
     ask.set_defaults(run=run_ask)
 
+
+def _register_query(commands) -> None:
     query = commands.add_parser("query", help="ask a running backend about a scan (the CLI as a client)")
     scene_arguments(query)
     query.add_argument("text", nargs="?", default="")
@@ -125,12 +135,12 @@ def run_lift(args) -> int:
 
 
 def run_ground(args) -> int:
+    from ..api import build_pipeline
     from ..data import open_scene
-    from ..pipeline.pipeline import Pipeline
     from ..pipeline.results import write_result
 
     scene = open_scene(args.dir, args.format)
-    pipeline = Pipeline(pipeline_settings(args))
+    pipeline = build_pipeline(pipeline_settings(args))
     result = run_with_progress(
         lambda progress: pipeline.ground(scene, args.query, every=args.all or None, progress=progress)
     )
@@ -141,12 +151,12 @@ def run_ground(args) -> int:
 
 
 def run_ask(args) -> int:
+    from ..api import build_pipeline
     from ..data import open_scene
-    from ..pipeline.pipeline import Pipeline
     from ..pipeline.results import write_result
 
     scene = open_scene(args.dir, args.format)
-    pipeline = Pipeline(pipeline_settings(args))
+    pipeline = build_pipeline(pipeline_settings(args))
     result = run_with_progress(lambda progress: pipeline.ask(scene, args.question, progress=progress))
     if args.out:
         write_result(result, args.out)

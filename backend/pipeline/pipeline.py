@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ..geometry.frame_selection import ViewSettings, select_views
 from ..geometry.lifting import vote_in_frames
 from ..geometry.mask3d import mask_to_3d
 from ..geometry.tracking import Tracker
-from ..models.loading import SHIPPED_NANO, ModelError
+from ..models.loading import SHIPPED_NANO, SHIPPED_NANO_CHOOSER, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
 from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scene_key
@@ -72,6 +73,7 @@ class Pipeline:
         self.notes: list[str] = []
         self.cache = cache if cache is not None else SceneWorkCache(settings.work_cache_mb << 20)
         self._reasoner = reasoner
+        self._chooser: Reasoner | None = None
         if reasoner is not None:
             cache_reasoner_work(self.cache, reasoner)
         self.tracker = tracker or self._make_tracker()
@@ -104,6 +106,21 @@ class Pipeline:
             cache_reasoner_work(self.cache, self._reasoner)
         return self._reasoner
 
+    @property
+    def chooser(self) -> Reasoner:
+        """The model that chooses among a scene's candidates (PipelineSettings.chooser)."""
+        if self._chooser is None:
+            model = self.settings.chooser
+            if model == "auto":
+                fell_back = Path(self.reasoner.settings.model) == SHIPPED_NANO
+                if not (fell_back and (SHIPPED_NANO_CHOOSER / "config.json").is_file()):
+                    return self.reasoner
+                model = str(SHIPPED_NANO_CHOOSER)
+                self.notes.append(f"choosing among candidates with the shipped scene-r1-nano-v2 ({model})")
+            self._chooser = Reasoner(replace(self.settings.vlm_settings(), model=model))
+            cache_reasoner_work(self.cache, self._chooser)
+        return self._chooser
+
     def _make_tracker(self) -> Tracker:
         from ..models.segmenters import make_segmenter
 
@@ -130,7 +147,8 @@ class Pipeline:
 
     def model_seconds(self) -> float:
         """Seconds spent so far inside model forward passes (VLM generation, SAM2)."""
-        return getattr(self._reasoner, "model_seconds", 0.0) + getattr(self.tracker, "model_seconds", 0.0)
+        models = (self._reasoner, self._chooser, self.tracker)
+        return sum(getattr(model, "model_seconds", 0.0) for model in models)
 
     def _ground(self, scene, query, every, progress, cancel) -> QueryResult:
         _ = self.reasoner  # loaded (or its fallback chosen, with a note) before the result copies the notes
@@ -218,6 +236,14 @@ class Pipeline:
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()
+        self._lift_instances(scene, instances, tracked_masks, progress, cancel)
+        lifted = [i for i in instances if i.mask3d is not None]
+        stages["lifting"] = {"instances": len(lifted), "points": [int(len(i.mask3d.points)) for i in lifted]}
+        timings["lifting"] = time.perf_counter() - start
+        return instances
+
+    def _lift_instances(self, scene, instances: list[Instance], tracked_masks: list, progress, cancel) -> None:
+        """Stage 4: each tracked instance's masks voted into a 3D mask; duplicates dropped."""
         for number, (instance, masks) in enumerate(zip(instances, tracked_masks)):
             _check(cancel)
             progress("lifting", number, len(instances))
@@ -228,11 +254,7 @@ class Pipeline:
             except SceneError as error:
                 instance.error = f"lifting: {error}"
         _drop_duplicates(instances)
-        lifted = [i for i in instances if i.mask3d is not None]
-        stages["lifting"] = {"instances": len(lifted), "points": [int(len(i.mask3d.points)) for i in lifted]}
-        timings["lifting"] = time.perf_counter() - start
         progress("lifting", len(instances), len(instances))
-        return instances
 
     def _key_frame(self, scene, query, span, every, progress, cancel):
         """Ask for a box on a few frames of the span; keep the one with the best

@@ -2,7 +2,8 @@
 
 import pytest
 
-from scene_r1.shared.protocol import ProtocolError, check_query
+from scene_r1.shared.protocol import ProtocolError
+from scene_r1.shared.queries import check_query
 
 
 @pytest.mark.parametrize(
