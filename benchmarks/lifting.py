@@ -14,12 +14,12 @@ from rich.progress import track
 from ..backend.data.synth import SynthConfig, build_synthetic
 from ..backend.data.synth.generate import visible_boxes
 from ..backend.eval.metrics import accuracy_at, box_iou_3d
+from ..backend.geometry.frame_selection import select_views
 from ..backend.geometry.fusion import FusionSettings, fuse_scene
 from ..backend.geometry.lifting import axis_aligned_box, lift_masks, naive_union
 from ..backend.geometry.mask3d import mask_to_3d
 from ..backend.geometry.voting import TorchVoter
 from ..shared.scene import Scene, SceneError
-from ..backend.geometry.frame_selection import select_views
 
 
 def realistic_scene(

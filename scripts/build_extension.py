@@ -16,10 +16,9 @@ import argparse
 import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
-
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PYZMQ = "pyzmq==27.3.0"  # the version constraints-blender.txt pins

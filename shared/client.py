@@ -26,7 +26,7 @@ from .defaults import DEFAULT_ADDRESS
 from .protocol import REPLIES, Message, ProtocolError, check_query, decode, encode
 from .results import QueryResult, result_from_wire
 from .scan import ScanReply, check_scan_request, scan_from_wire
-from .scene_wire import scene_to_wire
+from .scene_wire import lossy_colour_wire, scene_to_wire
 
 # Small idempotent requests are re-sent within the deadline. An upload is sent once and given the
 # whole deadline: sending it again would cost the whole transfer again (and halve its time).
@@ -205,6 +205,8 @@ class Client:
         """Make sure the server holds the scene; returns its content hash. A scene the server
         already holds costs one small round trip."""
         meta, arrays = wire if wire is not None else scene_to_wire(scene)
+        if codec == "jpeg" and arrays:  # the hash must name the decoded JPEG pixels the server will hold
+            meta, arrays = lossy_colour_wire(meta, arrays, codec)
         if self.request(Message("scene.has", payload={"hash": meta["hash"]})).payload.get("have"):
             return meta["hash"]
         codecs = None

@@ -194,6 +194,10 @@ def result_from_wire(payload: dict, arrays: dict[str, np.ndarray]) -> QueryResul
                 mask3d = Mask3D.from_json(
                     data["mask_3d"], arrays[f"points/{number}"], arrays.get(f"confidence/{number}", [])
                 )
+                if len(mask3d.confidence) != len(mask3d.points):
+                    raise ValueError(
+                        f"instance {number}: {len(mask3d.confidence)} confidence values for {len(mask3d.points)} points"
+                    )
             instances.append(
                 Instance(
                     label=str(data.get("label", "")),

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from .protocol import MAX_FRAMES, MAX_NAME_CHARS, ProtocolError, is_scene_hash
+from .protocol import MAX_FRAMES, MAX_NAME_CHARS, Encoded, ProtocolError, _compress, _decode_image, is_scene_hash
 
 META_KEYS = ("name", "frames", "intrinsics", "depth_intrinsics", "poses", "timestamps", "hash", "candidates")
 
@@ -72,6 +72,21 @@ def scene_meta(scene) -> dict:
     if knows_objects(scene):
         meta["candidates"] = scene.candidates.to_json()
     return meta
+
+
+def lossy_colour_wire(meta: dict, arrays: dict[str, np.ndarray], codec: str = "jpeg") -> tuple[dict, dict]:
+    """(meta, arrays) with every colour frame encoded once with a lossy `codec` and the content hash
+    recomputed over the decoded pixels: the hash names what the server will hold. Depth is untouched."""
+    sent, held = {}, {}
+    for name, array in arrays.items():
+        if name.startswith("rgb/"):
+            data = _compress(array, codec, name)
+            held[name] = _decode_image(data, name)
+            sent[name] = Encoded(data, np.asarray(array).dtype.name, tuple(np.shape(array)), codec)
+        else:
+            sent[name] = held[name] = array
+    body = {k: v for k, v in meta.items() if k not in ("name", "hash")}
+    return {**meta, "hash": scene_hash(held, body)}, sent
 
 
 def check_scene_meta(meta: dict, max_frames: int = MAX_FRAMES) -> int:

@@ -8,6 +8,8 @@ from pathlib import Path
 from ...shared.scene import SceneError
 from .common import model_arguments, pipeline_settings, scene_arguments
 
+SCANS_FAILED = 3  # exit status when some scans failed (the others are labelled); 1 is an internal error
+
 
 def register(commands) -> None:
     label = commands.add_parser(
@@ -25,7 +27,10 @@ def register(commands) -> None:
     label.add_argument("--ray-cpus", type=int, default=None, help="CPUs of a Ray instance started with 'local'")
     label.add_argument("--cpus-per-task", type=int, default=1, help="CPUs (and torch threads) per Ray task")
     label.add_argument(
-        "--gpus-per-task", type=float, default=None, help="GPUs per Ray task (default: 1 when --device is cuda, else 0)"
+        "--gpus-per-task",
+        type=float,
+        default=None,
+        help="GPUs per Ray task (default: 1 when --device is cuda, else 0; with --device auto, give it to use GPUs)",
     )
     label.add_argument("--threads", type=int, default=None, help="torch threads per scan when run locally")
     label.add_argument(
@@ -34,6 +39,7 @@ def register(commands) -> None:
         help="score the ScanNet files against scans with ground truth (synthetic rooms): AP@0.25/0.5",
     )
     model_arguments(label)
+    label.epilog = f"exit status: 0 all scans labelled, {SCANS_FAILED} some scans failed (see summary.md), 2 bad input"
     label.set_defaults(run=run_label)
 
     export = commands.add_parser("export", help="a result folder's objects as GLB/USDZ, ScanNet files and COCO JSON")
@@ -102,7 +108,10 @@ def run_label(args) -> int:
         console.print(f"instance segmentation on {len(scores['scans'])} scan(s) with ground truth:")
         console.print(markdown(scores))
     console.print(f"wrote {args.out}/summary.json, summary.md, coco.json and one folder per scan")
-    return 1 if any("error" in s for s in summaries) else 0
+    failed = [s["name"] for s in summaries if "error" in s]
+    if failed:
+        console.print(f"{len(failed)} of {len(summaries)} scan(s) failed: {', '.join(failed)} (exit {SCANS_FAILED})")
+    return SCANS_FAILED if failed else 0
 
 
 def run_export(args) -> int:

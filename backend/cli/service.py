@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from ...shared.defaults import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND
+from ...shared.scene import SceneError
 from .common import default_of, model_arguments, option, pipeline_settings
 
 
@@ -40,12 +41,7 @@ def register(commands) -> None:
     serve.add_argument(
         "--cache-gb", type=float, default=cache_gb, help=f"decoded scenes and their work kept (default: {cache_gb:g})"
     )
-    serve.add_argument(
-        "--max-message-mb",
-        type=float,
-        default=ServerSettings.max_message_bytes / (1 << 20),
-        help="cap on one message's buffers, checked before anything is allocated (default: %(default)g)",
-    )
+    max_message_argument(serve)
     _scan_root_argument(serve)
     model_arguments(serve)
     serve.set_defaults(run=run_serve)
@@ -68,6 +64,7 @@ def register(commands) -> None:
         action="store_true",
         help="bind non-loopback addresses without keys (anyone there can join as a worker and read scans)",
     )
+    max_message_argument(broker)
     broker.set_defaults(run=run_broker)
 
 
@@ -82,6 +79,24 @@ def _scan_root_argument(serve) -> None:
     )
 
 
+def max_message_argument(parser) -> None:
+    """--max-message-mb, the same for serve and broker (a broker refuses what its workers would)."""
+    from ..service.settings import ServerSettings
+
+    parser.add_argument(
+        "--max-message-mb",
+        type=float,
+        default=default_of(ServerSettings, "max_message_bytes") / (1 << 20),
+        help="cap on one message's buffers, checked before anything is allocated (default: %(default)g)",
+    )
+
+
+def max_message_bytes(args) -> int:
+    if not 0 < args.max_message_mb < 1 << 30:
+        raise SceneError(f"--max-message-mb must be a positive number of megabytes, got {args.max_message_mb:g}")
+    return int(args.max_message_mb * (1 << 20))
+
+
 def run_serve(args) -> int:
     from ..service.server import Server
     from ..service.settings import ServerSettings
@@ -94,7 +109,7 @@ def run_serve(args) -> int:
         jobs=args.jobs,
         max_frames=args.max_frames,
         cache_bytes=int(args.cache_gb * (1 << 30)),
-        max_message_bytes=int(args.max_message_mb * (1 << 20)),
+        max_message_bytes=max_message_bytes(args),
         scan_roots=tuple(args.scan_root),
         pipeline=pipeline_settings(args),
     )
@@ -131,10 +146,16 @@ def run_keys(args) -> int:
 
 
 def run_broker(args) -> int:
-    from ..service.broker import Broker, check_broker_exposure
+    from ..service.broker import check_broker_exposure
 
     check_broker_exposure(args.frontend, args.backend, args.curve_keys, args.trusted_network)
     security = "CURVE, allow-listed keys" if args.curve_keys else "no encryption"
     print(f"scene-r1 broker: clients -> {args.frontend}, workers -> {args.backend} ({security})", flush=True)
-    Broker(args.frontend, args.backend, curve_keys=args.curve_keys).serve()
+    broker_from_args(args).serve()
     return 0
+
+
+def broker_from_args(args):
+    from ..service.broker import Broker
+
+    return Broker(args.frontend, args.backend, curve_keys=args.curve_keys, max_message_bytes=max_message_bytes(args))

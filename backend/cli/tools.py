@@ -84,9 +84,20 @@ def run_view(args) -> int:
     )
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def load_benchmark(name: str, target: str):
+    """The function behind `bench NAME`; a clear line when the benchmarks or a module they need are missing."""
     import importlib
 
+    module, function = target.split(":")
+    try:
+        return getattr(importlib.import_module(f"scene_r1.benchmarks.{module}"), function)
+    except ModuleNotFoundError as error:
+        if (error.name or "").startswith("scene_r1.benchmarks"):  # the benchmarks themselves, not a dependency
+            raise SceneError("benchmarks live in the source checkout (benchmarks/), not in the wheel") from None
+        raise SceneError(f"bench {name} needs the module {error.name!r}, which is not installed here") from None
+
+
+def run_bench(args: argparse.Namespace) -> int:
     chosen = [n for n in BENCHMARKS if n not in ON_DEMAND] if args.what == "all" else [args.what]
     for name in chosen:
         _, target, size_flags = BENCHMARKS[name]
@@ -94,13 +105,7 @@ def run_bench(args: argparse.Namespace) -> int:
         ignored = set(given) - set(size_flags)
         if ignored and args.what != "all":
             raise SceneError(f"bench {name} has no --{', --'.join(sorted(ignored))} (only `bench io` takes sizes)")
-        module, function = target.split(":")
-        try:
-            run = getattr(importlib.import_module(f"scene_r1.benchmarks.{module}"), function)
-        except ModuleNotFoundError as error:
-            raise SceneError(
-                f"benchmarks live in the source checkout (benchmarks/), not in the wheel: {error}"
-            ) from None
+        run = load_benchmark(name, target)
         sizes = {flag: given.get(flag, SIZE_DEFAULTS[flag]) for flag in size_flags}
         if name in ON_DEMAND:
             options = {"gpu": {"out": args.out, "tiny_check": args.tiny_check}, "scale": {"folder": args.real}}

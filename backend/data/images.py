@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import cv2
@@ -28,13 +29,14 @@ def _read_bytes(path: Path) -> np.ndarray:
         raise SceneError(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def check_dimensions(data: np.ndarray, path: Path, expected: tuple[int, int] | None = None) -> None:
-    """The image's own header, before decoding: no side above MAX_IMAGE_SIDE, and the size the
+def check_dimensions(data: np.ndarray, path: Path | str, expected: tuple[int, int] | None = None) -> None:
+    """The image's own header, before decoding: a PNG or JPEG whose header reads (the whole buffer is
+    parsed, however long its leading segments), no side above MAX_IMAGE_SIDE, and the size the
     capture says (width, height) when given. A 20000x20000 frame is refused, not decoded."""
     try:
-        width, height, _, _ = image_header(data[:65536].tobytes())
-    except (HeaderError, IndexError, ValueError):
-        return  # not PNG/JPEG (or a header we cannot read): the decoder says what is wrong
+        width, height, _, _ = image_header(memoryview(np.ascontiguousarray(data, dtype=np.uint8)).cast("B"))
+    except (HeaderError, IndexError, ValueError, struct.error) as error:
+        raise SceneError(f"{path} is not a PNG or JPEG image with a readable header ({error})") from None
     if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
         raise SceneError(f"{path} is {width}x{height}; sides must be between 1 and {MAX_IMAGE_SIDE} pixels")
     if expected is not None and (width, height) != tuple(expected):

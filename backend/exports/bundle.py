@@ -4,7 +4,6 @@ JSON with the frames it names. Used by `scene-r1 export`, `scene-r1 label` and t
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from ...shared.scene import Scene, SceneError
 from ..data import images
 from ..geometry.neighbours import near_points
 from .coco import CocoBuilder
+from .names import safe_stem
 from .objects import cut_object, scan_up, usd_problems, write_glb, write_usdz
 from .scannet import write_scannet
 
@@ -103,7 +103,7 @@ def export_scan(
         }
         if {"glb", "usdz"} & set(formats):
             entry |= _write_object(
-                fused, obj, ids == k, up, out / "objects" / f"{k - 1:03d}_{_slug(obj.label)}", formats
+                fused, obj, ids == k, up, out / "objects" / f"{k - 1:03d}_{safe_stem(obj.label, 'object')}", formats
             )
         manifest["objects"].append(entry)
     if "scannet" in formats:
@@ -158,16 +158,6 @@ def _write_coco(scene: Scene, objects: list[LabelledObject], classes: list[str],
     for frame in builder.frames_of(name):
         images.write_color(out / "frames" / f"{frame:06d}.jpg", scene.frame(frame).rgb)
     return builder.write(out / "coco.json")
-
-
-def safe_stem(name) -> str:
-    """A scene's name (from its capture files) as a file stem that cannot leave `out` ("../../x")."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).lstrip("._")[:80]
-    return stem or "scene"
-
-
-def _slug(label: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-") or "object"
 
 
 def read_result(folder) -> QueryResult:

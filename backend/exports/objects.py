@@ -15,6 +15,7 @@ import numpy as np
 
 from ...shared.scene import SceneError
 from ..geometry.neighbours import near_points
+from .names import safe_stem
 
 SNAP_DEGREES = 20.0  # an estimated up within this of a world axis is taken as that axis
 
@@ -109,13 +110,15 @@ def write_glb(obj: ObjectMesh, path) -> Path:
     rgba = np.concatenate([linear, np.full((len(obj.colors), 1), 255)], axis=1).astype(np.uint8)
     mesh = trimesh.Trimesh(obj.vertices, obj.triangles, vertex_colors=rgba, process=False)
     scene = trimesh.Scene()
-    scene.add_geometry(mesh, node_name=_usd_name(obj.label), geom_name=_usd_name(obj.label))
+    scene.add_geometry(mesh, node_name=usd_name(obj.label), geom_name=usd_name(obj.label))
     path.write_bytes(scene.export(file_type="glb"))
     return path
 
 
-def _usd_name(label: str) -> str:
-    name = "".join(c if c.isalnum() else "_" for c in (label or "object"))
+def usd_name(label: str) -> str:
+    """A label as a USD prim (and glTF node) name: the file stem of bundle.safe_stem, with the
+    characters USD identifiers lack ("." and "-") as "_" and a letter first."""
+    name = safe_stem(label, "object").replace(".", "_").replace("-", "_")
     return name if name[0].isalpha() else f"object_{name}"
 
 
@@ -125,7 +128,7 @@ def write_usdz(obj: ObjectMesh, path) -> Path:
     from pxr import Gf, Sdf, Usd, UsdGeom, UsdShade, UsdUtils, Vt
 
     path = Path(path)
-    name = _usd_name(obj.label)
+    name = usd_name(obj.label)
     with tempfile.TemporaryDirectory() as tmp:
         layer = Path(tmp) / f"{name}.usdc"
         stage = Usd.Stage.CreateNew(str(layer))

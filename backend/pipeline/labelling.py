@@ -6,6 +6,7 @@ whose out/<scan>/done.json records the same classes and formats is skipped, so a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from ...shared.results import QueryResult
 from ...shared.scene import SceneError
 from ..exports import FORMATS, export_scan, labelled_objects
 from ..exports.coco import merge_coco
+from ..exports.names import safe_stem
 from .settings import PipelineSettings
 
 DONE_FILE = "done.json"
@@ -41,7 +43,7 @@ def label_scan(job: LabelJob) -> dict:
     if done.is_file():
         try:
             summary = json.loads(done.read_text(encoding="utf-8"))
-            if summary.get("classes") == list(job.classes) and summary.get("formats") == list(job.formats):
+            if all(summary.get(key) == value for key, value in _identity(job).items()):
                 return summary | {"skipped": True}
         except (ValueError, UnicodeDecodeError):
             pass  # a damaged record: label the scan again
@@ -63,7 +65,7 @@ def label_scan(job: LabelJob) -> dict:
                 result = pipeline.ground(scene, label, every=True)
         except (ParseError, SceneError) as error:  # the model found nothing usable: no instance
             result = QueryResult(query=label, scene=scene.name, notes=[f"nothing found: {error}"])
-        write_result(result, out / "results" / _slug(label))
+        write_result(result, out / "results" / safe_stem(label, "class"))
         results.append((label, result))
     objects = labelled_objects(results)
     manifest = export_scan(scene, objects, out, list(job.classes), formats=job.formats, name=out.name)
@@ -73,10 +75,8 @@ def label_scan(job: LabelJob) -> dict:
     counts = {label: kept.count(label) for label in job.classes}
     found = {label: sum(1 for o in objects if o.label == label) for label in job.classes}
     summary = {
-        "scan": job.scan,
+        **_identity(job),
         "name": out.name,
-        "classes": list(job.classes),
-        "formats": list(job.formats),
         "instances": counts,
         "found": found,
         "frames": len(scene),
@@ -86,6 +86,22 @@ def label_scan(job: LabelJob) -> dict:
     }
     done.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return summary
+
+
+def settings_hash(settings: PipelineSettings) -> str:
+    """The settings a scan was labelled with (model, tracker, device, every knob), as a short hash."""
+    text = json.dumps(asdict(settings), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _identity(job: LabelJob) -> dict:
+    """What a done.json must match for its scan to be skipped: the same scan, classes, formats, settings."""
+    return {
+        "scan": job.scan,
+        "classes": list(job.classes),
+        "formats": list(job.formats),
+        "settings_hash": settings_hash(job.settings),
+    }
 
 
 @contextmanager
@@ -112,10 +128,6 @@ def _pipeline(settings: PipelineSettings):
     if settings not in _PIPELINES:
         _PIPELINES[settings] = Pipeline(settings)
     return _PIPELINES[settings]
-
-
-def _slug(label: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-") or "class"
 
 
 def scan_jobs(scans, classes, out, settings, formats=FORMATS, threads=None) -> list[LabelJob]:
@@ -149,10 +161,18 @@ def run_local(jobs: list[LabelJob], on_done: Callable[[dict], None]) -> list[dic
 
 
 def _guarded(job: LabelJob) -> dict:
+    """One scan's summary; a scan that fails (bad input, or anything its run raises) is recorded as
+    failed and the run goes on with the others."""
     try:
         return label_scan(job)
     except (SceneError, OSError) as error:
-        return {"scan": job.scan, "name": Path(job.out).name, "error": str(error), "instances": {}, "seconds": 0.0}
+        return failed_summary(job, str(error))
+    except Exception as error:  # noqa: BLE001 - one scan's failure must not end a batch of many
+        return failed_summary(job, f"{type(error).__name__}: {error}")
+
+
+def failed_summary(job: LabelJob, error: str) -> dict:
+    return {"scan": job.scan, "name": Path(job.out).name, "error": error, "instances": {}, "seconds": 0.0}
 
 
 def run_ray(
@@ -188,7 +208,10 @@ def run_ray(
                     ray.cancel(ref, force=True)
                 raise SceneError(f"no scan finished within {task_timeout:.0f} s; cancelled {len(pending)} task(s)")
             job = pending.pop(ready[0])
-            summaries[job.out] = ray.get(ready[0])
+            try:
+                summaries[job.out] = ray.get(ready[0])
+            except Exception as error:  # noqa: BLE001 - a worker that died (OOM, lost node): this scan fails
+                summaries[job.out] = failed_summary(job, f"the Ray task failed: {type(error).__name__}: {error}")
             on_done(summaries[job.out])
         return [summaries[job.out] for job in jobs]
     finally:
@@ -197,7 +220,9 @@ def run_ray(
 
 
 def task_resources(settings: PipelineSettings | None, cpus_per_task: int = 1, gpus_per_task=None) -> dict:
-    """What each Ray task asks the cluster for: CPUs, and one GPU when the pipeline runs on CUDA."""
+    """What each Ray task asks the cluster for: CPUs, and GPUs: `gpus_per_task` when given (a task
+    with device "auto" then finds them on its worker), else one when the device is CUDA. "auto" is
+    resolved on the worker, so without --gpus-per-task an "auto" task asks for none and runs on a CPU."""
     if cpus_per_task < 1 or (gpus_per_task is not None and gpus_per_task < 0):
         raise SceneError("--cpus-per-task must be at least 1 and --gpus-per-task not negative")
     cuda = settings is not None and settings.device.startswith("cuda")
@@ -208,6 +233,7 @@ def write_summary(out, jobs: list[LabelJob], summaries: list[dict]) -> dict:
     """out/summary.json, out/summary.md (instances per class per scan, seconds per scan), out/coco.json
     (every scan's COCO merged) and out/classes.tsv (the ids in labels.ply)."""
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)  # every scan may have failed before writing anything
     classes = list(jobs[0].classes) if jobs else []
     documents = []
     for summary in summaries:

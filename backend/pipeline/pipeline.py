@@ -69,7 +69,7 @@ class Pipeline:
         tracker: Tracker | None = None,
         cache: SceneWorkCache | None = None,
     ):
-        self.settings = settings
+        self.settings = settings = settings.resolved()  # "auto" -> this machine's device, here
         self.notes: list[str] = []
         self.cache = cache if cache is not None else SceneWorkCache(settings.work_cache_mb << 20)
         self._reasoner = reasoner

@@ -31,11 +31,14 @@ class PipelineSettings:
     grounding: str = "auto"  # "box" (the paper's), "candidates" (choose among objects), "auto": candidates if known
     candidate_views: int = 1  # marked views shown with the candidate table
 
-    def __post_init__(self) -> None:
-        if self.device == "auto":  # what the Blender add-on's local backend asks for: starts anywhere
-            device, dtype = auto_device(self.dtype)
-            object.__setattr__(self, "device", device)
-            object.__setattr__(self, "dtype", dtype)
+    def resolved(self) -> PipelineSettings:
+        """These settings on this machine: "auto" becomes CUDA when this machine has it, else the CPU.
+        Resolved where the pipeline runs (a Ray worker, the add-on's local backend), never where the
+        settings were written, so "auto" travels as "auto"."""
+        if self.device != "auto":
+            return self
+        device, dtype = auto_device(self.dtype)
+        return replace(self, device=device, dtype=dtype)
 
     def vlm_settings(self) -> VLMSettings:
         return VLMSettings(

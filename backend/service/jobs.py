@@ -35,6 +35,11 @@ class QueryJob:
     reply: str = "result"  # the final reply's type ("scan.opened" for a scan.open job)
 
 
+def job_key(route: list, request_id: str) -> tuple:
+    """A job's identity: the client's routing envelope (its socket identity) and its request id."""
+    return tuple(bytes(frame.bytes if hasattr(frame, "bytes") else frame) for frame in route), request_id
+
+
 class JobRunner:
     """A queue of jobs, `threads` threads running them with `run(job, progress)`."""
 
@@ -42,8 +47,8 @@ class JobRunner:
         self._run = run
         self.jobs: queue.Queue[QueryJob | None] = queue.Queue()
         self.outbox: queue.Queue[tuple[list, Message]] = queue.Queue()
-        self.running: dict[str, QueryJob] = {}
-        self.queued: dict[str, QueryJob] = {}
+        self.running: dict[tuple, QueryJob] = {}  # keyed by (client route, request id): ids are the client's own
+        self.queued: dict[tuple, QueryJob] = {}
         self.lock = threading.Lock()
         self.served = 0
         self.threads = [
@@ -59,17 +64,21 @@ class JobRunner:
             self.jobs.put(None)
 
     def submit(self, job: QueryJob) -> int | None:
-        """Queue a job; None when a job of that request id is already on its way (a retry)."""
+        """Queue a job; None when this client's job of that request id is already on its way (a retry).
+        Another client's request of the same id is its own job."""
+        key = job_key(job.route, job.request_id)
         with self.lock:
-            if job.request_id in self.running or job.request_id in self.queued:
+            if key in self.running or key in self.queued:
                 return None
-            self.queued[job.request_id] = job
+            self.queued[key] = job
         self.jobs.put(job)
         return self.jobs.qsize()
 
-    def cancel(self, request_id: str) -> bool:
+    def cancel(self, route: list, request_id: str) -> bool:
+        """Cancel the job of `request_id` sent by the client at `route`; a client cannot cancel another's."""
+        key = job_key(route, request_id)
         with self.lock:
-            job = self.running.get(request_id) or self.queued.get(request_id)
+            job = self.running.get(key) or self.queued.get(key)
         if job is not None:
             job.cancel.set()
         return job is not None
@@ -88,10 +97,11 @@ class JobRunner:
             job = self.jobs.get()
             if job is None:
                 return
+            key = job_key(job.route, job.request_id)
             with self.lock:
-                self.queued.pop(job.request_id, None)
+                self.queued.pop(key, None)
                 if not job.cancel.is_set():
-                    self.running[job.request_id] = job
+                    self.running[key] = job
             if job.cancel.is_set():
                 text = "the query was cancelled before it started"
                 self._reply(job, error_message(job.request_id, "cancelled", text))
@@ -100,7 +110,7 @@ class JobRunner:
                 self._reply(job, self._answer(job))
             finally:
                 with self.lock:
-                    self.running.pop(job.request_id, None)
+                    self.running.pop(key, None)
                     self.served += 1
 
     def _answer(self, job: QueryJob) -> Message:

@@ -179,7 +179,7 @@ class Server:
 
     def _cancel(self, route: list, message: Message) -> Message:
         target = message.payload["request"]
-        return Message("cancel", message.id, {"request": target, "found": self.runner.cancel(target)})
+        return Message("cancel", message.id, {"request": target, "found": self.runner.cancel(route, target)})
 
     # ---- a job thread --------------------------------------------------------------------------------
     def _run(self, job: QueryJob, progress) -> tuple[dict, dict]:

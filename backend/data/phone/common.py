@@ -75,7 +75,9 @@ def read_confidence_png(path: Path) -> np.ndarray:
     """An 8-bit (or 16-bit) single-channel confidence PNG as integers."""
     import cv2
 
-    raw = cv2.imdecode(images._read_bytes(path), cv2.IMREAD_UNCHANGED)
+    data = images._read_bytes(path)
+    images.check_dimensions(data, path)
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if raw is None or raw.ndim != 2:
         raise SceneError(f"cannot decode confidence map {path} (needs a single-channel PNG)")
     return raw.astype(np.int32)

@@ -8,6 +8,8 @@ files unzipped into a folder are read too.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import threading
 import zipfile
@@ -18,6 +20,7 @@ import numpy as np
 
 from ....shared.camera import Intrinsics
 from ....shared.scene import Scene, SceneError
+from ..images import check_dimensions
 from .common import (
     ARKIT_MEDIUM,
     LoaderSource,
@@ -62,16 +65,37 @@ class R3DArchive:
                 raise SceneError(f"cannot read {name} from {self.path}: {error}") from None
 
     def lzfse(self, name: str, dtype, shape: tuple[int, int]) -> np.ndarray:
-        import liblzfse
-
-        try:
-            raw = liblzfse.decompress(self.read(name))
-        except liblzfse.error as error:
-            raise SceneError(f"{name} in {self.path} is not LZFSE data: {error}") from None
         expected = shape[0] * shape[1] * np.dtype(dtype).itemsize
-        if len(raw) != expected:
-            raise SceneError(f"{name} in {self.path} holds {len(raw)} bytes, expected {shape[1]}x{shape[0]} {dtype}")
+        raw = lzfse_decode(self.read(name), expected, f"{name} in {self.path}")
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+@functools.cache
+def _lzfse_decoder():
+    """The reference decoder's lzfse_decode_buffer, exported by the `lzfse` wheel's extension module."""
+    import lzfse
+
+    library = ctypes.CDLL(lzfse.__file__)
+    try:
+        decode = library.lzfse_decode_buffer
+    except AttributeError:
+        raise SceneError("this build of the lzfse package does not export lzfse_decode_buffer") from None
+    decode.restype = ctypes.c_size_t
+    decode.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
+    return decode
+
+
+def lzfse_decode(data: bytes, expected: int, what: str) -> bytes:
+    """LZFSE data that must expand to exactly `expected` bytes, decoded into a buffer of expected + 1
+    bytes: a member that would expand further is refused without ever being expanded."""
+    out = ctypes.create_string_buffer(expected + 1)
+    written = _lzfse_decoder()(out, expected + 1, data, len(data), None) if data else 0
+    if written == 0:
+        raise SceneError(f"{what} is not LZFSE data (or is empty)")
+    if written != expected:
+        more = " or more" if written > expected else ""
+        raise SceneError(f"{what} expands to {written}{more} bytes, expected {expected}")
+    return out.raw[:expected]
 
 
 def _metadata(archive: R3DArchive) -> dict:
@@ -103,7 +127,9 @@ def open_r3d(path: Path) -> Scene:
     times = relative_times(stamps) if isinstance(stamps, list) and len(stamps) == n else np.arange(n) / meta["fps"]
 
     def load_rgb(i: int) -> np.ndarray:
-        image = cv2.imdecode(np.frombuffer(archive.read(f"rgbd/{i}.jpg"), np.uint8), cv2.IMREAD_COLOR)
+        data = np.frombuffer(archive.read(f"rgbd/{i}.jpg"), np.uint8)
+        check_dimensions(data, f"rgbd/{i}.jpg in {path}", (meta["w"], meta["h"]))
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if image is None:
             raise SceneError(f"cannot decode rgbd/{i}.jpg in {path}")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

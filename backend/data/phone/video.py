@@ -4,6 +4,7 @@ before the one asked for, then decoding forwards; reading frames in order never 
 from __future__ import annotations
 
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,21 @@ class VideoFrames:
         self._last = -1
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        """Release the decoder and its file (a later frame() opens them again)."""
+        with self._lock:
+            if self._container is not None:
+                self._finalizer.detach()
+                self._container.close()
+            self._container = self._stream = self._decoded = None
+            self._last = -1
+
+    def __enter__(self) -> VideoFrames:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @property
     def frame_count(self) -> int:
         return self._declared or len(self._index())
@@ -67,6 +83,7 @@ class VideoFrames:
             try:
                 if self._container is None:
                     self._container = av.open(str(self.path))
+                    self._finalizer = weakref.finalize(self, self._container.close)  # closed when dropped
                     self._stream = self._container.streams.video[0]
                 if not self._last < number <= self._last + MAX_DECODE_AHEAD or self._decoded is None:
                     self._container.seek(target, stream=self._stream, backward=True, any_frame=False)

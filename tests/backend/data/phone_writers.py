@@ -122,7 +122,7 @@ def write_scanner3d(capture: Capture, root: Path) -> Path:
 
 
 def write_r3d(capture: Capture, path: Path) -> Path:
-    import liblzfse
+    import lzfse
 
     fx, fy, cx, cy = capture.k
     (width, height), (dw, dh) = capture.color_size, capture.depth_size
@@ -149,8 +149,8 @@ def write_r3d(capture: Capture, path: Path) -> Path:
             archive.writestr(f"rgbd/{i}.jpg", cv2.imencode(".jpg", capture.rgb[i][..., ::-1])[1].tobytes())
             depth = capture.depth[i].astype(np.float32).copy()
             depth[depth == 0] = np.nan
-            archive.writestr(f"rgbd/{i}.depth", liblzfse.compress(depth.tobytes()))
-            archive.writestr(f"rgbd/{i}.conf", liblzfse.compress(capture.confidence[i].astype(np.uint8).tobytes()))
+            archive.writestr(f"rgbd/{i}.depth", lzfse.compress(depth.tobytes()))
+            archive.writestr(f"rgbd/{i}.conf", lzfse.compress(capture.confidence[i].astype(np.uint8).tobytes()))
     return path
 
 

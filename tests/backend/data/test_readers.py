@@ -203,7 +203,7 @@ def test_bad_files_give_clear_errors(real_sequence, tmp_path):
     (copy / "frame-000020.color.jpg").write_bytes(b"\xff\xd8 definitely not a jpeg")
     (copy / "frame-000040.depth.png").write_bytes(b"")
     scene = open_scene(copy)
-    with pytest.raises(SceneError, match="cannot decode colour image"):
+    with pytest.raises(SceneError, match="cannot decode colour image|readable header"):
         scene.frame(1)
     with pytest.raises(SceneError, match="empty file"):
         scene.frame(2)

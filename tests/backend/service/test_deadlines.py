@@ -79,9 +79,11 @@ def processes():
 
 @pytest.fixture
 def cpu_load():
-    """Busy loops on every core for the length of one test."""
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
-    yield
+    """Busy loops on every core this process may use, at the lowest priority (others share the
+    machine), for the length of one test."""
+    hog = "import os\nos.nice(19)\nwhile True: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(len(os.sched_getaffinity(0)))]
+    yield hogs
     for hog in hogs:
         hog.kill()
         hog.wait(10)
@@ -104,6 +106,11 @@ def long_scene(frames: int = 400) -> Scene:
     poses = np.tile(np.eye(4), (frames, 1, 1))
     poses[:, 0, 3] = np.arange(frames) * 0.00125  # a slow pan
     return Scene.from_arrays(rgb, depth, np.tile([60.0, 60, 32, 24], (frames, 1)), poses, np.arange(frames) / 30.0)
+
+
+def test_the_load_is_niced_and_one_loop_per_usable_core(cpu_load):
+    assert len(cpu_load) == len(os.sched_getaffinity(0))
+    wait_until(lambda: all(os.getpriority(os.PRIO_PROCESS, hog.pid) == 19 for hog in cpu_load), 10)
 
 
 def test_wrong_keys_and_no_keys_are_reported_in_time(tmp_path, cpu_load):
