@@ -98,15 +98,13 @@ def run(
 
 def import_scan(path: str, *, address: str | None = None, voxel: float = 0.02, timeout: float | None = None) -> Outcome:
     """Open a capture folder on the backend's machine and bring in its fused mesh and camera path
-    (the "Scene-R1 scan" collection); later queries through that camera run on its recorded frames."""
+    (the "Scene-R1 scan" collection); later queries through that camera run on its recorded frames.
+    `address`: the backend's, for this call only (the preferences are not changed)."""
     ensure_enabled()
     scan = importlib.import_module(package() + ".addon.scan")
-    preferences = importlib.import_module(package() + ".addon.preferences")
     context = bpy.context
-    if address is not None:
-        preferences.get(context).backend_address = address
     try:
-        opener = scan.open_scan_start(context, path, voxel)
+        opener = scan.open_scan_start(context, path, voxel, address)
     except (ValueError, RuntimeError) as error:
         return Outcome("failed", str(error))
     opener.wait(timeout)
