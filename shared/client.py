@@ -23,7 +23,8 @@ from pathlib import Path
 import zmq
 
 from .defaults import DEFAULT_ADDRESS
-from .protocol import REPLIES, Message, ProtocolError, check_query, decode, encode
+from .protocol import REPLIES, Message, ProtocolError, decode, encode
+from .queries import check_query
 from .results import QueryResult, result_from_wire
 from .scan import ScanReply, check_scan_request, scan_from_wire
 from .scene_wire import lossy_colour_wire, scene_to_wire
@@ -229,7 +230,7 @@ class Client:
     ) -> QueryResult:
         """Run a query on an uploaded scene. mode: ground / ask / lift (options frame=, box=;
         no_cache=True for a fresh run). The query is checked against the protocol's limits
-        (shared.protocol.check_query) before anything is sent."""
+        (shared.queries.check_query) before anything is sent."""
         check_query(mode, text, options)
         payload = {"scene": scene_hash, "mode": mode, "text": text, "options": options}
         reply = self.request(Message("query", payload=payload), on_progress=on_progress, timeout=timeout, cancel=cancel)

@@ -46,7 +46,7 @@ REPLIES = (
 WITH_BUFFERS = ("scene.upload", "result", "scan.opened")  # every other message carries none
 QUERY_MODES = ("ground", "ask", "lift")
 # The options each query mode takes; `no_cache` asks for a fresh run instead of a memoised result.
-QUERY_OPTIONS = {"ground": ("every", "no_cache"), "ask": ("no_cache",), "lift": ("frame", "box", "no_cache")}
+QUERY_OPTIONS = {"ground": ("every", "no_cache"), "ask": ("no_cache",), "lift": ("frame", "box", "points", "no_cache")}
 
 DTYPES = ("uint8", "uint16", "int32", "int64", "float32", "float64", "bool")
 CODECS = ("raw", "zlib", "png", "jpeg")
@@ -355,42 +355,3 @@ def _bytes(frame) -> bytes:
 
 def _nbytes(frame) -> int:
     return memoryview(frame.buffer if hasattr(frame, "buffer") else frame).nbytes
-
-
-# ---- what a query may say (the client checks it before sending, the server on arrival) ------------
-def check_query(mode, text, options) -> None:
-    """ProtocolError("bad-payload") unless mode, text and options make a query this protocol
-    carries: a mode of QUERY_MODES, text of at most MAX_QUERY_CHARS (needed except for lift), and
-    only the options of QUERY_OPTIONS[mode], each of its type."""
-    if mode not in QUERY_MODES:
-        text = f"query mode must be one of {', '.join(QUERY_MODES)}, got {str(mode)[:40]!r}"
-        raise ProtocolError("bad-payload", text)
-    if not isinstance(text, str) or len(text) > MAX_QUERY_CHARS:
-        raise ProtocolError("bad-payload", f"a query's text must be a string of at most {MAX_QUERY_CHARS} characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # e.g. a command line's undecodable bytes, kept as lone surrogates
-        raise ProtocolError("bad-payload", "a query's text is not valid UTF-8 text") from None
-    if mode != "lift" and not text.strip():
-        raise ProtocolError("bad-payload", f"a {mode} query needs text")
-    if not isinstance(options, dict):
-        raise ProtocolError("bad-payload", "a query's options must be an object")
-    unknown = sorted(set(options) - set(QUERY_OPTIONS[mode]))
-    if unknown:
-        raise ProtocolError(
-            "bad-payload",
-            f"a {mode} query takes the options {', '.join(QUERY_OPTIONS[mode])}; unknown: {', '.join(unknown)[:80]}",
-        )
-    for flag in ("no_cache", "every"):
-        if options.get(flag) is not None and not isinstance(options[flag], bool):
-            raise ProtocolError("bad-payload", f"option {flag} must be true or false")
-    if mode == "lift":
-        frame, box = options.get("frame"), options.get("box")
-        if not isinstance(frame, int) or isinstance(frame, bool) or not 0 <= frame < 1 << 31:
-            raise ProtocolError("bad-payload", "a lift query needs option frame: a frame index (an integer >= 0)")
-        if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) and abs(v) < 1e7 for v in box):
-            raise ProtocolError("bad-payload", "a lift query needs option box: [x1, y1, x2, y2] in pixels")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ...shared.client import BackendError, Client, CurveKeys
-from ...shared.protocol import QUERY_MODES, ProtocolError, check_query
+from ...shared.protocol import QUERY_MODES, ProtocolError
+from ...shared.queries import check_query
 from .scan import lift_options
 from .selection import plain_words
 
@@ -35,7 +36,7 @@ class QueryError(ValueError):
 
 def validate_query(mode: str, text: str, box=None, points=()) -> str:
     """The query's text, stripped, or a QueryError saying what is wrong with it. The protocol's own
-    check (shared.protocol.check_query, the one the client and server apply) decides the limits.
+    check (shared.queries.check_query, the one the client and server apply) decides the limits.
     `points`: click prompts [x, y, label] of a lift query (a positive one stands in for the box)."""
     text = (text or "").strip()
     if mode in QUERY_MODES and mode != "lift" and not text:

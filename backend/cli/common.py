@@ -40,11 +40,13 @@ def scene_arguments(parser) -> None:
 MODEL_FLAGS = {
     "--vlm": "vlm",
     "--tracker": "tracker",
+    "--segmenter": "segmenter",
     "--device": "device",
     "--dtype": "dtype",
     "--config": "config",
     "--video-as-images": "video_as_images",
     "--grounding": "grounding",
+    "--chooser": "chooser",
 }
 
 
@@ -61,6 +63,7 @@ def model_arguments(parser) -> None:
         help=f"'auto' (SAM2 if its weights are here, else geometric), a SAM2 id/folder, or 'geometric' "
         f"(default {defaults.tracker})",
     )
+    segmenter_argument(parser, default=None)
     parser.add_argument("--device", default=None, help=f"cpu, cuda, cuda:1 ... or auto (default {defaults.device})")
     parser.add_argument("--dtype", default=None, choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--config", type=Path, default=None, help="a TOML file with a [pipeline] table")
@@ -77,6 +80,38 @@ def model_arguments(parser) -> None:
         help="box: the paper's boxes; candidates: choose among the scene's objects (a capture's own, or 3D "
         f"proposals of a scan); auto: candidates when the scene knows its objects (default {defaults.grounding})",
     )
+    parser.add_argument(
+        "--chooser",
+        default=None,
+        help="the model that chooses among candidates: 'auto' (the VLM; with the shipped scene-r1-nano, the shipped "
+        f"scene-r1-nano-v2) or an id/folder (default {defaults.chooser})",
+    )
+
+
+def segmenter_argument(parser, default) -> None:
+    from ..models.segmenters import SEGMENTERS
+    from ..pipeline.settings import PipelineSettings
+
+    parser.add_argument(
+        "--segmenter",
+        default=default,
+        choices=SEGMENTERS,
+        help="what segments the prompt and tracks it: auto (SAM2 if its weights are here, else MobileSAM, else "
+        f"geometric), sam2, mobile_sam or geometric (default {PipelineSettings().segmenter})",
+    )
+
+
+def parse_point(text: str, flag: str = "--point") -> list[float]:
+    """'x,y' (a click on the object) or 'x,y,0' (a click on what is not the object)."""
+    try:
+        point = [float(v) for v in text.split(",")]
+    except ValueError:
+        point = []
+    if len(point) == 2:
+        point.append(1.0)
+    if len(point) != 3 or point[2] not in (0.0, 1.0) or not all(abs(v) < 1e7 for v in point):
+        raise SceneError(f"{flag} takes x,y (on the object) or x,y,0 (not on it) in pixels, got {text!r}")
+    return point
 
 
 def model_flags(args: argparse.Namespace) -> list[str]:

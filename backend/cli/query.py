@@ -10,18 +10,33 @@ from .common import (
     frame_number,
     model_arguments,
     parse_box,
+    parse_point,
     pipeline_settings,
     print_result,
     run_with_progress,
     scene_arguments,
+    segmenter_argument,
 )
 
 
 def register(commands) -> None:
-    lift = commands.add_parser("lift", help="lift the object inside a 2D box on one frame into a 3D mask")
+    _register_lift(commands)
+    _register_model_queries(commands)
+    _register_query(commands)
+
+
+def _register_lift(commands) -> None:
+    lift = commands.add_parser("lift", help="lift the object in a 2D box (and/or clicks) on one frame into a 3D mask")
     scene_arguments(lift)
     lift.add_argument("--frame", type=int, required=True, help="the capture's frame number (its file's number)")
-    lift.add_argument("--box", required=True, help="x1,y1,x2,y2 in that frame's colour pixels")
+    lift.add_argument("--box", default=None, help="x1,y1,x2,y2 in that frame's colour pixels")
+    lift.add_argument(
+        "--point",
+        action="append",
+        default=[],
+        help="a click prompt x,y on the object, or x,y,0 on what is not the object (repeatable)",
+    )
+    segmenter_argument(lift, default="auto")
     lift.add_argument("--out", type=Path, required=True, help="a folder (created) for result.json and mask.ply")
     lift.add_argument(
         "--fuse",
@@ -38,6 +53,8 @@ def register(commands) -> None:
     lift.add_argument("--all-frames", action="store_true", help="use every frame (slow on long scans)")
     lift.set_defaults(run=run_lift)
 
+
+def _register_model_queries(commands) -> None:
     ground = commands.add_parser("ground", help="find the object(s) a sentence means: result.json + mask.ply")
     scene_arguments(ground)
     ground.add_argument("query")
@@ -55,6 +72,8 @@ def register(commands) -> None:
     model_arguments(ask)
     ask.set_defaults(run=run_ask)
 
+
+def _register_query(commands) -> None:
     query = commands.add_parser("query", help="ask a running backend about a scan (the CLI as a client)")
     scene_arguments(query)
     query.add_argument("text", nargs="?", default="")
@@ -63,6 +82,7 @@ def register(commands) -> None:
     query.add_argument("--all", action="store_true")
     query.add_argument("--frame", type=int, default=0, help="lift: the capture's frame number")
     query.add_argument("--box", default=None, help="lift: x1,y1,x2,y2")
+    query.add_argument("--point", action="append", default=[], help="lift: x,y or x,y,0 (repeatable)")
     query.add_argument(
         "--codec",
         choices=("raw", "zlib", "jpeg"),
@@ -88,14 +108,25 @@ def parse_view_step(text: str) -> tuple[float, float]:
 
 
 def run_lift(args) -> int:
+    from ...shared.scene import SceneError
     from ..data import open_scene
     from ..geometry.frame_selection import ALL_FRAMES, ViewSettings
+    from ..models.segmenters import make_segmenter
     from ..pipeline.results import lift_to_folder
 
+    points = [parse_point(text) for text in args.point]
+    if args.box is None and not any(p[2] == 1 for p in points):
+        raise SceneError("lift needs --box x1,y1,x2,y2 or at least one --point x,y on the object")
     scene = open_scene(args.dir, args.format)
     frame = frame_number(scene, args.frame)
     views = ALL_FRAMES if args.all_frames else ViewSettings(args.view_step[0] / 100, args.view_step[1])
-    written = lift_to_folder(scene, frame, parse_box(args.box), args.out, fuse=args.fuse, views=views)
+    notes: list[str] = []
+    segmenter = make_segmenter(args.segmenter, "auto", "cpu", "auto", notes)
+    box = None if args.box is None else parse_box(args.box)
+    written = lift_to_folder(
+        scene, frame, box, args.out, fuse=args.fuse, views=views, segmenter=segmenter, points=points, notes=notes
+    )
+    print(f"segmenter: {segmenter.name}")
     print(
         f"3D mask: {written['point_count']} points, box {written['aabb']}, from {len(written['frames_used'])} of "
         f"{len(scene)} frames; wrote {args.out}/result.json and {args.out}/mask.ply"
@@ -104,12 +135,12 @@ def run_lift(args) -> int:
 
 
 def run_ground(args) -> int:
+    from ..api import build_pipeline
     from ..data import open_scene
-    from ..pipeline.pipeline import Pipeline
     from ..pipeline.results import write_result
 
     scene = open_scene(args.dir, args.format)
-    pipeline = Pipeline(pipeline_settings(args))
+    pipeline = build_pipeline(pipeline_settings(args))
     result = run_with_progress(
         lambda progress: pipeline.ground(scene, args.query, every=args.all or None, progress=progress)
     )
@@ -120,12 +151,12 @@ def run_ground(args) -> int:
 
 
 def run_ask(args) -> int:
+    from ..api import build_pipeline
     from ..data import open_scene
-    from ..pipeline.pipeline import Pipeline
     from ..pipeline.results import write_result
 
     scene = open_scene(args.dir, args.format)
-    pipeline = Pipeline(pipeline_settings(args))
+    pipeline = build_pipeline(pipeline_settings(args))
     result = run_with_progress(lambda progress: pipeline.ask(scene, args.question, progress=progress))
     if args.out:
         write_result(result, args.out)
@@ -142,9 +173,12 @@ def run_query(args) -> int:
     scene = open_scene(args.dir, args.format)
     options = {"every": True} if args.all else {}
     if args.mode == "lift":
-        if args.box is None:
-            raise SceneError("--mode lift needs --box x1,y1,x2,y2 (and --frame)")
-        options = {"frame": frame_number(scene, args.frame), "box": parse_box(args.box)}
+        points = [parse_point(text) for text in args.point]
+        if args.box is None and not any(p[2] == 1 for p in points):
+            raise SceneError("--mode lift needs --box x1,y1,x2,y2 or a --point x,y (and --frame)")
+        options = {"frame": frame_number(scene, args.frame), "box": None if args.box is None else parse_box(args.box)}
+        if points:
+            options["points"] = points
     curve = CurveKeys.from_folder(args.curve_keys) if args.curve_keys else None
     with Client(args.connect, timeout=args.timeout, curve=curve) as client:
 

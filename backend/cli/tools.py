@@ -23,6 +23,11 @@ BENCHMARKS = {
         "scan_open:run_scan_benchmark",
         (),
     ),
+    "segment": (
+        "segmenters side by side on the real kitchen: speed, key frames, box checks",
+        "segment:run_segment_benchmark",
+        (),
+    ),
     "security": (
         "10,000 fuzzed messages at serve and at a broker + worker: deaths, peak RSS, a real query after",
         "security:run_security_benchmark",
@@ -110,7 +115,7 @@ def run_bench(args: argparse.Namespace) -> int:
         if name in ON_DEMAND:
             options = {"gpu": {"out": args.out, "tiny_check": args.tiny_check}, "scale": {"folder": args.real}}
             return run(**options.get(name, {}))
-        run(real_dir=args.real, **sizes) if name == "io" else run(**sizes)
+        run(real_dir=args.real, **sizes) if name in ("io", "segment") else run(**sizes)
     return 0
 
 

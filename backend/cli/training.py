@@ -145,8 +145,8 @@ def run_make_tiny_models(args) -> int:
 def run_eval(args) -> int:
     from rich.progress import Progress
 
+    from ..api import build_pipeline
     from ..eval.evaluate import evaluate
-    from ..pipeline.pipeline import Pipeline
 
     if args.task in ("proposals", "ceiling"):
         return run_proposals(args)
@@ -162,7 +162,7 @@ def run_eval(args) -> int:
             print((args.out / "compare.md").read_text(encoding="utf-8"))
             print(f"wrote {args.out}/compare.md, {args.out}/box/ and {args.out}/candidates/")
             return 0
-        pipeline = Pipeline(pipeline_settings(args))
+        pipeline = build_pipeline(pipeline_settings(args))
         report = evaluate(args.data, args.task, pipeline, args.out, limit=args.limit, progress=progress)
     print((args.out / "eval.md").read_text(encoding="utf-8"))
     print(f"wrote {args.out}/eval.json and {args.out}/eval.md ({len(report['rows'])} rows)")

@@ -320,6 +320,7 @@ def open_record3d(path: Path) -> Scene:
     # Poses are [qx, qy, qz, qw, tx, ty, tz], camera-to-world in ARKit's camera axes (x right,
     # y up, z backwards), the same axes as Blender's camera.
     import open3d as o3d  # here only: opening other formats (and `scene-r1 info`) stays light
+
     poses = np.repeat(np.eye(4)[None], n, axis=0)
     for i, (qx, qy, qz, qw, tx, ty, tz) in enumerate(quat_poses):
         poses[i, :3, :3] = o3d.geometry.get_rotation_matrix_from_quaternion(

@@ -19,7 +19,8 @@ from ...shared.scene import Scene, SceneError
 @dataclass(frozen=True)
 class FusionSettings:
     voxel: float = 0.02  # metres
-    depth_max: float = 4.0  # metres: the far end of Kinect-class sensors' range (farther depth is noise, and half the blocks)
+    # metres: the far end of Kinect-class sensors' range (farther depth is noise, and half the blocks)
+    depth_max: float = 4.0
     block_resolution: int = 8
     # Truncation band in voxels either side of the surface: 4 x 2 cm covers consumer depth noise
     # (about 1% of depth) and touches a quarter fewer blocks per frame than Open3D's default 8.
@@ -95,34 +96,7 @@ def fuse_scene(scene: Scene, settings: FusionSettings = FusionSettings(), frames
     )
     start = time.perf_counter()
     for done, index in enumerate(indices, 1):
-        frame = scene.frame(index)
-        k = 1 if settings.max_width is None else max(1, -(-frame.depth_intrinsics.width // settings.max_width))
-        depth, depth_matrix = _every_kth_pixel(frame.depth, frame.depth_intrinsics, k)
-        rgb, color_matrix = _every_kth_pixel(
-            frame.rgb, frame.intrinsics, max(1, round(k * frame.intrinsics.width / frame.depth_intrinsics.width))
-        )
-        depth = np.where(valid_depth(depth), depth, 0).astype(np.float32)
-        depth_image = o3d.t.geometry.Image(o3d.core.Tensor(depth, device=device))
-        color_image = o3d.t.geometry.Image(
-            o3d.core.Tensor(np.ascontiguousarray(rgb, dtype=np.float32) / 255.0, device=device)
-        )
-        depth_k = o3d.core.Tensor(depth_matrix, o3d.core.float64)
-        color_k = o3d.core.Tensor(color_matrix, o3d.core.float64)
-        extrinsic = o3d.core.Tensor(invert_pose(frame.pose), o3d.core.float64)
-        blocks = grid.compute_unique_block_coordinates(
-            depth_image, depth_k, extrinsic, 1.0, settings.depth_max, settings.trunc_voxels
-        )
-        grid.integrate(
-            blocks,
-            depth_image,
-            color_image,
-            depth_k,
-            color_k,
-            extrinsic,
-            1.0,
-            settings.depth_max,
-            settings.trunc_voxels,
-        )
+        _integrate(grid, scene.frame(index), settings, device)
         if progress is not None:
             progress(done, len(indices))
     fused = time.perf_counter()
@@ -146,3 +120,23 @@ def fuse_scene(scene: Scene, settings: FusionSettings = FusionSettings(), frames
         frames_fused=len(indices),
         timings={"integrate": fused - start, "extract": extracted - fused},
     )
+
+
+def _integrate(grid, frame, settings: FusionSettings, device) -> None:
+    """One frame into the grid, read at every k-th pixel so that it is at most `max_width` wide."""
+    k = 1 if settings.max_width is None else max(1, -(-frame.depth_intrinsics.width // settings.max_width))
+    depth, depth_matrix = _every_kth_pixel(frame.depth, frame.depth_intrinsics, k)
+    rgb, color_matrix = _every_kth_pixel(
+        frame.rgb, frame.intrinsics, max(1, round(k * frame.intrinsics.width / frame.depth_intrinsics.width))
+    )
+    depth = np.where(valid_depth(depth), depth, 0).astype(np.float32)
+    depth_image = o3d.t.geometry.Image(o3d.core.Tensor(depth, device=device))
+    color_image = o3d.t.geometry.Image(
+        o3d.core.Tensor(np.ascontiguousarray(rgb, dtype=np.float32) / 255.0, device=device)
+    )
+    depth_k = o3d.core.Tensor(depth_matrix, o3d.core.float64)
+    color_k = o3d.core.Tensor(color_matrix, o3d.core.float64)
+    extrinsic = o3d.core.Tensor(invert_pose(frame.pose), o3d.core.float64)
+    band = (1.0, settings.depth_max, settings.trunc_voxels)
+    blocks = grid.compute_unique_block_coordinates(depth_image, depth_k, extrinsic, *band)
+    grid.integrate(blocks, depth_image, color_image, depth_k, color_k, extrinsic, *band)

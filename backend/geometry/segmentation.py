@@ -26,9 +26,92 @@ def check_box(box, size: tuple[int, int]) -> np.ndarray:
     clipped = np.array([max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)])
     if clipped[2] - clipped[0] < 2 or clipped[3] - clipped[1] < 2:
         raise SceneError(
-            f"box {[round(float(b), 1) for b in box]} lies outside the {width}x{height} frame (or is under 2 pixels wide)"
+            f"box {[round(float(b), 1) for b in box]} lies outside the {width}x{height} frame "
+            "(or is under 2 pixels wide)"
         )
     return clipped
+
+
+MAX_POINTS = 64
+POINT_BOX_HALF = 48  # pixels: with clicks and no box, the geometric path searches this far around them
+
+
+def check_points(points, size: tuple[int, int]) -> np.ndarray:
+    """Click prompts as an (N, 3) array of [x, y, label] (label 1 = on the object, 0 = not), or a
+    clear error: finite pixels inside the width x height frame, labels 0 or 1."""
+    try:
+        rows = [list(row) + [1] if len(row) == 2 else list(row) for row in np.asarray(points, dtype=object)]
+        array = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+    except (TypeError, ValueError) as error:
+        raise SceneError(f"points must be a list of [x, y] or [x, y, label], got {points!r}") from error
+    if array.size == 0:
+        return np.zeros((0, 3))
+    if array.shape[1] != 3 or len(array) > MAX_POINTS:
+        raise SceneError(f"points must be up to {MAX_POINTS} [x, y] or [x, y, label] rows, got {points!r}")
+    if not np.isfinite(array).all():
+        raise SceneError("every point must be finite numbers")
+    width, height = size
+    outside = (array[:, 0] < 0) | (array[:, 0] >= width) | (array[:, 1] < 0) | (array[:, 1] >= height)
+    if outside.any():
+        raise SceneError(f"point {array[outside][0, :2].tolist()} lies outside the {width}x{height} frame")
+    if not np.isin(array[:, 2], (0, 1)).all():
+        raise SceneError("a point's label is 1 (on the object) or 0 (not on it)")
+    return array
+
+
+def prompt_box(box, points: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
+    """The box to search in: the user's, or one around the positive clicks when there is none."""
+    if box is not None:
+        return check_box(box, size)
+    positive = np.zeros((0, 3)) if points is None else points[points[:, 2] == 1]
+    if len(positive) == 0:
+        raise SceneError("a prompt needs a box or at least one positive point")
+    low, high = positive[:, :2].min(axis=0) - POINT_BOX_HALF, positive[:, :2].max(axis=0) + POINT_BOX_HALF
+    return check_box(np.concatenate([low, high]), size)
+
+
+def click_hint(points: np.ndarray | None, size: tuple[int, int], label: int, radius: int = 6) -> np.ndarray | None:
+    """Discs around the clicks with `label`, as a mask at `size` (None when there are none)."""
+    if points is None or not (points[:, 2] == label).any():
+        return None
+    width, height = size
+    hint = np.zeros((height, width), np.uint8)
+    for x, y in points[points[:, 2] == label, :2]:
+        cv2.circle(hint, (int(x), int(y)), radius, 1, -1)
+    return hint.astype(bool)
+
+
+SEED = 0  # every random choice in segmentation starts from this seed: same box, same mask
+
+
+def fit_plane(points: np.ndarray, threshold: float, iterations: int = 150, seed: int = SEED):
+    """RANSAC plane (normal, offset, inlier indices) through `points`, reproducible point for point.
+
+    Our own instead of Open3D's `segment_plane` (a parallel RANSAC): on the real kitchen, one box
+    lifted three times in one process gave 3586, 3561 and 3562 points even with
+    `o3d.utility.random.seed` called right before every segment_plane call, and 2 to 2,079 points
+    unseeded. Here the triplets come from a seeded numpy generator and all hypotheses are scored
+    at once (ties go to the first), so the plane depends on the points alone.
+    """
+    rng = np.random.default_rng(seed)
+    triplets = points[rng.integers(0, len(points), size=(iterations, 3))]
+    normals = np.cross(triplets[:, 1] - triplets[:, 0], triplets[:, 2] - triplets[:, 0])
+    lengths = np.linalg.norm(normals, axis=1)
+    usable = lengths > 1e-12
+    if not usable.any():
+        return None
+    normals = normals[usable] / lengths[usable, None]
+    offsets = -np.einsum("ij,ij->i", normals, triplets[usable, 0])
+    counts = (np.abs(points @ normals.T + offsets) < threshold).sum(axis=0)
+    best = int(np.argmax(counts))
+    inliers = np.flatnonzero(np.abs(points @ normals[best] + offsets[best]) < threshold)
+    if len(inliers) >= 3:  # least-squares refit on the inliers, as segment_plane does
+        centre = points[inliers].mean(axis=0)
+        normal = np.linalg.svd(points[inliers] - centre, full_matrices=False)[2][-1]
+        refit = np.flatnonzero(np.abs((points - centre) @ normal) < threshold)
+        if len(refit) >= len(inliers):
+            return normal, -float(normal @ centre), refit
+    return normals[best], float(offsets[best]), inliers
 
 
 def _background_planes(
@@ -40,15 +123,15 @@ def _background_planes(
     if len(ring_points) < 10:
         return background
     tried = np.zeros(len(points), bool)  # planes already judged (background or the object's own)
-    rng = np.random.default_rng(0)  # same input, same planes (Open3D's parallel RANSAC is not repeatable)
     for _ in range(max_planes):
         remaining = np.flatnonzero(~tried)
         if len(remaining) < 30:
             break
-        sample = remaining[:: max(1, len(remaining) // 3000)]
-        normal, offset, inliers = _fit_plane(points[sample], threshold, rng)
-        if inliers < 0.1 * len(sample):
+        sample = points[remaining[:: max(1, len(remaining) // 3000)]]
+        plane = fit_plane(sample, threshold)
+        if plane is None or len(plane[2]) < 0.1 * len(sample):
             break
+        normal, offset = plane[0], plane[1]
         on_plane = np.abs(points @ normal + offset) < threshold
         tried |= on_plane
         if np.mean(np.abs(ring_points @ normal + offset) < threshold) >= 0.15:
@@ -56,29 +139,15 @@ def _background_planes(
     return background
 
 
-def _fit_plane(
-    points: np.ndarray, threshold: float, rng: np.random.Generator, iterations: int = 150
-) -> tuple[np.ndarray, float, int]:
-    """RANSAC plane (unit normal, offset, inlier count) over `iterations` random point triples at once."""
-    triples = points[rng.integers(0, len(points), (iterations, 3))]
-    normals = np.cross(triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0])
-    lengths = np.linalg.norm(normals, axis=1)
-    usable = lengths > 1e-12
-    if not usable.any():
-        return np.array([0.0, 0.0, 1.0]), 0.0, 0
-    normals = normals[usable] / lengths[usable, None]
-    offsets = -np.einsum("ij,ij->i", normals, triples[usable, 0])
-    counts = (np.abs(points @ normals.T + offsets) < threshold).sum(axis=0)
-    best = int(np.argmax(counts))
-    return normals[best], float(offsets[best]), int(counts[best])
-
-
-def segment_box(frame: Frame, box, hint: np.ndarray | None = None, refine: bool = False) -> np.ndarray:
+def segment_box(
+    frame: Frame, box, hint: np.ndarray | None = None, refine: bool = False, avoid: np.ndarray | None = None
+) -> np.ndarray:
     """The object inside a 2D box, as a mask at depth resolution.
 
     Depth-aware: background planes that continue beyond the box are removed, the rest is split
     into 3D clusters (DBSCAN), and the cluster that best covers `hint` (default: the middle of
-    the box) is the object. `refine` adds colour evidence with GrabCut (see refine_with_grabcut).
+    the box) is the object, unless it covers `avoid` (negative clicks). `refine` adds colour
+    evidence with GrabCut (see refine_with_grabcut). `hint` and `avoid` are at depth resolution.
     """
     intrinsics = frame.depth_intrinsics
     width, height = intrinsics.size
@@ -112,9 +181,12 @@ def segment_box(frame: Frame, box, hint: np.ndarray | None = None, refine: bool 
         cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 4, (y2 - y1) / 4
         hint[int(cy - hh) : int(np.ceil(cy + hh)) + 1, int(cx - hw) : int(np.ceil(cx + hw)) + 1] = True
     on_hint = hint[pixels[:, 1], pixels[:, 0]]
+    on_avoid = np.zeros(len(pixels), bool) if avoid is None else avoid[pixels[:, 1], pixels[:, 0]]
     best, best_score = None, 0
     for label in np.unique(labels[labels >= 0]):
         members = labels == label
+        if (members & on_avoid).any():
+            continue
         score = np.count_nonzero(members & on_hint) + 1e-3 * np.count_nonzero(members)
         if score > best_score:
             best, best_score = label, score
@@ -142,6 +214,7 @@ def refine_with_grabcut(frame: Frame, box, mask: np.ndarray, iterations: int = 3
     labels = np.full((height, width), cv2.GC_BGD, np.uint8)
     labels[y1:y2, x1:x2] = cv2.GC_PR_BGD
     labels[seed] = cv2.GC_PR_FGD
+    cv2.setRNGSeed(SEED)  # GrabCut seeds its colour models by k-means on OpenCV's (per-thread) generator
     try:
         cv2.grabCut(
             cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR),

@@ -12,7 +12,7 @@ import numpy as np
 from ...shared.geometry import project_points
 from ...shared.scene import Frame, Scene, SceneError
 from .lifting import LiftSettings, count_votes, masked_points, resize_mask, voxel_average
-from .segmentation import MIN_SEGMENT_PIXELS, segment_box
+from .segmentation import MIN_SEGMENT_PIXELS, check_points, click_hint, prompt_box, segment_box
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def track_geometric(
         memory = key_points
         for index in direction:
             frame = scene.frame(index)
-            mask = _follow(frame, memory, settings, lift)
+            mask = follow_points(frame, memory, settings, lift)
             masks[index] = mask
             if mask.any():
                 recent = masked_points(frame, mask, lift)
@@ -59,7 +59,7 @@ def track_geometric(
     return masks
 
 
-def _follow(frame: Frame, points: np.ndarray, settings: TrackSettings, lift: LiftSettings) -> np.ndarray:
+def follow_points(frame: Frame, points: np.ndarray, settings: TrackSettings, lift: LiftSettings) -> np.ndarray:
     width, height = frame.depth_intrinsics.size
     empty = np.zeros((height, width), bool)
     _, on_surface = count_votes(points, frame, np.ones((height, width), bool), lift)
@@ -80,6 +80,19 @@ def _follow(frame: Frame, points: np.ndarray, settings: TrackSettings, lift: Lif
         return empty
 
 
+def segment_prompt(frame: Frame, box, points: np.ndarray | None = None) -> np.ndarray:
+    """segment_box for a box and/or clicks: positive clicks pick the cluster, negative ones rule
+    clusters out."""
+    size = frame.intrinsics.size
+    points = None if points is None else check_points(points, size)
+    box = prompt_box(box, points, size)
+    depth_size = frame.depth_intrinsics.size
+    hint, avoid = (click_hint(points, size, label) for label in (1, 0))
+    hint = None if hint is None else resize_mask(hint, depth_size)
+    avoid = None if avoid is None else resize_mask(avoid, depth_size)
+    return segment_box(frame, box, hint, refine=True, avoid=avoid)
+
+
 FrameProgress = Callable[[int, int], None]  # (frames done, frames in all)
 
 
@@ -93,8 +106,10 @@ class Tracker(Protocol):
         box,
         frames: Iterable[int] | None = None,
         progress: FrameProgress | None = None,
+        points: np.ndarray | None = None,
     ) -> dict[int, np.ndarray]:
-        """frame index -> boolean mask (any resolution; lifting resizes) for each tracked frame."""
+        """frame index -> boolean mask (any resolution; lifting resizes) for each tracked frame.
+        `box` may be None when `points` ([x, y, label] rows, colour pixels) has a positive click."""
         ...
 
 
@@ -103,8 +118,8 @@ class GeometricTracker:
 
     name = "geometric"
 
-    def track(self, scene, key_index, box, frames=None, progress=None):
-        key_mask = segment_box(scene.frame(key_index), box, refine=True)
+    def track(self, scene, key_index, box, frames=None, progress=None, points=None):
+        key_mask = segment_prompt(scene.frame(key_index), box, points)
         masks = track_geometric(scene, key_index, key_mask, frames)
         if progress is not None:
             progress(len(masks), len(masks))

@@ -16,6 +16,9 @@ def _shipped_model(name: str) -> Path:
 
 # Trained by `scene-r1 train-nano`; shipped in the wheel as package data.
 SHIPPED_NANO = _shipped_model("scene-r1-nano")
+# scene-r1-nano v2: the same architecture trained only to choose among a scene's candidates (and to
+# answer with their table); the pipeline chooses with it when it fell back to the shipped nano.
+SHIPPED_NANO_CHOOSER = _shipped_model("scene-r1-nano-v2")
 
 
 class ModelError(SceneError):

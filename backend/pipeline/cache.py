@@ -234,6 +234,9 @@ def cache_reasoner_work(cache: SceneWorkCache, reasoner) -> None:
 
 def cache_tracker_work(cache: SceneWorkCache, tracker) -> None:
     """The segmenter's per-frame image embeddings (SAM2's vision encoder), served from the cache."""
-    encoder = getattr(getattr(tracker, "model", None), "vision_encoder", None)
+    model = getattr(tracker, "model", None)
+    encoder = getattr(model, "vision_encoder", None)
     if encoder is not None:
         cache.wrap_encoder(encoder, "segmenter-image-embeddings")
+    if hasattr(model, "set_frame") and hasattr(model, "cache"):  # MobileSAM: embeddings by get_or_compute
+        model.cache = cache

@@ -217,8 +217,8 @@ class CandidateGrounder:
 
 def _grounder(pipeline) -> CandidateGrounder:
     grounder = getattr(pipeline, "_candidate_grounder", None)
-    if grounder is None or grounder.reasoner is not pipeline.reasoner:
-        grounder = CandidateGrounder(pipeline.reasoner, views=pipeline.settings.candidate_views, vote=pipeline._vote)
+    if grounder is None or grounder.reasoner is not pipeline.chooser:
+        grounder = CandidateGrounder(pipeline.chooser, views=pipeline.settings.candidate_views, vote=pipeline._vote)
         pipeline._candidate_grounder = grounder
     return grounder
 

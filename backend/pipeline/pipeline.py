@@ -9,10 +9,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
-from ...shared.defaults import DEFAULT_TRACKER, DEFAULT_VLM
+from ...shared.defaults import DEFAULT_VLM
 from ...shared.geometry import valid_depth
 from ...shared.results import ASK, LIFT, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
@@ -20,11 +21,10 @@ from ..eval.metrics import box_iou_3d
 from ..geometry.frame_selection import ViewSettings, select_views
 from ..geometry.lifting import vote_in_frames
 from ..geometry.mask3d import mask_to_3d
-from ..geometry.tracking import GeometricTracker, Tracker
-from ..models.loading import SHIPPED_NANO, ModelError
+from ..geometry.tracking import Tracker
+from ..models.loading import SHIPPED_NANO, SHIPPED_NANO_CHOOSER, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
-from ..models.sam2 import Sam2Settings, Sam2Tracker
 from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scene_key
 from .candidates import ask_by_candidates, ground_by_candidates, uses_candidates
 from .results import masks_to_rle, stage_report
@@ -73,6 +73,7 @@ class Pipeline:
         self.notes: list[str] = []
         self.cache = cache if cache is not None else SceneWorkCache(settings.work_cache_mb << 20)
         self._reasoner = reasoner
+        self._chooser: Reasoner | None = None
         if reasoner is not None:
             cache_reasoner_work(self.cache, reasoner)
         self.tracker = tracker or self._make_tracker()
@@ -105,26 +106,28 @@ class Pipeline:
             cache_reasoner_work(self.cache, self._reasoner)
         return self._reasoner
 
+    @property
+    def chooser(self) -> Reasoner:
+        """The model that chooses among a scene's candidates (PipelineSettings.chooser)."""
+        if self._chooser is None:
+            model = self.settings.chooser
+            if model == "auto":
+                fell_back = Path(self.reasoner.settings.model) == SHIPPED_NANO
+                if not (fell_back and (SHIPPED_NANO_CHOOSER / "config.json").is_file()):
+                    return self.reasoner
+                model = str(SHIPPED_NANO_CHOOSER)
+                self.notes.append(f"choosing among candidates with the shipped scene-r1-nano-v2 ({model})")
+            self._chooser = Reasoner(replace(self.settings.vlm_settings(), model=model))
+            cache_reasoner_work(self.cache, self._chooser)
+        return self._chooser
+
     def _make_tracker(self) -> Tracker:
-        choice = self.settings.tracker
-        if choice == "geometric":
-            return GeometricTracker()
-        model = DEFAULT_TRACKER if choice == "auto" else choice
-        try:
-            return Sam2Tracker(
-                Sam2Settings(
-                    model=model,
-                    device=self.settings.device,
-                    dtype="float32" if self.settings.dtype == "auto" else self.settings.dtype,
-                )
-            )
-        except ModelError as error:
-            if choice != "auto":
-                raise
-            self.notes.append(
-                f"no SAM2 weights for {model} here ({str(error).splitlines()[0]}); the geometric tracker (depth segmentation + re-projection) was used"
-            )
-            return GeometricTracker()
+        from ..models.segmenters import make_segmenter
+
+        settings = self.settings
+        tracker = make_segmenter(settings.segmenter, settings.tracker, settings.device, settings.dtype, self.notes)
+        self.notes.append(f"segmenter: {tracker.name}")
+        return tracker
 
     # ---- grounding --------------------------------------------------------------------------
     def ground(
@@ -144,7 +147,8 @@ class Pipeline:
 
     def model_seconds(self) -> float:
         """Seconds spent so far inside model forward passes (VLM generation, SAM2)."""
-        return getattr(self._reasoner, "model_seconds", 0.0) + getattr(self.tracker, "model_seconds", 0.0)
+        models = (self._reasoner, self._chooser, self.tracker)
+        return sum(getattr(model, "model_seconds", 0.0) for model in models)
 
     def _ground(self, scene, query, every, progress, cancel) -> QueryResult:
         _ = self.reasoner  # loaded (or its fallback chosen, with a note) before the result copies the notes
@@ -193,9 +197,12 @@ class Pipeline:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
         result: QueryResult | None = None,
+        points=None,
+        box_given: bool = True,
     ) -> list[Instance]:
         """Stages 3 and 4 for boxes on a key frame: one tracked, lifted Instance per box. Also the
-        box-prompt path (a user's rectangle instead of the model's box)."""
+        box-prompt path (a user's rectangle instead of the model's box, and/or `points`: click
+        prompts [x, y, label]; with box_given False the box only records where the clicks are)."""
         progress = progress or _quiet
         stages = result.stages if result is not None else {}
         timings = result.timings if result is not None else {}
@@ -211,17 +218,32 @@ class Pipeline:
                 progress("tracking", number * total + done, len(boxes) * total)
 
             try:
-                masks, error = self.tracker.track(scene, key, parsed.box, frames, progress=tracked), ""
+                extra = {} if points is None else {"points": points}  # clicks: the box-prompt path only
+                box = parsed.box if box_given else None
+                masks, error = self.tracker.track(scene, key, box, frames, progress=tracked, **extra), ""
             except SceneError as failure:  # e.g. nothing but background inside the box
                 masks, error = {}, f"tracking: {failure}"
             instances.append(Instance(parsed.label or query, list(parsed.box), masks_to_rle(masks), None, error))
             tracked_masks.append(masks)
         stages["tracking"] = {
-            "tracker": self.tracker.name, "frames": len(frames), "frames_total": len(scene), "instances": len(boxes)
+            "tracker": self.tracker.name,
+            "frames": len(frames),
+            "frames_total": len(scene),
+            "instances": len(boxes),
         }
+        if hasattr(self.tracker, "key_frames_used"):
+            stages["tracking"]["key_frames"] = list(self.tracker.key_frames_used)
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()
+        self._lift_instances(scene, instances, tracked_masks, progress, cancel)
+        lifted = [i for i in instances if i.mask3d is not None]
+        stages["lifting"] = {"instances": len(lifted), "points": [int(len(i.mask3d.points)) for i in lifted]}
+        timings["lifting"] = time.perf_counter() - start
+        return instances
+
+    def _lift_instances(self, scene, instances: list[Instance], tracked_masks: list, progress, cancel) -> None:
+        """Stage 4: each tracked instance's masks voted into a 3D mask; duplicates dropped."""
         for number, (instance, masks) in enumerate(zip(instances, tracked_masks)):
             _check(cancel)
             progress("lifting", number, len(instances))
@@ -232,11 +254,7 @@ class Pipeline:
             except SceneError as error:
                 instance.error = f"lifting: {error}"
         _drop_duplicates(instances)
-        lifted = [i for i in instances if i.mask3d is not None]
-        stages["lifting"] = {"instances": len(lifted), "points": [int(len(i.mask3d.points)) for i in lifted]}
-        timings["lifting"] = time.perf_counter() - start
         progress("lifting", len(instances), len(instances))
-        return instances
 
     def _key_frame(self, scene, query, span, every, progress, cancel):
         """Ask for a box on a few frames of the span; keep the one with the best
@@ -278,21 +296,34 @@ class Pipeline:
         return best[1], best[2], candidates
 
     def lift(
-        self, scene: Scene, frame: int, box, progress: Progress | None = None, cancel: threading.Event | None = None
+        self,
+        scene: Scene,
+        frame: int,
+        box,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        points=None,
     ) -> QueryResult:
-        """The box-prompt path: a user's rectangle on one frame -> the object in 3D."""
-        from ..geometry.segmentation import check_box
+        """The box-prompt path: a user's rectangle and/or clicks ([x, y, label] rows, label 1 on
+        the object, 0 not) on one frame -> the object in 3D."""
+        from ..geometry.segmentation import check_points, prompt_box
 
         with self._lock, self.cache.for_scene(scene_key(scene)):
             frame = scene.check_index(frame)
-            box = tuple(float(v) for v in check_box(box, scene.intrinsics_at(frame).size))
+            size = scene.intrinsics_at(frame).size
+            points = None if points is None or len(points) == 0 else check_points(points, size)
+            box_given = box is not None
+            box = tuple(float(v) for v in prompt_box(box, points, size))
             result = QueryResult(query="", scene=scene.name, mode=LIFT, key_frame=frame, notes=list(self.notes))
             start = time.perf_counter()
-            result.instances = self.track_and_lift(scene, frame, [ParsedBox(box, "")], "", progress, cancel, result)
+            result.instances = self.track_and_lift(
+                scene, frame, [ParsedBox(box, "")], "", progress, cancel, result, points, box_given
+            )
             result.timings["total"] = time.perf_counter() - start
             if result.instances[0].mask3d is None:
                 raise SceneError(
-                    f"nothing could be lifted from box {[round(v) for v in box]} on frame {frame}: {result.instances[0].error}"
+                    f"nothing could be lifted from box {[round(v) for v in box]} on frame {frame}: "
+                    f"{result.instances[0].error}"
                 )
             return result
 

@@ -12,8 +12,9 @@ import open3d as o3d
 
 from ...shared.results import LIFT, Instance, Mask3D, QueryResult
 from ...shared.scene import Scene, SceneError
-from ..geometry.frame_selection import ViewSettings
-from ..geometry.mask3d import lift_from_box
+from ..geometry.frame_selection import ViewSettings, select_views
+from ..geometry.mask3d import lift_from_box, mask_to_3d
+from ..geometry.tracking import GeometricTracker
 from ..models.reasoner import Generation
 
 
@@ -80,9 +81,18 @@ def write_result(result: QueryResult, out, extra: dict | None = None) -> dict:
 
 
 def lift_to_folder(
-    scene: Scene, frame_index: int, box, out, fuse: bool = False, views: ViewSettings = ViewSettings()
+    scene: Scene,
+    frame_index: int,
+    box,
+    out,
+    fuse: bool = False,
+    views: ViewSettings = ViewSettings(),
+    segmenter=None,
+    points=None,
+    notes=(),
 ) -> dict:
-    """`scene-r1 lift`: one box on one frame, lifted without learned weights, written to OUT.
+    """`scene-r1 lift`: one box and/or clicks ([x, y, label]) on one frame, segmented and tracked by
+    `segmenter` (default: the geometric one, no learned weights), lifted, written to OUT.
 
     The views selected by camera motion (`views`) are tracked, voted and, with `fuse`, TSDF-fused
     into OUT/scene_mesh.ply, the mask then also given as indices of that mesh's vertices
@@ -90,10 +100,25 @@ def lift_to_folder(
     """
     from ..geometry.fusion import FusionSettings, fuse_scene  # Open3D's TSDF only when asked
     from ..geometry.neighbours import indices_near
+    from ..geometry.segmentation import check_points, prompt_box
 
     start = time.perf_counter()
-    mask = lift_from_box(scene, frame_index, box, views=views)
-    result = QueryResult(query="", scene=scene.name, mode=LIFT, key_frame=int(frame_index))
+    size = scene.intrinsics_at(frame_index).size
+    points = None if points is None or len(points) == 0 else check_points(points, size)
+    if segmenter is None and points is None:
+        mask = lift_from_box(scene, frame_index, box, views=views)
+        name = "geometric"
+    else:
+        segmenter = segmenter or GeometricTracker()
+        track_start = time.perf_counter()
+        frames = select_views(scene.poses, scene.check_index(frame_index), views)
+        mask = mask_to_3d(scene, segmenter.track(scene, frame_index, box, frames, points=points))
+        mask.timings = {"track": time.perf_counter() - track_start} | mask.timings
+        name = segmenter.name
+    box = prompt_box(box, points, size)
+    result = QueryResult(
+        query="", scene=scene.name, mode=LIFT, key_frame=int(frame_index), notes=[*notes, f"segmenter: {name}"]
+    )
     result.instances = [Instance(label="", box_2d=[float(b) for b in box], mask3d=mask)]
     result.timings = dict(mask.timings)
     # The keys `scene-r1 lift` has always written at the top level, beside the common result.

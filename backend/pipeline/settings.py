@@ -18,6 +18,8 @@ class PipelineSettings:
     tracker: str = (
         "auto"  # "auto": SAM2 (DEFAULT_TRACKER) if its weights are here, else geometric; an id/path; or "geometric"
     )
+    # "auto": SAM2 if its weights are here, else MobileSAM, else geometric; or "sam2", "mobile_sam", "geometric"
+    segmenter: str = "auto"
     device: str = "cpu"  # or "auto": CUDA when this machine has it, else the CPU
     dtype: str = "auto"
     max_new_tokens: int = 256
@@ -30,6 +32,9 @@ class PipelineSettings:
     video_as_images: bool = False  # models trained on frames-as-images (scene-r1-nano)
     grounding: str = "auto"  # "box" (the paper's), "candidates" (choose among objects), "auto": candidates if known
     candidate_views: int = 1  # marked views shown with the candidate table
+    # The model that chooses among candidates: "auto" is the VLM itself, except that a pipeline
+    # that fell back to the shipped scene-r1-nano chooses with the shipped scene-r1-nano-v2; or an id/folder.
+    chooser: str = "auto"
 
     def resolved(self) -> PipelineSettings:
         """These settings on this machine: "auto" becomes CUDA when this machine has it, else the CPU.

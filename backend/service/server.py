@@ -199,7 +199,14 @@ class Server:
         elif job.mode == "ask":
             result = pipeline.ask(scene, job.text, progress=progress, cancel=job.cancel)
         else:
-            result = pipeline.lift(scene, options["frame"], options["box"], progress=progress, cancel=job.cancel)
+            result = pipeline.lift(
+                scene,
+                options["frame"],
+                options.get("box"),
+                progress=progress,
+                cancel=job.cancel,
+                points=options.get("points") or None,
+            )
         result.worker = self.name
         payload, arrays = result_to_wire(result)
         self.cache.put_result(job.scene_key, memo, payload, arrays)

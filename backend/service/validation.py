@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...shared.protocol import MAX_NAME_CHARS, REQUESTS, ProtocolError, check_query, is_request_id, is_scene_hash
+from ...shared.protocol import MAX_NAME_CHARS, REQUESTS, ProtocolError, is_request_id, is_scene_hash
+from ...shared.queries import check_query
 from ...shared.scan import check_scan_request
 from ...shared.scene_wire import check_scene_meta
 

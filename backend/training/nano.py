@@ -54,8 +54,6 @@ def make_data(folder: Path, seeds: tuple[int, int], recipe: NanoRecipe) -> Path:
 
 def train_nano(out, recipe: NanoRecipe = NanoRecipe(), log=print) -> Path:
     """The whole recipe; returns OUT/final (the SFT-only model stays in OUT/sft-final for comparison)."""
-    from ..models.tiny import make_tiny_qwen2_5_vl
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1), encoding="utf-8")
@@ -64,23 +62,7 @@ def train_nano(out, recipe: NanoRecipe = NanoRecipe(), log=print) -> Path:
     make_data(out / "data" / "held-out", recipe.held_out_seeds, recipe)
     log(f"[nano] data ready in {time.perf_counter() - started:.0f} s")
     settings = RecordSettings(video_frames=8, image_views=recipe.image_views)
-    corpus = [
-        r["solution"] + " " + r["prompt"][0]["content"][-1]["text"]
-        for task in TASKS
-        for r in records(data, task, settings)
-    ]
-    base = out / "init"
-    if not (base / "config.json").exists():
-        make_tiny_qwen2_5_vl(
-            base,
-            hidden=recipe.hidden,
-            layers=recipe.layers,
-            vision_hidden=recipe.vision_hidden,
-            vision_depth=recipe.vision_depth,
-            vocab_size=recipe.vocab_size,
-            corpus=corpus,
-            seed=recipe.seed,
-        )
+    base = _initial_model(out / "init", data, settings, recipe)
     run = out / "run"
     common = dict(
         task="all",
@@ -115,6 +97,30 @@ def train_nano(out, recipe: NanoRecipe = NanoRecipe(), log=print) -> Path:
     _copy_model(run / "final", final)
     (out / "timing.json").write_text(json.dumps({"seconds": time.perf_counter() - started}), encoding="utf-8")
     return final
+
+
+def _initial_model(base: Path, data: Path, settings: RecordSettings, recipe: NanoRecipe) -> Path:
+    """The untrained model, its tokenizer learned from the training records' text (kept when present)."""
+    from ..models.tiny import make_tiny_qwen2_5_vl
+
+    if (base / "config.json").exists():
+        return base
+    corpus = [
+        r["solution"] + " " + r["prompt"][0]["content"][-1]["text"]
+        for task in TASKS
+        for r in records(data, task, settings)
+    ]
+    make_tiny_qwen2_5_vl(
+        base,
+        hidden=recipe.hidden,
+        layers=recipe.layers,
+        vision_hidden=recipe.vision_hidden,
+        vision_depth=recipe.vision_depth,
+        vocab_size=recipe.vocab_size,
+        corpus=corpus,
+        seed=recipe.seed,
+    )
+    return base
 
 
 def _copy_model(source: Path, target: Path) -> None:

@@ -65,8 +65,7 @@ def _checkpoint(folder: Path) -> str | bool:
 def train(settings: TrainSettings) -> Path:
     """Run the warm start and GRPO; returns the folder of the final model (loadable by the pipeline)."""
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-    from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
+    from transformers import AutoProcessor
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,35 +86,50 @@ def train(settings: TrainSettings) -> Path:
     )
 
     if settings.sft_steps > 0:
-        sft_out = out / "sft"
-        sft_data = dataset.map(
-            lambda r: {"completion": [{"role": "assistant", "content": r["solution"]}]}
-        ).select_columns(["prompt", "completion", "images"])
-        model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype)
-        trainer = SFTTrainer(
-            model=model,
-            train_dataset=sft_data,
-            processing_class=processor,
-            peft_config=_lora_config(settings),
-            args=SFTConfig(
-                output_dir=str(sft_out),
-                max_steps=settings.sft_steps,
-                learning_rate=settings.sft_learning_rate,
-                per_device_train_batch_size=settings.batch_size,
-                max_length=None,
-                **common,
-            ),
-        )
-        trainer.train(resume_from_checkpoint=_checkpoint(sft_out))
-        final = sft_out / "final"
-        _save(trainer, processor, final)
-        _write_log(trainer.state.log_history, sft_out / "log.jsonl")
-        model_path = str(final)
+        model_path = str(_warm_start(settings, dataset, processor, dtype, common, out / "sft"))
 
     if settings.grpo_steps <= 0:  # a warm start only
         if settings.sft_steps <= 0:
             raise ValueError("nothing to train: both sft_steps and grpo_steps are 0")
         return Path(model_path)
+    return _grpo(settings, dataset, processor, dtype, common, model_path, out)
+
+
+def _warm_start(settings: TrainSettings, dataset, processor, dtype, common: dict, sft_out: Path) -> Path:
+    """SFT on the records' solutions; returns the folder of the warm-started model."""
+    from transformers import AutoModelForImageTextToText
+    from trl import SFTConfig, SFTTrainer
+
+    sft_data = dataset.map(lambda r: {"completion": [{"role": "assistant", "content": r["solution"]}]}).select_columns(
+        ["prompt", "completion", "images"]
+    )
+    model = AutoModelForImageTextToText.from_pretrained(settings.model, dtype=dtype)
+    trainer = SFTTrainer(
+        model=model,
+        train_dataset=sft_data,
+        processing_class=processor,
+        peft_config=_lora_config(settings),
+        args=SFTConfig(
+            output_dir=str(sft_out),
+            max_steps=settings.sft_steps,
+            learning_rate=settings.sft_learning_rate,
+            per_device_train_batch_size=settings.batch_size,
+            max_length=None,
+            **common,
+        ),
+    )
+    trainer.train(resume_from_checkpoint=_checkpoint(sft_out))
+    final = sft_out / "final"
+    _save(trainer, processor, final)
+    _write_log(trainer.state.log_history, sft_out / "log.jsonl")
+    return final
+
+
+def _grpo(settings: TrainSettings, dataset, processor, dtype, common: dict, model_path: str, out: Path) -> Path:
+    """GRPO with the task's rule rewards from `model_path`; returns OUT/final."""
+    from transformers import AutoModelForImageTextToText
+    from trl import GRPOConfig, GRPOTrainer
+
     grpo_out = out / "grpo"
     functions, weights = task_rewards(settings.task, settings.rewards)
     model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype)

@@ -24,7 +24,7 @@ from ...shared.results import QueryResult
 from ..data import open_scene
 from ..geometry.fusion import FusionSettings, fuse_scene
 from ..service.local import spawn_local_server, stop_local_server
-from .logic import export_result, result_drawables
+from .logic import export_result, parse_box_prompt, result_drawables
 
 gui = o3d.visualization.gui
 rendering = o3d.visualization.rendering
@@ -86,7 +86,7 @@ class Viewer:
             self.mode.add_item(mode)
         row.add_child(self.mode)
         self.box = gui.TextEdit()
-        self.box.placeholder_text = "box: frame x1,y1,x2,y2"
+        self.box.placeholder_text = "box: frame x1,y1,x2,y2 +x,y -x,y"
         row.add_child(self.box)
         panel.add_child(row)
         row = gui.Horiz(0.4 * em)
@@ -209,10 +209,9 @@ class Viewer:
         options = {}
         if mode == "lift":
             try:
-                frame, box = self.box.text_value.split()
-                options = {"frame": int(frame), "box": [float(v) for v in box.split(",")]}
-            except ValueError:
-                self.status.text = "box mode: type 'FRAME x1,y1,x2,y2'"
+                options = parse_box_prompt(self.box.text_value)
+            except ValueError as error:
+                self.status.text = str(error)
                 return
         self.cancel.clear()
         self.run_button.enabled = False

@@ -165,3 +165,31 @@ def export_result(
         export_scan(scene, labelled_objects([("", result)]), folder / "objects", fused=fused, name=scene_name)
         paths["objects"] = folder / "objects" / "export.json"
     return paths
+
+
+BOX_PROMPT_HELP = "box mode: 'FRAME x1,y1,x2,y2' and/or clicks '+x,y' (on the object) '-x,y' (not on it)"
+
+
+def parse_box_prompt(text: str) -> dict:
+    """The box mode's text as lift options: 'FRAME [x1,y1,x2,y2] [+x,y ...] [-x,y ...]' (a bare
+    'x,y' is a positive click). ValueError with BOX_PROMPT_HELP on anything else."""
+    words = text.split()
+    try:
+        options: dict = {"frame": int(words[0]), "box": None}
+        points = []
+        for word in words[1:]:
+            label = 0 if word.startswith("-") else 1
+            values = [float(v) for v in word.lstrip("+-").split(",")]
+            if len(values) == 4 and options["box"] is None and word[0] not in "+-":
+                options["box"] = values
+            elif len(values) == 2:
+                points.append([*values, label])
+            else:
+                raise ValueError(word)
+    except (ValueError, IndexError):
+        raise ValueError(BOX_PROMPT_HELP) from None
+    if options["box"] is None and not any(p[2] == 1 for p in points):
+        raise ValueError(BOX_PROMPT_HELP)
+    if points:
+        options["points"] = points
+    return options

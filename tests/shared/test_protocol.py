@@ -16,12 +16,12 @@ from scene_r1.shared.protocol import (
     REQUESTS,
     Message,
     ProtocolError,
-    check_query,
     decode,
     encode,
     encode_reply,
     error_message,
 )
+from scene_r1.shared.queries import check_query
 
 
 def header(kind="scene.upload", id="x", payload=None, buffers=None) -> bytes:

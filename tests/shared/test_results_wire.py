@@ -16,7 +16,8 @@ def lifted(points: int = 5) -> QueryResult:
         obb_extent=np.ones(3),
         obb_rotation=np.eye(3),
     )
-    return QueryResult(query="the cube", scene="room", instances=[Instance(label="cube", box_2d=[1, 2, 30, 40], mask3d=mask3d)])
+    cube = Instance(label="cube", box_2d=[1, 2, 30, 40], mask3d=mask3d)
+    return QueryResult(query="the cube", scene="room", instances=[cube])
 
 
 def test_a_result_survives_the_wire():

@@ -141,21 +141,37 @@ def generate_room(rng: np.random.Generator, n_objects: int = 8) -> Room:
         _box((-t, -t, 0.0), (w + t, 0.0, h)),
         _box((-t, d, 0.0), (w + t, d + t, h)),
     ]
-    footprints: dict[int, list[np.ndarray]] = {0: []}  # per support surface
-    next_id = 1
+    placer = _Placer(room)
+    _add_cabinet(rng, room, placer)
+    tables = _add_tables(rng, room, placer)
+    _add_small_objects(rng, room, placer, tables, n_objects)
+    for obj in room.objects:
+        obj.mesh.compute_triangle_normals()
+    return room
 
-    def add(obj_mesh, shape, colour, albedo, size="", support=0, margin=0.08) -> SceneObject | None:
-        nonlocal next_id
+
+class _Placer:
+    """Adds objects to a room where their footprint overlaps nothing on the same support."""
+
+    def __init__(self, room: Room):
+        self.room = room
+        self.footprints: dict[int, list[np.ndarray]] = {0: []}  # per support surface
+        self.next_id = 1
+
+    def add(self, obj_mesh, shape, colour, albedo, size="", support=0, margin=0.08) -> SceneObject | None:
         box = _footprint(obj_mesh, margin)
-        if any(_overlaps(box, other) for other in footprints[support]):
+        if any(_overlaps(box, other) for other in self.footprints[support]):
             return None
-        footprints[support].append(box)
-        obj = SceneObject(next_id, shape, colour, size, albedo, obj_mesh, support)
-        room.objects.append(obj)
-        next_id += 1
+        self.footprints[support].append(box)
+        obj = SceneObject(self.next_id, shape, colour, size, albedo, obj_mesh, support)
+        self.room.objects.append(obj)
+        self.next_id += 1
         return obj
 
-    # A cabinet against a random wall, then tables in the middle part of the room.
+
+def _add_cabinet(rng, room: Room, placer: _Placer) -> None:
+    """A cabinet against a random wall."""
+    w, d = room.width, room.depth
     colour = rng.choice(list(FURNITURE_COLOURS))
     wall = int(rng.integers(4))
     cw, cd = rng.uniform(0.8, 1.2), 0.45
@@ -167,25 +183,31 @@ def generate_room(rng: np.random.Generator, n_objects: int = 8) -> Room:
         3: (along, d - cd / 2 - 0.02),
     }[wall]
     yaw = np.pi / 2 if wall < 2 else 0.0
-    add(
-        _place(_box((-cw / 2, -cd / 2, 0), (cw / 2, cd / 2, 0.9)), xy, 0.0, yaw),
-        "cabinet",
-        colour,
-        FURNITURE_COLOURS[colour],
-    )
+    cabinet = _place(_box((-cw / 2, -cd / 2, 0), (cw / 2, cd / 2, 0.9)), xy, 0.0, yaw)
+    placer.add(cabinet, "cabinet", colour, FURNITURE_COLOURS[colour])
+
+
+def _add_tables(rng, room: Room, placer: _Placer) -> list[SceneObject]:
+    """One or two tables in the middle part of the room."""
+    w, d = room.width, room.depth
     tables = []
     for _ in range(int(rng.integers(1, 3))):
         for _attempt in range(50):
             colour = rng.choice(list(FURNITURE_COLOURS))
             xy = (rng.uniform(1.3, w - 1.3), rng.uniform(1.3, d - 1.3))
-            table = add(_table(rng, xy, rng.uniform(0, np.pi)), "table", colour, FURNITURE_COLOURS[colour], margin=0.4)
+            mesh = _table(rng, xy, rng.uniform(0, np.pi))
+            table = placer.add(mesh, "table", colour, FURNITURE_COLOURS[colour], margin=0.4)
             if table is not None:
-                footprints[table.id] = []
+                placer.footprints[table.id] = []
                 tables.append(table)
                 break
+    return tables
 
-    # Objects from a per-scene subset of the vocabulary, so shapes and colours repeat (counting
-    # questions and referring expressions that need more than one attribute).
+
+def _add_small_objects(rng, room: Room, placer: _Placer, tables: list[SceneObject], n_objects: int) -> None:
+    """Objects from a per-scene subset of the vocabulary, so shapes and colours repeat (counting
+    questions and referring expressions that need more than one attribute)."""
+    w, d = room.width, room.depth
     shapes = list(rng.choice(SHAPES, size=3, replace=False))
     colours = list(rng.choice(list(COLOURS), size=4, replace=False))
     placed = 0
@@ -202,19 +224,15 @@ def generate_room(rng: np.random.Generator, n_objects: int = 8) -> Room:
             xy = (rng.uniform(low[0] + 0.15, high[0] - 0.15), rng.uniform(low[1] + 0.15, high[1] - 0.15))
             mesh = _place(_shape_mesh(shape, extent), xy, TABLE_HEIGHT, rng.uniform(0, np.pi))
             # Keep it on the table top (the top is a rotated rectangle; test the corners).
-            corners = np.asarray(mesh.vertices)[:, :2]
-            if not _inside_table(corners, table):
+            if not _inside_table(np.asarray(mesh.vertices)[:, :2], table):
                 continue
             support = table.id
         else:
             xy = (rng.uniform(0.5, w - 0.5), rng.uniform(0.5, d - 0.5))
             mesh = _place(_shape_mesh(shape, extent), xy, 0.0, rng.uniform(0, np.pi))
             support = 0
-        if add(mesh, shape, colour, COLOURS[colour], size, support) is not None:
+        if placer.add(mesh, shape, colour, COLOURS[colour], size, support) is not None:
             placed += 1
-    for obj in room.objects:
-        obj.mesh.compute_triangle_normals()
-    return room
 
 
 def _inside_table(points_xy: np.ndarray, table: SceneObject) -> bool:

@@ -70,6 +70,8 @@ def test_lift_cli_with_fuse_writes_mesh_and_vertex_indices(synthetic_folder, tmp
                 frame,
                 "--box",
                 ",".join(map(str, box)),
+                "--segmenter",
+                "geometric",
                 "--out",
                 str(tmp_path),
                 "--fuse",

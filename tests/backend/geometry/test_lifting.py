@@ -146,7 +146,8 @@ def test_cli_lift_writes_result_and_ply(synthetic_folder, tmp_path):
     obj = max(gt["objects"], key=lambda o: max(o["pixels"].values(), default=0))
     frame = max(obj["pixels"], key=obj["pixels"].get)
     box = ",".join(str(b) for b in obj["boxes"][frame])
-    assert main(["lift", str(synthetic_folder), "--frame", frame, "--box", box, "--out", str(tmp_path)]) == 0
+    argv = ["lift", str(synthetic_folder), "--frame", frame, "--box", box, "--segmenter", "geometric"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["point_count"] > 0 and {"aabb", "obb", "frame_boxes", "timings"} <= result.keys()
     cloud = o3d.t.io.read_point_cloud(str(tmp_path / "mask.ply"))

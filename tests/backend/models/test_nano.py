@@ -61,3 +61,23 @@ def test_nano_grounds_with_a_span_and_a_box_in_the_frame(nano, held_out_room):
     assert 0 <= start < end <= scene.timestamps[-1] - scene.timestamps[0] + 1
     assert 0 <= result.key_frame < len(scene)
     assert "image" in result.stages and result.stages["image"]["answer"].startswith('{"bbox_2d"')
+
+
+def test_a_pipeline_on_the_shipped_nano_chooses_candidates_with_nano_v2(tmp_path):
+    """Nothing configured (the default VLM is not on this machine): the box path falls back to the shipped
+    nano, and a scene that knows its objects is grounded by the shipped nano-v2 choosing among them."""
+    from scene_r1.backend.data.synth.household_scene import HouseholdConfig, write_household
+    from scene_r1.backend.models.loading import SHIPPED_NANO_CHOOSER
+
+    if not (SHIPPED_NANO_CHOOSER / "model.safetensors").exists():
+        pytest.skip("models/scene-r1-nano-v2 is not in this checkout")
+    folder = tmp_path / "room"
+    gt = write_household(HouseholdConfig(seed=50001, frames=12, width=256, height=192, naming="generic"), folder)
+    scene = open_scene(folder)
+    pipeline = Pipeline(PipelineSettings(tracker="geometric", dtype="float32"))
+    result = pipeline.ground(scene, gt["queries"][0]["text"])
+    assert any("scene-r1-nano-v2" in note for note in result.notes)
+    assert result.stages["grounding"]["mode"] == "candidates" and "choose" in result.stages
+    known = {c["id"] for c in json.loads((folder / "candidates.json").read_text())["candidates"]}
+    chosen = result.stages["choose"].get("ids", [])
+    assert chosen and set(chosen) <= known  # an answer of the right kind, constrained to the table's ids

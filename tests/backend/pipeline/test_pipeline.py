@@ -143,11 +143,19 @@ def test_without_the_default_checkpoint_the_shipped_nano_model_answers_and_the_r
         _ = Pipeline(PipelineSettings(vlm="Qwen/Not-A-Real-Model", tracker="geometric")).reasoner
 
 
-def test_auto_tracker_without_sam2_weights_uses_the_geometric_one_and_says_so(tiny_pipeline, monkeypatch, tmp_path):
+def test_auto_segmenter_without_sam2_weights_falls_back_and_says_so(tiny_pipeline, monkeypatch, tmp_path):
+    from scene_r1.backend.models import mobile_sam
+    from scene_r1.backend.models.segmenters import MobileSamTracker
+
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     pipeline = Pipeline(PipelineSettings(tracker="auto"), reasoner=tiny_pipeline.reasoner)
+    assert isinstance(pipeline.tracker, MobileSamTracker)  # the next one down: MobileSAM
+    assert "sam2.1-hiera-tiny" in pipeline.notes[0] and "segmenter: mobile_sam" in pipeline.notes
+
+    monkeypatch.setattr(mobile_sam, "_candidates", lambda: [tmp_path / "mobile_sam.pt"])  # no checkpoint either
+    pipeline = Pipeline(PipelineSettings(tracker="auto"), reasoner=tiny_pipeline.reasoner)
     assert isinstance(pipeline.tracker, GeometricTracker)
-    assert "geometric tracker" in pipeline.notes[0] and "sam2.1-hiera-tiny" in pipeline.notes[0]
+    assert "no MobileSAM here" in pipeline.notes[1] and "segmenter: geometric" in pipeline.notes
 
 
 def test_cli_ground_and_ask(tiny_models, synthetic_folder, tmp_path, capsys):

@@ -128,6 +128,9 @@ def test_upload_once_then_queries_reuse_the_cached_scene(tiny_server, scenes):
         assert not fresh.cached and (fresh.instances[0].mask3d.points == mask3d.points).all()
         assert client.health()["cache"]["results"] == 1  # the memo holds the one question once
         assert client.health()["scenes"] == [key]
+        centre = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 1]
+        clicked = client.query(key, "lift", frame=frame, points=[centre])  # a click, no box
+        assert len(clicked.instances[0].mask3d.points) > 0 and not clicked.cached
 
 
 def test_concurrent_clients_each_get_their_own_answers(tiny_server, scenes):
@@ -196,6 +199,8 @@ def test_bad_requests_get_errors_and_the_server_keeps_serving(tiny_server, scene
             ("ground", "  ", {}, "bad-payload"),
             ("lift", "", {"frame": 0, "box": [1, 2]}, "bad-payload"),
             ("lift", "", {"frame": 0, "box": [1, 2, 3, 4], "repeat": 1}, "bad-payload"),
+            ("lift", "", {"frame": 0, "box": [1, 2, 3, 4], "points": [[1, 2, 7]]}, "bad-payload"),
+            ("lift", "", {"frame": 0, "points": [[1, 2, 0]]}, "bad-payload"),
         ):
             with pytest.raises(ProtocolError) as error:  # refused by the client before anything is sent
                 client.query(key, mode, text, **options)
