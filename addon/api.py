@@ -61,38 +61,31 @@ def run(
 ) -> Outcome:
     """Run one query on the current scene to the end. mode: "ground" (find and select), "ask"
     (answer), "lift" (box=[x1, y1, x2, y2] in pixels of the camera view's capture, and/or clicks
-    points=[[x, y, label], ...] there, label 1 on the object, 0 not). `address` and
-    `timeout` override the preferences; `capture` sets the panel's capture settings by name
-    (frames, width, height, fps, samples, capture_source)."""
+    points=[[x, y, label], ...] there, label 1 on the object, 0 not). `address` and `timeout`
+    override the preferences for this query only (nothing is saved); `capture` sets the panel's
+    capture settings by name (frames, width, height, fps, samples, capture_source)."""
     unknown = set(capture) - set(SETTINGS)
     if unknown:
         raise TypeError(f"unknown capture settings {sorted(unknown)}; known: {', '.join(SETTINGS)}")
     ensure_enabled()
     operators = importlib.import_module(package() + ".addon.operators")  # the module enabled now
-    preferences = importlib.import_module(package() + ".addon.preferences")
     context = bpy.context
     settings = context.scene.scene_r1
     settings.mode, settings.query = mode, query
     if box is not None:
-        settings.box = [float(v) for v in box]
+        settings.box, settings.click = [float(v) for v in box], False
     settings.points.clear()
     for x, y, label in points:
         item = settings.points.add()
         item.x, item.y, item.label = float(x), float(y), int(label)
     for name, value in capture.items():
         setattr(settings, name, value)
-    prefs = preferences.get(context)
-    if address is not None:
-        prefs.backend_address = address
     status = context.window_manager.scene_r1_status
     status.message = ""
     try:
-        operators.run_to_end(context, settings, timeout)
+        state, _ = operators.run_query(context, settings, timeout, address)
     except (ValueError, RuntimeError) as error:
         return Outcome("failed", str(error))
-    state = (
-        "failed" if status.message.startswith("failed") else "cancelled" if status.message == "cancelled" else "done"
-    )
     return Outcome(
         state,
         status.message,
@@ -105,15 +98,13 @@ def run(
 
 def import_scan(path: str, *, address: str | None = None, voxel: float = 0.02, timeout: float | None = None) -> Outcome:
     """Open a capture folder on the backend's machine and bring in its fused mesh and camera path
-    (the "Scene-R1 scan" collection); later queries through that camera run on its recorded frames."""
+    (the "Scene-R1 scan" collection); later queries through that camera run on its recorded frames.
+    `address`: the backend's, for this call only (the preferences are not changed)."""
     ensure_enabled()
     scan = importlib.import_module(package() + ".addon.scan")
-    preferences = importlib.import_module(package() + ".addon.preferences")
     context = bpy.context
-    if address is not None:
-        preferences.get(context).backend_address = address
     try:
-        opener = scan.open_scan_start(context, path, voxel)
+        opener = scan.open_scan_start(context, path, voxel, address)
     except (ValueError, RuntimeError) as error:
         return Outcome("failed", str(error))
     opener.wait(timeout)

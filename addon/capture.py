@@ -20,6 +20,7 @@ from mathutils.bvhtree import BVHTree
 
 from ..shared.camera import blender_to_opencv_pose
 from ..shared.scene import Scene
+from .core.candidates import ObjectFacts, capture_table
 from .core.capture import CapturePlan, animation_frames
 from .core.framing import Box, camera_orbit, describe, seen_objects, small_objects, target_bounds
 from .core.region import blender_camera_for, camera_intrinsics, capture_size
@@ -85,8 +86,10 @@ def camera_view(context, settings):
     return at_render, at_capture, blender_to_opencv_pose(np.array(camera.matrix_world))
 
 
-def plan_from_settings(context, settings, world: World | None = None) -> CapturePlan:
-    """The panel's capture settings -> which views to render (see core.framing for the default)."""
+def plan_from_settings(context, settings, world: World | None = None, camera_first: bool = False) -> CapturePlan:
+    """The panel's capture settings -> which views to render (see core.framing for the default).
+    `camera_first`: the camera's own view is frame 0 whatever the source orbits (a box drawn over
+    it is lifted on that frame); the animation source keeps its own frames."""
     source = settings.capture_source
     if source == "CAMERA":
         return _animation_plan(context, settings)
@@ -110,6 +113,10 @@ def plan_from_settings(context, settings, world: World | None = None) -> Capture
     else:
         names, what = sorted(boxes), "around every visible mesh"
     centre, size = target_bounds(names, boxes)
+    if camera_first and context.scene.camera is not None:
+        _, intrinsics, pose = camera_view(context, settings)
+        description = describe(names, "the camera's view, then " + what)
+        return camera_orbit(pose, intrinsics, centre, size, settings.frames, settings.fps, description)
     return _orbit(centre, size, settings, describe(names, what))
 
 
@@ -179,6 +186,24 @@ class World:
                     depth[row, column] = distance / norms[row, column]  # along the ray -> along the optical axis
                     index[row, column] = self.owners[face]
         return depth, index
+
+
+def object_facts(obj) -> ObjectFacts:
+    """What the candidate table says of an object: name, material names, base colour, bounds."""
+    materials = [slot.material for slot in obj.material_slots if slot.material is not None]
+    return ObjectFacts(obj.name, _corners(obj), tuple(m.name for m in materials), _base_colour(materials))
+
+
+def _base_colour(materials) -> tuple[float, ...] | None:
+    """The first material's base colour: its Principled BSDF's Base Color, else its viewport colour."""
+    if not materials:
+        return None
+    material = materials[0]
+    nodes = material.node_tree.nodes if material.node_tree is not None else []
+    for node in nodes:
+        if node.type == "BSDF_PRINCIPLED" and not node.inputs["Base Color"].is_linked:
+            return tuple(node.inputs["Base Color"].default_value)
+    return tuple(material.diffuse_color)
 
 
 def index_maps(context, plan: CapturePlan) -> tuple[list[np.ndarray], list[str]]:
@@ -271,8 +296,18 @@ def capture_frames(context, plan: CapturePlan, samples: int = 8, name: str = "bl
         for leftover in os.listdir(folder):
             os.remove(os.path.join(folder, leftover))
         os.rmdir(folder)
+    # The scene knows its objects: the candidate table, numbered as the index maps are (issue 18).
+    table = capture_table([object_facts(bpy.data.objects[n]) for n in world.names], world.names, plan.poses[0])
     captured = Scene.from_arrays(
-        rgbs, depths, plan.all_intrinsics(), plan.poses, plan.timestamps, name=name, cache_frames=len(rgbs)
+        rgbs,
+        depths,
+        plan.all_intrinsics(),
+        plan.poses,
+        plan.timestamps,
+        instance=indices,
+        name=name,
+        cache_frames=len(rgbs),
+        candidates=table if len(table) else None,
     )
     return Capture(captured, indices, world.names)
 

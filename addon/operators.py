@@ -1,13 +1,15 @@
 """Running a query: thin shells over core/ (decisions), capture.py and results.py (bpy work)."""
 
 import contextlib
+import dataclasses
 
 import bpy
 
+from ..shared.protocol import QUERY_MODES
 from .capture import World, camera_view, capture_frames, object_groups, plan_from_settings, scene_meshes
 from .core.query import QueryRunner, validate_query
 from .core.scan import RecordedScan, lift_options, recorded_frames
-from .core.selection import Choice, no_instance_reason, objects_for_result, objects_in_box
+from .core.selection import Choice, no_instance_reason, object_clicked, objects_for_result, objects_in_box
 from .preferences import backend_from_preferences
 from .results import apply_result, select_only, select_result_objects, separate_covered_faces
 from .scan import active_scan_camera
@@ -17,20 +19,30 @@ TICK = 0.1
 
 
 def native_box(context, settings) -> Choice:
-    """A box over the camera's view -> the scene's own objects under it (exact object-index map of
-    that view; no backend, no tracker). An empty Choice when no single object fits (a scan)."""
+    """A box (or a click) over the camera's view -> the scene's own objects under it (exact
+    object-index map of that view; no backend, no tracker). An empty Choice when no single object
+    fits (a scan)."""
     if context.scene.camera is None or settings.capture_source == "CAMERA":
         return Choice(reason="the box is on an animation frame; the backend lifts it")
     _, intrinsics, pose = camera_view(context, settings)
     meshes = scene_meshes(context)
     world = World(context, meshes)
     index = world.cast(intrinsics, pose)[1]
+    if settings.click:  # the object under the clicked pixel, whatever its size
+        return object_clicked(index, world.names, [float(v) for v in settings.box])
     return objects_in_box(index, world.names, [float(v) for v in settings.box], object_groups(meshes))
 
 
-def start_query(context, settings=None) -> QueryRunner | None:
-    """Start a query from the panel's settings. A box over a scene of separate objects is answered at
-    once (returns None); anything else starts a QueryRunner (health check, capture, backend)."""
+def backend_for(context, address: str | None = None):
+    """The preferences' backend, at another address for this query only (never saved)."""
+    backend = backend_from_preferences(context)
+    return backend if address is None else dataclasses.replace(backend, address=address)
+
+
+def start_query(context, settings=None, address: str | None = None) -> QueryRunner | None:
+    """Start a query from the panel's settings. A box or click over a scene of separate objects is
+    answered at once (returns None); anything else starts a QueryRunner (health check, capture,
+    backend). `address`: the backend's, for this query only."""
     global _runner
     if _runner is not None and not _runner.finished:
         raise RuntimeError("a Scene-R1 query is already running; cancel it first")
@@ -41,15 +53,16 @@ def start_query(context, settings=None) -> QueryRunner | None:
     text = validate_query(settings.mode, settings.query, box, points)  # before anything runs
     scan_camera = active_scan_camera(context)
     if scan_camera is not None:  # the scan's own recorded frames, held by the backend: nothing to capture
-        return _start_on_scan(context, settings, scan_camera, text, box, points)
+        return _start_on_scan(context, settings, scan_camera, text, box, points, address)
     if settings.mode == "lift" and not points:
         choice = native_box(context, settings)
         if choice.objects:
             _native_done(context, settings, choice)
             return None
-        if not choice.scores and "empty background" in choice.reason:  # nothing there to lift either
+        if choice.empty:  # nothing there to lift either
             raise ValueError(choice.reason)
-    plan = plan_from_settings(context, settings)
+    # A box is lifted on frame 0: the camera's own view comes first whatever the source orbits.
+    plan = plan_from_settings(context, settings, camera_first=settings.mode == "lift")
     options = {}
     if settings.mode == "lift":
         options = lift_options(settings.box_frame if settings.capture_source == "CAMERA" else 0, box, points)
@@ -58,14 +71,14 @@ def start_query(context, settings=None) -> QueryRunner | None:
         text,
         options,
         capture_frames(context, plan, samples=settings.samples),
-        backend_from_preferences(context),
+        backend_for(context, address),
     )
     status.running, status.progress, status.stage = True, 0.0, "health"
     status.message, status.covers = "checking the backend", plan.description
     return _runner
 
 
-def _start_on_scan(context, settings, camera, text: str, box, points) -> QueryRunner:
+def _start_on_scan(context, settings, camera, text: str, box, points, address=None) -> QueryRunner:
     """A query on an imported scan: its recorded frames by their hash; a box or clicks on the
     recorded frame they were given on (box_frame)."""
     global _runner
@@ -78,7 +91,7 @@ def _start_on_scan(context, settings, camera, text: str, box, points) -> QueryRu
         text,
         options,
         recorded_frames(camera["scene_r1_scan_hash"]),
-        backend_from_preferences(context),
+        backend_for(context, address),
     )
     status.running, status.progress, status.stage = True, 0.0, "health"
     status.message = "checking the backend"
@@ -197,11 +210,17 @@ def _tick():
 
 def run_to_end(context, settings=None, timeout: float | None = None) -> list:
     """Start and finish a query in this call (headless scripts: timers do not fire in background mode)."""
-    runner = start_query(context, settings)
+    return run_query(context, settings, timeout)[1]
+
+
+def run_query(context, settings=None, timeout: float | None = None, address: str | None = None) -> tuple[str, list]:
+    """run_to_end, with the runner's own state (done / failed / cancelled; done for a native
+    selection) and the backend's address for this query only."""
+    runner = start_query(context, settings, address)
     if runner is None:
-        return list(context.selected_objects)
+        return QueryRunner.DONE, list(context.selected_objects)
     runner.wait(timeout)
-    return finish_query(context, runner)
+    return runner.state, finish_query(context, runner)
 
 
 class SCENE_R1_OT_report(bpy.types.Operator):
@@ -229,10 +248,14 @@ class SCENE_R1_OT_run(bpy.types.Operator):
     bl_description = "Capture the scene and send the query to the Scene-R1 backend"
     query: bpy.props.StringProperty(name="Query", default="", description="Overrides the panel's query when set")
     mode: bpy.props.StringProperty(name="Mode", default="", description="ground, ask or lift; empty: the panel's")
+    # (a string, not an enum: empty means the panel's mode; checked in execute with a one-line error)
     wait: bpy.props.BoolProperty(name="Wait", default=False, description="Run to the end in this call (scripts)")
 
     def execute(self, context):
         settings = context.scene.scene_r1
+        if self.mode and self.mode not in QUERY_MODES:
+            self.report({"ERROR"}, f"Scene-R1: unknown mode {self.mode!r}; use {', '.join(QUERY_MODES)} (or empty)")
+            return {"CANCELLED"}
         if self.query:
             settings.query = self.query
         if self.mode:

@@ -18,6 +18,10 @@ class SceneR1Point(bpy.types.PropertyGroup):
     label: bpy.props.IntProperty(min=0, max=1, default=1)
 
 
+def _box_edited(settings, _context) -> None:
+    settings.click = False  # a box typed or drawn anew is a box (apply_gesture marks a click after setting it)
+
+
 class SceneR1Settings(bpy.types.PropertyGroup):
     query: bpy.props.StringProperty(name="Query", description="What to find, or the question to ask", default="")
     mode: bpy.props.EnumProperty(
@@ -58,7 +62,11 @@ class SceneR1Settings(bpy.types.PropertyGroup):
         name="Box",
         size=4,
         default=(0, 0, 0, 0),
+        update=_box_edited,
         description="x1, y1, x2, y2 in pixels of the camera view's capture (From a box; Draw box sets it)",
+    )
+    click: bpy.props.BoolProperty(
+        name="Click", default=False, description="The box stands for a click: the object under its pixel is selected"
     )
     box_frame: bpy.props.IntProperty(name="Box frame", default=0, min=0)
     points: bpy.props.CollectionProperty(type=SceneR1Point)

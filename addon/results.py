@@ -63,6 +63,8 @@ def _glowing_box(name: str, aabb, wire: float):
     data.from_pydata(corners.tolist(), [], faces)
     data.materials.append(highlight_material())
     box = bpy.data.objects.new(name, data)
+    box["scene_r1_glow"] = True
+    box.hide_render = True  # a viewport aid: final renders show the scene as it is (show_highlights_in_renders)
     modifier = box.modifiers.new("wire", "WIREFRAME")
     modifier.thickness = max(0.01, wire * float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0))))
     return box
@@ -71,7 +73,7 @@ def _glowing_box(name: str, aabb, wire: float):
 def select_result_objects(context, names: list[str], info: dict, box_wire: float = 0.04) -> list[bpy.types.Object]:
     """A Blender-native result: the scene's own objects, selected (the first active), each with the
     query and reasoning in custom properties and a glowing wire box (in the Scene-R1 collection,
-    parented so it follows the object) that shows in the viewport and in renders."""
+    parented so it follows the object) that shows in the viewport, not in renders."""
     chosen = [bpy.data.objects[name] for name in names]
     clear_highlights(context)
     collection = result_collection(context)
@@ -89,6 +91,14 @@ def select_result_objects(context, names: list[str], info: dict, box_wire: float
         box.matrix_parent_inverse = obj.matrix_world.inverted()
     select_only(context, chosen)
     return chosen
+
+
+def show_highlights_in_renders(show: bool = True) -> int:
+    """Let the glowing result boxes show in final renders (off by default); returns how many there are."""
+    boxes = [o for o in bpy.data.objects if o.get("scene_r1_glow")]
+    for box in boxes:
+        box.hide_render = not show
+    return len(boxes)
 
 
 def select_only(context, chosen: list) -> None:

@@ -4,6 +4,8 @@ and the Import scan operator."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import bpy
 import numpy as np
 
@@ -151,11 +153,14 @@ def gesture_intrinsics(context, settings):
 
 
 # ---- operators ---------------------------------------------------------------------------------------
-def open_scan_start(context, path: str, voxel: float = 0.0) -> ScanOpener:
+def open_scan_start(context, path: str, voxel: float = 0.0, address: str | None = None) -> ScanOpener:
+    """Start opening a capture folder on the backend (`address`: for this call only, never saved)."""
     global _opener
     if _opener is not None and not _opener.finished:
         raise RuntimeError("a scan is already being opened; cancel it first")
     backend = backend_from_preferences(context)
+    if address is not None:
+        backend = dataclasses.replace(backend, address=address)
     options = {"voxel": round(float(voxel), 4)} if voxel else {}  # a float32 property: 0.02 is 0.0199999...
     _opener = ScanOpener(path, backend.connect, options, deadline=backend.deadline)
     status = context.window_manager.scene_r1_status

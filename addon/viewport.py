@@ -59,7 +59,8 @@ def apply_gesture(context, gesture, frame_corners) -> str:
     if frame != settings.box_frame:
         settings.points.clear()  # clicks on another recorded frame are not about this box
     settings.box, settings.mode, settings.box_frame = box, "lift", frame
-    return "box"
+    settings.click = gesture[0] == "click"  # a scene of separate objects: the object under it (object_at)
+    return gesture[0]
 
 
 class SCENE_R1_OT_draw_box(bpy.types.Operator):
@@ -104,6 +105,7 @@ def add_click(context, point, frame_corners, label: int) -> list:
     if frame != settings.box_frame:  # a box or clicks on another recorded frame: a new prompt
         settings.points.clear()
         settings.box = (0, 0, 0, 0)
+    settings.click = False  # click prompts are lifted by the backend, not selected natively
     item = settings.points.add()
     item.x, item.y, item.label = x, y, label
     settings.mode, settings.box_frame = "lift", frame

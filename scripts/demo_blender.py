@@ -85,6 +85,7 @@ def main() -> int:
         language_query(extension, args.vlm)
     blend = args.out / "scene-r1-demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    importlib.import_module(EXTENSION + ".addon.results").show_highlights_in_renders()  # the picture shows them
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
     scene.cycles.samples, scene.cycles.device = 16, "CPU"

@@ -30,6 +30,7 @@ class Choice:
     objects: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    empty: bool = False  # the box, click or mask holds only empty background: there is nothing to lift either
 
 
 def plain_words(text) -> str:
@@ -65,7 +66,7 @@ def objects_in_box(index_map, names: list[str], box, groups: dict[str, str] | No
     visible = np.bincount(index_map.ravel(), minlength=len(names) + 1)
     area = max((rows.stop - rows.start) * (columns.stop - columns.start), 1)
     if inside[1:].sum() == 0:
-        return Choice(reason="the box covers no object: only empty background is inside it")
+        return Choice(reason="the box covers no object: only empty background is inside it", empty=True)
     contained = {names[n - 1]: (int(inside[n]), int(visible[n])) for n in np.flatnonzero(inside[1:]) + 1}
     candidates = {(name,): pixels for name, pixels in contained.items() if pixels[0] >= MIN_CONTAINED * pixels[1]}
     for key in set((groups or {}).values()):
@@ -89,8 +90,46 @@ def object_at(index_map, names: list[str], pixel: tuple[int, int]) -> str | None
     """The object a click landed on (None over empty background)."""
     index_map = _check_map(index_map)
     column, row = pixel
+    height, width = index_map.shape
+    if not (0 <= column < width and 0 <= row < height):
+        raise ValueError(f"a click at pixel ({column}, {row}) is outside the {width}x{height} camera view")
     number = int(index_map[row, column])
     return names[number - 1] if number else None
+
+
+def click_pixel(box) -> tuple[int, int]:
+    """The pixel a click stands for: the centre of the small box a click is stored as (edge coordinates)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return int(np.floor((x1 + x2) / 2)), int(np.floor((y1 + y2) / 2))
+
+
+def object_clicked(index_map, names: list[str], box) -> Choice:
+    """A click over the camera view (stored as a small box around its pixel) -> the object under it."""
+    name = object_at(index_map, names, click_pixel(box))
+    if name is None:
+        return Choice(reason="the click landed on empty background: there is no object under it", empty=True)
+    return Choice([name], {name: 1.0})
+
+
+def objects_for_ids(ids, names: list[str]) -> Choice:
+    """A candidate answer (ids of the capture's object-index maps: k = names[k - 1]) -> exactly those objects."""
+    objects = []
+    for identifier in ids:
+        if not isinstance(identifier, int) or isinstance(identifier, bool) or not 0 < identifier <= len(names):
+            raise ValueError(f"the answer names object id {identifier!r}; the capture has ids 1..{len(names)}")
+        if names[identifier - 1] not in objects:
+            objects.append(names[identifier - 1])
+    if not objects:
+        return Choice(reason="the model's answer named no object in the scene")
+    return Choice(objects, dict.fromkeys(objects, 1.0))
+
+
+def chosen_ids(result) -> list[int] | None:
+    """The ids a candidate-grounding result chose among the capture's own objects (None: not that kind)."""
+    stage = result.stages.get("choose")
+    if not isinstance(stage, dict) or stage.get("source") != "capture" or "ids" not in stage:
+        return None
+    return [int(i) for i in stage["ids"]]
 
 
 def objects_in_masks(index_maps, names: list[str], masks: dict[int, np.ndarray], groups=None) -> Choice:
@@ -168,6 +207,9 @@ def decode_rle(rle: dict) -> np.ndarray:
 def objects_for_result(result, index_maps, names: list[str], groups: dict[str, str] | None = None) -> Choice:
     """The scene's objects a find (or box) result names: each instance's per-frame masks vote
     against the capture's object-index maps; an instance without masks votes with its key-frame box."""
+    ids = chosen_ids(result)
+    if ids is not None:  # the model chose among the capture's own objects: exactly those
+        return objects_for_ids(ids, names)
     if not result.instances:
         return Choice(reason=no_instance_reason(result))
     objects, scores, reasons = [], {}, []
@@ -177,7 +219,7 @@ def objects_for_result(result, index_maps, names: list[str], groups: dict[str, s
             choice = objects_in_masks(index_maps, names, masks, groups)
         elif len(instance.box_2d) == 4 and result.key_frame is not None and 0 <= result.key_frame < len(index_maps):
             choice = objects_in_box(index_maps[result.key_frame], names, instance.box_2d, groups)
-            if not choice.objects and not choice.scores:
+            if choice.empty:
                 choice.reason = "the model's box covers no object that has depth (only empty background)"
         else:
             choice = Choice(reason=plain_words(instance.error) or "the model did not answer in the expected form")
@@ -191,6 +233,6 @@ def objects_for_result(result, index_maps, names: list[str], groups: dict[str, s
 def no_instance_reason(result) -> str:
     """Why a find returned nothing at all, in words."""
     for stage in result.stages.values():
-        if isinstance(stage, dict) and (stage.get("error") or stage.get("parsed") is False):
+        if isinstance(stage, dict) and (stage.get("error") or stage.get("well_formed") is False):
             return "the model did not answer in the expected form"
     return "the model's answer named no object in the scene"

@@ -123,3 +123,70 @@ def test_a_result_becomes_the_scene_objects_or_a_reason_in_words():
     unparsed = QueryResult("x", "s", stages={"image": {"error": "no JSON in the answer"}})
     assert objects_for_result(unparsed, [index], NAMES).reason == "the model did not answer in the expected form"
     assert "np." not in objects_for_result(QueryResult("x", "s"), [index], NAMES).reason
+
+
+def test_a_stage_the_model_answered_out_of_form_is_reported_by_its_real_key():
+    from scene_r1.addon.core.selection import no_instance_reason
+
+    # backend/pipeline/results.stage_report's key is well_formed (there is no "parsed")
+    malformed = QueryResult("x", "s", stages={"image": {"reasoning": "", "answer": "", "well_formed": False}})
+    assert no_instance_reason(malformed) == "the model did not answer in the expected form"
+    fine = QueryResult("x", "s", stages={"image": {"reasoning": "r", "answer": "[]", "well_formed": True}})
+    assert no_instance_reason(fine) == "the model's answer named no object in the scene"
+
+
+def test_a_click_on_a_large_object_selects_it_and_a_click_on_background_is_marked_empty():
+    from scene_r1.addon.core.selection import object_clicked
+
+    index = room()
+    # the table is 80x40 px: a 2 px box around the click would fail objects_in_box's IoU test
+    click = [60.5, 70.5, 62.5, 72.5]
+    assert objects_in_box(index, NAMES, click).objects == []
+    assert object_clicked(index, NAMES, click).objects == ["Table"]
+    sky = object_clicked(index, NAMES, [10, 5, 12, 7])
+    assert sky.objects == [] and sky.empty
+    assert objects_in_box(index, NAMES, [0, 0, 150, 15]).empty  # structured, not matched from the text
+    assert not objects_in_box(index, NAMES, [0, 19, 150, 25]).empty
+    with pytest.raises(ValueError, match="outside"):
+        object_clicked(index, NAMES, [200, 5, 202, 7])
+
+
+def test_a_candidate_answer_selects_exactly_the_objects_of_its_ids():
+    from scene_r1.addon.core.selection import objects_for_ids
+
+    index = room()
+    chosen = QueryResult(
+        "the mug",
+        "s",
+        instances=[Instance("mug", [0, 0, 160, 120])],  # its masks would vote for the floor: the ids decide
+        stages={"choose": {"ids": [3], "source": "capture", "well_formed": True}},
+    )
+    assert objects_for_result(chosen, [index], NAMES, GROUPS).objects == ["Mug"]
+    both = QueryResult("the chair", "s", stages={"choose": {"ids": [5, 4], "source": "capture"}})
+    assert objects_for_result(both, [index], NAMES).objects == ["Back", "Seat"]
+    none = QueryResult("the moon", "s", stages={"choose": {"ids": [], "source": "capture"}})
+    assert objects_for_result(none, [index], NAMES).reason == "the model's answer named no object in the scene"
+    with pytest.raises(ValueError, match="ids 1..5"):
+        objects_for_ids([6], NAMES)
+
+
+def test_a_capture_table_numbers_objects_as_the_index_maps_do():
+    from scene_r1.addon.core.candidates import ObjectFacts, capture_table
+
+    def box(low, high):
+        return np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+
+    objects = [
+        ObjectFacts("Table", box((0, 0, 0), (1, 1, 0.7)), ("Wood",), (0.4, 0.25, 0.1, 1)),
+        ObjectFacts("Coffee_Mug", box((0.4, 0.4, 0.7), (0.5, 0.5, 0.82)), ("Material.002",), (0.8, 0.05, 0.05)),
+        ObjectFacts("Cube.003", box((2, 0, 0), (2.4, 0.4, 0.4)), (), None),
+    ]
+    table = capture_table(objects, ["Table", "Coffee_Mug", "Cube.003"], np.eye(4))
+    assert table.ids == [1, 2, 3]
+    mug = table.by_id(2)
+    assert (mug.name, mug.colour, mug.classes) == ("Coffee_Mug", "red", ("coffee mug",))
+    assert mug.materials == ("Material.002",)
+    assert table.by_id(3).classes == () and table.by_id(3).colour == ""  # a generic name says nothing
+    assert any(r.startswith("on table 1") for r in table.relations[2])
+    with pytest.raises(ValueError, match="no object facts"):
+        capture_table(objects, ["Lamp"], None)

@@ -17,6 +17,7 @@ from rooms import build_study
 
 import scene_r1
 from scene_r1.addon.core.region import region_box_to_frame, region_point_to_pixel
+from scene_r1.addon.results import show_highlights_in_renders
 
 ARTIFACTS = Path(tempfile.gettempdir()) / "scene-r1-test-artifacts"
 
@@ -71,6 +72,9 @@ def test_box_queries_at_default_settings_select_each_visible_object(addon):
     # The last result, rendered from the user's camera: the selected object glows in its highlight box.
     scene_r1.run(mode="lift", box=drawn_box(things["Cup"], size))
     assert [o.name for o in bpy.context.selected_objects] == ["Cup"]
+    glowing = [o for o in bpy.data.objects if o.get("scene_r1_highlight")]
+    assert glowing and all(o.hide_render for o in glowing)  # not in the user's final renders by default
+    assert show_highlights_in_renders() == len(glowing)  # the artifact shows them
     render_picture(bpy.context.scene, f"blender-{bpy.app.version_string.split()[0]}-box-cup.png")
 
 
