@@ -31,45 +31,26 @@ def register(commands) -> None:
     info.set_defaults(run=run_info)
 
 
-def run_household(args) -> int:
-    from ..data.synth.household_scene import HouseholdConfig, write_household
-
-    config = HouseholdConfig(
-        seed=args.seed,
-        frames=args.frames,
-        width=args.width,
-        height=args.height,
-        fps=args.fps,
-        trajectory=args.trajectory,
-        small_objects=args.objects,
-        naming=args.naming,
-    )
-    gt = write_household(config, args.out, progress=True)
-    print(
-        f"wrote {args.out} ({config.naming} names): {len(gt['objects'])} objects, candidates.json, "
-        f"{len(gt['queries'])} referring expressions, {len(gt['qa'])} questions"
-    )
-    return 0
+def _room_settings(args) -> dict:
+    """The flags both kinds of synthetic room take."""
+    names = ("seed", "frames", "width", "height", "fps", "trajectory")
+    return {name: getattr(args, name) for name in names}
 
 
 def run_synth(args) -> int:
-    from ..data.synth import SynthConfig, write_synthetic
-
     if args.household:
-        return run_household(args)
-    config = SynthConfig(
-        seed=args.seed,
-        frames=args.frames,
-        width=args.width,
-        height=args.height,
-        fps=args.fps,
-        trajectory=args.trajectory,
-        objects=args.objects,
-    )
-    gt = write_synthetic(config, args.out, progress=True)
+        from ..data.synth.household_scene import HouseholdConfig, write_household
+
+        config = HouseholdConfig(**_room_settings(args), small_objects=args.objects, naming=args.naming)
+        gt, what = write_household(config, args.out, progress=True), f" ({config.naming} names, candidates.json)"
+    else:
+        from ..data.synth import SynthConfig, write_synthetic
+
+        config = SynthConfig(**_room_settings(args), objects=args.objects)
+        gt, what = write_synthetic(config, args.out, progress=True), ""
     print(
-        f"wrote {args.out}: {config.frames} frames {config.width}x{config.height}, {len(gt['objects'])} objects, "
-        f"{len(gt['queries'])} referring expressions, {len(gt['qa'])} questions"
+        f"wrote {args.out}{what}: {config.frames} frames {config.width}x{config.height}, {len(gt['objects'])} "
+        f"objects, {len(gt['queries'])} referring expressions, {len(gt['qa'])} questions"
     )
     return 0
 
