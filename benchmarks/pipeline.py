@@ -10,15 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from ..backend.data.synth import SynthConfig, build_synthetic
-from ..backend.models.tiny import make_tiny_models
-from ..backend.pipeline.pipeline import Pipeline
-from ..backend.pipeline.settings import PipelineSettings
 from ..shared.scene import Scene
+from .common import tiny_pipeline
 
 
 def run_pipeline_benchmark(queries: int = 3, frames: int = 24, models_dir: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
-        paths = make_tiny_models(models_dir or Path(scratch) / "tiny")
         synthetic = build_synthetic(SynthConfig(seed=11, frames=frames, width=320, height=240))
         # Frames decoded once and held, as the server's scene cache holds them: rendering the
         # synthetic room is not the pipeline's overhead.
@@ -31,15 +28,7 @@ def run_pipeline_benchmark(queries: int = 3, frames: int = 24, models_dir: Path 
             synthetic.scene.timestamps,
             cache_frames=frames,
         )
-        pipeline = Pipeline(
-            PipelineSettings(
-                vlm=str(paths["vlm"]),
-                tracker=str(paths["tracker"]),
-                dtype="float32",
-                max_new_tokens=32,
-                video_frames=16,
-            )
-        )
+        pipeline = tiny_pipeline(models_dir or Path(scratch) / "tiny")
         texts = ["the large cube", "the white table", "the small sphere", "the chair", "the torus"][:queries]
         pipeline.ground(scene, texts[0])  # warm-up: first-call allocations, token tables
         rows = []

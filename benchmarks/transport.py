@@ -13,13 +13,12 @@ import numpy as np
 import zmq
 
 from ..backend.data.synth import SynthConfig, build_synthetic
-from ..backend.pipeline.pipeline import Pipeline
-from ..backend.pipeline.settings import PipelineSettings
 from ..backend.service.server import Server, ServerSettings
 from ..shared.client import Client
 from ..shared.protocol import Message, encode
 from ..shared.scene import Scene
 from ..shared.scene_wire import scene_to_wire
+from .common import tiny_pipeline
 
 
 def _scene(frames: int, width: int, height: int, unique: int = 20, seed: int = 5) -> Scene:
@@ -96,18 +95,7 @@ def run_transport_benchmark(frames: int = 300, width: int = 640, height: int = 4
     baseline = raw_pyzmq_seconds(encode(Message("scene.upload", payload=meta, arrays=arrays)))
 
     with tempfile.TemporaryDirectory() as scratch:
-        from ..backend.models.tiny import make_tiny_models
-
-        paths = make_tiny_models(Path(scratch) / "tiny")
-        pipeline = Pipeline(
-            PipelineSettings(
-                vlm=str(paths["vlm"]),
-                tracker=str(paths["tracker"]),
-                dtype="float32",
-                max_new_tokens=32,
-                video_frames=16,
-            )
-        )
+        pipeline = tiny_pipeline(Path(scratch) / "tiny")
         server = Server(ServerSettings(bind="tcp://127.0.0.1:*"), pipeline=pipeline)
         thread = threading.Thread(target=server.serve, daemon=True)
         thread.start()
