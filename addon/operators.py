@@ -28,9 +28,16 @@ def native_box(context, settings) -> Choice:
     meshes = scene_meshes(context)
     world = World(context, meshes)
     index = world.cast(intrinsics, pose)[1]
-    if settings.click:  # the object under the clicked pixel, whatever its size
+    if is_click(settings):  # the object under the clicked pixel, whatever its size
         return object_clicked(index, world.names, [float(v) for v in settings.box])
     return objects_in_box(index, world.names, [float(v) for v in settings.box], object_groups(meshes))
+
+
+def is_click(settings) -> bool:
+    """The panel's box stands for a click: the 2 px box apply_gesture makes. A box typed anew in the
+    panel is a box again. (Not an update callback on the box property: one crashed bpy 4.2 at exit.)"""
+    x1, y1, x2, y2 = (float(v) for v in settings.box)
+    return bool(settings.click) and x2 - x1 <= 2 and y2 - y1 <= 2
 
 
 def backend_for(context, address: str | None = None):

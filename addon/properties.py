@@ -18,10 +18,6 @@ class SceneR1Point(bpy.types.PropertyGroup):
     label: bpy.props.IntProperty(min=0, max=1, default=1)
 
 
-def _box_edited(settings, _context) -> None:
-    settings.click = False  # a box typed or drawn anew is a box (apply_gesture marks a click after setting it)
-
-
 class SceneR1Settings(bpy.types.PropertyGroup):
     query: bpy.props.StringProperty(name="Query", description="What to find, or the question to ask", default="")
     mode: bpy.props.EnumProperty(
@@ -62,7 +58,6 @@ class SceneR1Settings(bpy.types.PropertyGroup):
         name="Box",
         size=4,
         default=(0, 0, 0, 0),
-        update=_box_edited,
         description="x1, y1, x2, y2 in pixels of the camera view's capture (From a box; Draw box sets it)",
     )
     click: bpy.props.BoolProperty(

@@ -38,8 +38,11 @@ def test_a_click_selects_the_object_under_it_natively_whatever_its_size(addon):
         assert [o.name for o in bpy.context.selected_objects] == [name]
         glowing = [o for o in bpy.data.objects if o.get("scene_r1_highlight") == name]
         assert glowing and all(o.hide_render for o in glowing)  # highlights stay out of final renders
-    bpy.context.scene.scene_r1.box = (0, 0, 0, 0)
-    assert not bpy.context.scene.scene_r1.click  # a box set anew is a box again
+    from scene_r1.addon.operators import is_click
+
+    assert is_click(bpy.context.scene.scene_r1)
+    bpy.context.scene.scene_r1.box = (10, 10, 200, 150)
+    assert not is_click(bpy.context.scene.scene_r1)  # a box set anew is a box again
 
 
 def test_the_run_operator_refuses_an_unknown_mode_in_one_line(addon):
