@@ -100,7 +100,9 @@ def fuse_scene(scene: Scene, settings: FusionSettings = FusionSettings(), frames
         if progress is not None:
             progress(done, len(indices))
     fused = time.perf_counter()
-    mesh = grid.extract_triangle_mesh()
+    # Open3D keeps voxels of weight above 3 by default, i.e. seen in 4+ frames: a capture of 1-3
+    # frames (or a lift's few views) would fuse to nothing at all.
+    mesh = grid.extract_triangle_mesh(weight_threshold=min(3.0, len(indices) - 0.5))
     extracted = time.perf_counter()
 
     def vertex_array(key):

@@ -71,12 +71,17 @@ def write_result(result: QueryResult, out, extra: dict | None = None) -> dict:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SceneError(f"--out {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     written = result.to_json() | (extra or {})
     if result.lifted:
-        write_points_ply(out / "mask.ply", [i.mask3d for i in result.lifted])
         written["mask_ply"] = "mask.ply"
-    (out / "result.json").write_text(json.dumps(written, indent=1, ensure_ascii=False), encoding="utf-8")
+    # Encoded before anything is written, so text that cannot be saved leaves no half result.
+    data = json.dumps(written, indent=1, ensure_ascii=False).encode("utf-8", errors="backslashreplace")
+    out.mkdir(parents=True, exist_ok=True)
+    if result.lifted:
+        write_points_ply(out / "mask.ply", [i.mask3d for i in result.lifted])
+    partial = out / "result.json.partial"
+    partial.write_bytes(data)
+    partial.replace(out / "result.json")  # result.json appears whole or not at all
     return written
 
 

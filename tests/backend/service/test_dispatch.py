@@ -14,7 +14,7 @@ from scene_r1.backend.service.cache import SceneCache
 from scene_r1.backend.service.server import Server, ServerSettings
 from scene_r1.shared.protocol import QUERY_MODES, REQUESTS, Message, decode, encode, encode_reply
 from scene_r1.shared.scene import Scene
-from scene_r1.shared.scene_wire import scene_to_wire
+from scene_r1.shared.scene_wire import scene_hash, scene_to_wire
 
 ROUTE = [b"client-1"]
 HASH = "0123456789abcdef" * 2
@@ -101,6 +101,14 @@ def test_a_valid_upload_is_stored_and_a_query_accepted(server):
     too_big = {f"rgb/{i}": np.zeros((600, 600, 3), np.uint8) for i in range(2)}  # 2.16 MB > the 1 MiB cap
     reply = reply_to(server, encode(Message("scene.upload", "up-3", meta, too_big)))
     assert reply.payload["code"] == "too-large"
+
+
+def test_an_upload_with_a_focal_length_of_zero_is_a_bad_scene(server):
+    meta, arrays = scene_to_wire(tiny_scene())
+    meta["intrinsics"] = [[0.0, 8, 4, 3]] * 2
+    meta["hash"] = scene_hash(arrays, {k: v for k, v in meta.items() if k not in ("name", "hash")})
+    reply = reply_to(server, encode(Message("scene.upload", "up-4", meta, arrays)))
+    assert reply.payload["code"] == "bad-scene" and "focal length" in reply.payload["message"]
 
 
 def test_the_results_memo_is_bounded_and_counted_in_the_budget():
