@@ -101,8 +101,9 @@ def fuse_scene(scene: Scene, settings: FusionSettings = FusionSettings(), frames
             progress(done, len(indices))
     fused = time.perf_counter()
     # Open3D keeps voxels of weight above 3 by default, i.e. seen in 4+ frames: a capture of 1-3
-    # frames (or a lift's few views) would fuse to nothing at all.
-    mesh = grid.extract_triangle_mesh(weight_threshold=min(3.0, len(indices) - 0.5))
+    # frames (or a lift's few views) would fuse to nothing, and on a short capture an object seen
+    # in a few of its frames would be missing. Long scans keep the default's filtering of noise.
+    mesh = grid.extract_triangle_mesh(weight_threshold=float(np.clip(len(indices) / 8, 0.5, 3.0)))
     extracted = time.perf_counter()
 
     def vertex_array(key):

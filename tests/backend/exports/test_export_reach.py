@@ -33,6 +33,15 @@ def test_one_to_three_frames_fuse_to_a_surface():
         assert np.allclose(fused.mesh_vertices[:, 2], 2.0, atol=0.03)
 
 
+def test_a_surface_seen_in_three_frames_of_six_is_kept():
+    scene = wall_scene(6, 2.0)
+    blank = [np.zeros((HEIGHT, WIDTH), np.float32)] * 3  # frames 3-5 have no depth reading
+    rgb = [scene.frame(i).rgb for i in range(6)]
+    depth = [scene.frame(i).depth for i in range(3)] + blank
+    scene = Scene.from_arrays(rgb, depth, INTRINSICS, scene.poses, np.arange(6) / 30.0)
+    assert len(fuse_scene(scene).mesh_triangles) > 100
+
+
 def test_an_object_seen_only_from_beyond_four_metres_is_cut_from_the_scan(tmp_path):
     scene = wall_scene(2, 5.5)
     # a patch of the wall, as a lift would give it, segmented on frame 0
