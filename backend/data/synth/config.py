@@ -24,7 +24,11 @@ class SynthConfig:
 
     def __post_init__(self):
         if self.frames < 1 or self.width < 8 or self.height < 8 or self.fps <= 0 or self.objects < 1:
-            raise SceneError(f"invalid synthetic scene settings: {self}")
+            raise SceneError(
+                "invalid synthetic scene settings (frames >= 1, width and height >= 8, fps > 0, objects >= 1): "
+                f"frames={self.frames}, width={self.width}, height={self.height}, fps={self.fps}, "
+                f"objects={self.objects}"
+            )
         if self.trajectory not in TRAJECTORIES:
             raise SceneError(f"unknown trajectory {self.trajectory!r}; known: {', '.join(TRAJECTORIES)}")
 

@@ -4,6 +4,7 @@ command line's undecodable query. Each once gave an empty export or half a resul
 import json
 
 import numpy as np
+import pytest
 
 from scene_r1.backend.cli.main import main
 from scene_r1.backend.exports import LabelledObject, export_scan
@@ -11,7 +12,7 @@ from scene_r1.backend.geometry.fusion import fuse_scene
 from scene_r1.backend.pipeline.results import masks_to_rle, write_result
 from scene_r1.shared.camera import Intrinsics
 from scene_r1.shared.results import QueryResult
-from scene_r1.shared.scene import Scene
+from scene_r1.shared.scene import Scene, SceneError
 
 WIDTH, HEIGHT = 80, 60
 INTRINSICS = Intrinsics(60.0, 60.0, 39.5, 29.5, WIDTH, HEIGHT)
@@ -40,6 +41,11 @@ def test_a_surface_seen_in_three_frames_of_six_is_kept():
     depth = [scene.frame(i).depth for i in range(3)] + blank
     scene = Scene.from_arrays(rgb, depth, INTRINSICS, scene.poses, np.arange(6) / 30.0)
     assert len(fuse_scene(scene).mesh_triangles) > 100
+
+
+def test_a_capture_with_no_depth_in_range_is_refused_in_words():
+    with pytest.raises(SceneError, match="no frame has valid depth within 4 m"):
+        fuse_scene(wall_scene(2, 6.0))
 
 
 def test_an_object_seen_only_from_beyond_four_metres_is_cut_from_the_scan(tmp_path):
