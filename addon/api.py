@@ -75,8 +75,8 @@ def run(
     context = bpy.context
     settings = context.scene.scene_r1
     settings.mode, settings.query = mode, query
-    if box is not None:
-        settings.box, settings.click = box, False
+    # The prompt is run()'s arguments alone: no box means none, not the last call's (or the panel's).
+    settings.box, settings.click = box if box is not None else (0.0, 0.0, 0.0, 0.0), False
     settings.points.clear()
     for x, y, label in points:
         item = settings.points.add()
@@ -92,7 +92,7 @@ def run(
     return Outcome(
         state,
         status.message,
-        [o.name for o in context.selected_objects],
+        [o.name for o in context.selected_objects] if state == "done" else [],  # not what was selected before
         settings.answer if mode == "ask" else "",
         settings.reasoning,
         status.covers,
