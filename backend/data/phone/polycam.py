@@ -60,8 +60,16 @@ def is_polycam(path: Path) -> bool:
     return _has_cameras(keyframes) and (keyframes / "depth").is_dir()
 
 
-def _camera(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+def _camera(path: Path, image: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     data = read_json(path, "Polycam camera")
+    if not isinstance(data, dict):
+        raise SceneError(f"{path} is not a Polycam camera (not a JSON object)")
+    arkit = path.parent.parent / "cameras" / path.name
+    if path.parent.name == "corrected_cameras" and arkit.is_file():
+        # Corrected cameras may leave out what the optimisation does not change: take it from cameras/.
+        original = read_json(arkit, "Polycam camera")
+        data = (original if isinstance(original, dict) else {}) | data
+    data = {"width": image[0], "height": image[1]} | data
     try:
         fxfycxcy = np.array([float(data[k]) for k in ("fx", "fy", "cx", "cy")])
         size = (int(data["width"]), int(data["height"]))
@@ -102,8 +110,8 @@ def open_polycam(path: Path) -> Scene:
     rgb = [keyframes / f"{prefix}images" / f"{n}.jpg" for n in numbers]
     depth = [keyframes / "depth" / f"{n}.png" for n in numbers]
     has_confidence = (keyframes / "confidence").is_dir()
-    parsed = [_camera(keyframes / f"{prefix}cameras" / f"{n}.json") for n in numbers]
     color_size, depth_size = image_size(rgb[0]), image_size(depth[0])
+    parsed = [_camera(keyframes / f"{prefix}cameras" / f"{n}.json", color_size) for n in numbers]
     wrong = next((i for i, (_, _, size) in enumerate(parsed) if size != color_size), None)
     if wrong is not None:
         raise SceneError(

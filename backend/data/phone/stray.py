@@ -24,6 +24,7 @@ import numpy as np
 
 from ....shared.scene import Scene, SceneError
 from .. import images
+from ..readers import image_size
 from .common import (
     ARKIT_MEDIUM,
     LoaderSource,
@@ -129,8 +130,6 @@ def _depth_size(depth: Path) -> tuple[int, int]:
     if depth.suffix == ".npy":
         shape = read_depth_npy(depth).shape
         return shape[1], shape[0]
-    from ..readers import image_size
-
     return image_size(depth)
 
 
@@ -140,18 +139,18 @@ def open_stray(path: Path) -> Scene:
     video = VideoFrames(path / "rgb.mp4")
     fxfycxcy = np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2]])
     check_principal_point(fxfycxcy, video.size, "camera_matrix.csv (for rgb.mp4)")
-    depth = _depth_files(path, numbers)
-    confidence = [path / "confidence" / f"{n:06d}.png" for n in numbers]
-    has_confidence = (path / "confidence").is_dir()
-    missing = [p for p in depth + (confidence if has_confidence else []) if not p.is_file()]
-    if missing:
-        raise SceneError(
-            f"Stray Scanner folder {path} lacks {len(missing)} file(s), e.g. {missing[0].relative_to(path)}"
-        )
     n = len(numbers)
     if n > video.frame_count:
         raise SceneError(f"odometry.csv lists {n} frames but rgb.mp4 holds {video.frame_count}")
-    notes = []
+    # DatasetEncoder saves depth and confidence only when ARKit gave them ("scene depth missing"):
+    # such rows are skipped, a missing confidence map leaves that frame's depth unfiltered.
+    all_depth = _depth_files(path, numbers)
+    rows = [i for i, file in enumerate(all_depth) if file.is_file()]
+    if not rows:
+        raise SceneError(f"Stray Scanner folder {path} has no depth/NNNNNN.png (or .npy) for any odometry row")
+    depth = [all_depth[i] for i in rows]
+    confidence = [path / "confidence" / f"{numbers[i]:06d}.png" for i in rows]
+    notes = [f"skipped {n - len(rows)} frame(s) without a depth map"] if len(rows) < n else []
     if stamps is None:
         stamps = numbers / VIDEO_TIMESCALE
         notes.append(f"odometry.csv carries no timestamps (early app version); frames taken at {VIDEO_TIMESCALE:g} fps")
@@ -159,18 +158,18 @@ def open_stray(path: Path) -> Scene:
     def load_depth(index: int) -> np.ndarray:
         file = depth[index]
         metres = read_depth_npy(file) if file.suffix == ".npy" else images.read_depth_png(file, 0.001)
-        conf = read_confidence_png(confidence[index]) if has_confidence else None
+        conf = read_confidence_png(confidence[index]) if confidence[index].is_file() else None
         return masked_depth(metres, conf, ARKIT_MEDIUM, file)
 
     return Scene(
-        LoaderSource(n, video.frame, load_depth),  # row i of odometry.csv is the video's picture i
-        np.tile(fxfycxcy, (n, 1)),
-        poses,
-        relative_times(stamps),
+        LoaderSource(len(rows), lambda index: video.frame(rows[index]), load_depth),  # row i: picture i
+        np.tile(fxfycxcy, (len(rows), 1)),
+        poses[rows],
+        relative_times(stamps[rows]),
         video.size,
         _depth_size(depth[0]),
         name=path.name,
         format="stray",
-        frame_numbers=[int(v) for v in numbers],
+        frame_numbers=[int(numbers[i]) for i in rows],
         notes=notes,
     )

@@ -122,6 +122,20 @@ def test_stray_video_follows_the_odometry_rows(tmp_path):
     assert [int(np.argmax(scene.frame(i).rgb.reshape(-1, 3).mean(0))) for i in range(3)] == [0, 1, 2]
 
 
+def test_stray_rows_without_depth_are_skipped(tmp_path):
+    """DatasetEncoder writes no depth (nor confidence) for a frame ARKit gave none: that row is left
+    out and the others keep their own pictures."""
+    rows = [f"{t}, {n:06d}, {n}, 0, 0, 0, 0, 0, 1" for t, n in ((5.0, 0), (5.1, 1), (5.2, 2))]
+    root = _stray(tmp_path / "gap", rows)
+    (root / "depth" / "000001.png").unlink()
+    (root / "confidence" / "000002.png").unlink()
+    scene = open_scene(root)
+    assert scene.frame_numbers == [0, 2] and np.allclose(scene.poses[:, 0, 3], [0, 2])
+    assert np.allclose(scene.timestamps, [0, 0.2]) and any("skipped 1" in note for note in scene.notes)
+    assert int(np.argmax(scene.frame(1).rgb.reshape(-1, 3).mean(0))) == 2  # the third picture
+    assert scene.frame(1).depth[0, 0] == 2.0  # no confidence map: unfiltered
+
+
 def test_stray_refuses_more_rows_than_pictures(tmp_path):
     rows = [f"{i}.0, {i:06d}, 0, 0, 0, 0, 0, 0, 1" for i in range(4)]
     with pytest.raises(SceneError, match="4 frames but rgb.mp4 holds 3"):
@@ -192,7 +206,7 @@ def _polycam_camera(stamp, pose=ARKIT_POSE, **extra):
 
 def test_polycam_raw_export_as_polyform_describes_it(tmp_path):
     """Inside the zip's own top folder; names are microsecond timestamps; confidence 0/127/255; a
-    keyframe without its depth map is skipped; corrected_* preferred."""
+    keyframe without its depth map is skipped; corrected_* preferred, completed from cameras/."""
     keyframes = tmp_path / "export" / "scan-2024" / "keyframes"
     stamps = [638443502, 638943502, 639443502]
     for sub in ("images", "corrected_images", "cameras", "corrected_cameras", "depth", "confidence"):
@@ -201,7 +215,8 @@ def test_polycam_raw_export_as_polyform_describes_it(tmp_path):
         for sub in ("images", "corrected_images"):
             _jpg(keyframes / sub / f"{stamp}.jpg")
         (keyframes / "cameras" / f"{stamp}.json").write_text(json.dumps(_polycam_camera(stamp, np.eye(4))))
-        (keyframes / "corrected_cameras" / f"{stamp}.json").write_text(json.dumps(_polycam_camera(stamp)))
+        corrected = {k: v for k, v in _polycam_camera(stamp).items() if k not in ("width", "height", "blur_score")}
+        (keyframes / "corrected_cameras" / f"{stamp}.json").write_text(json.dumps(corrected))
         if i < 2:
             _png16(keyframes / "depth" / f"{stamp}.png", 1250)
             confidence = np.full((6, 8), 255, np.uint8)
