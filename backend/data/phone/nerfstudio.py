@@ -63,6 +63,16 @@ def _frame_camera(frame: dict, top: dict, number: int, image: tuple[int, int]) -
     return np.array([fx, fy, cx - 0.5, cy - 0.5]), (int(w), int(h))
 
 
+def _distortion(frame: dict, top: dict) -> bool:
+    """Whether a frame (or the file, for all frames) declares non-zero lens distortion."""
+    values = [frame.get(k, top.get(k)) for k in DISTORTION_KEYS]
+    values += list(frame.get("distortion_params", top.get("distortion_params")) or [])
+    try:
+        return any(float(v or 0) != 0 for v in values)
+    except (TypeError, ValueError):
+        raise SceneError("transforms.json: a distortion coefficient is not a number") from None
+
+
 def _natural_key(frame: dict) -> list:
     """file_path order, numbers compared as numbers (frame_2 before frame_10)."""
     parts = re.split(r"(\d+)", str(frame.get("file_path", "")))
@@ -118,7 +128,8 @@ def open_nerfstudio(path: Path) -> Scene:
         [matrix_from(f.get("transform_matrix"), (4, 4), f"frame {i} transform_matrix") for i, f in enumerate(frames)]
     )
     notes = [] if "fps" in meta else [f"transforms.json carries no frame times; taken as {DEFAULT_FPS:g} fps"]
-    if any(float(meta.get(k, 0) or 0) != 0 for k in DISTORTION_KEYS) or "OPENCV_FISHEYE" in models:
+    distorted = any(_distortion(f, meta) for f in frames)
+    if distorted or "OPENCV_FISHEYE" in models:
         notes.append("lens distortion in transforms.json is ignored (frames are taken as pinhole images)")
     depth_size = image_size(depth[0]) if depth[0].suffix.lower() != ".npy" else _npy_size(depth[0])
     return Scene(
