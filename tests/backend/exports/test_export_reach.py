@@ -73,3 +73,21 @@ def test_a_result_is_written_whole_whatever_its_text(tmp_path):
     saved = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))
     assert saved["query"] == "the \udcff mug"  # kept as a JSON escape: read back as it was
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+
+
+def test_a_lifted_box_keeps_its_masks_for_coco(synthetic_folder, tmp_path):
+    from scene_r1.backend.data import open_scene
+    from scene_r1.backend.data.synth import load_ground_truth
+    from scene_r1.backend.exports import labelled_objects, read_result
+    from scene_r1.backend.geometry.tracking import GeometricTracker
+    from scene_r1.backend.pipeline.results import lift_to_folder
+
+    scene, truth = open_scene(synthetic_folder), load_ground_truth(synthetic_folder)
+    obj = max((o for o in truth["objects"] if o["pixels"]), key=lambda o: max(o["pixels"].values()))
+    frame = max(obj["pixels"], key=obj["pixels"].get)
+    lift_to_folder(scene, int(frame), obj["boxes"][frame], tmp_path / "lift", segmenter=GeometricTracker())
+    result = read_result(tmp_path / "lift")
+    assert int(frame) in {int(f) for f in result.instances[0].masks_2d}
+    manifest = export_scan(scene, labelled_objects([("thing", result)]), tmp_path / "out", formats=("coco",))
+    coco = json.loads((tmp_path / "out" / manifest["files"]["coco"]).read_text(encoding="utf-8"))
+    assert len(coco["annotations"]) >= 1 and coco["images"][0]["width"] == scene.color_size[0]

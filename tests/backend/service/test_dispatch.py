@@ -165,3 +165,16 @@ def test_dispatch_answers_every_message_with_a_named_code(server, kind, request_
     assert reply.id in (request_id, "unknown")
     if reply.type == "error":
         assert reply.payload["code"] != "internal", reply.payload
+
+
+def test_one_client_cannot_queue_more_than_its_share(server):
+    from scene_r1.backend.service.jobs import MAX_QUEUED_PER_CLIENT, JobRunner, QueryJob
+    from scene_r1.shared.protocol import ProtocolError
+
+    runner = JobRunner(lambda job, progress: ({}, {}))  # threads not started: every job stays queued
+    for i in range(MAX_QUEUED_PER_CLIENT):
+        runner.submit(QueryJob([b"flood"], f"q{i}", HASH, "ask", "why?", {}))
+    with pytest.raises(ProtocolError) as refused:
+        runner.submit(QueryJob([b"flood"], "one-more", HASH, "ask", "why?", {}))
+    assert refused.value.code == "busy"
+    assert runner.submit(QueryJob([b"polite"], "q0", HASH, "ask", "why?", {})) == MAX_QUEUED_PER_CLIENT + 1
