@@ -44,6 +44,7 @@ class ReferenceConstraint:
         self.ids = set().union(*self.labels.values()) if self.labels else set()
         names = "|".join(re.escape(n) for n in sorted(self.labels, key=len, reverse=True))
         self.pattern = re.compile(rf"(?<!\w)({names})( ?)(\d*)$") if names else None
+        self.reach = max(map(len, self.labels), default=0) + 16  # the text's tail a reference can span
         self.reference = re.compile(rf"(?<!\w)({names}) (\d+)(?!\d)") if names else None
         strings = token_strings(tokenizer)
         self.strings = strings
@@ -68,7 +69,7 @@ class ReferenceConstraint:
             named = {n for label, n in self.reference.findall(text[:start]) if n in self.labels[label]}
             partial = re.search(r"(\d*)$", inside).group(1)
             return (named or self.ids), partial, False
-        match = self.pattern.search(text) if self.pattern is not None else None
+        match = self.pattern.search(text[-self.reach :]) if self.pattern is not None else None
         if match is None or (not match.group(2) and match.group(3)):
             return None
         return self.labels[match.group(1)], match.group(3), not match.group(2)
@@ -82,8 +83,10 @@ class ReferenceConstraint:
             pieces += [(i, self.strings[i][1:]) for i in self.spaced]
         bad = [i for i, piece in pieces if not self._fits(piece, partial, valid)]
         if partial and partial not in valid:  # an unfinished id: only its digits may follow
-            keep = torch.full_like(scores, float("-inf"))
             good = np.setdiff1d(self.digits, np.asarray(bad, dtype=np.int64))
+            if len(good) == 0:  # no token finishes it (a number the table lacks): leave the model be
+                return
+            keep = torch.full_like(scores, float("-inf"))
             keep[good] = scores[good]
             scores.copy_(keep)
         elif bad:
