@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import bpy
 
+from ..shared.protocol import QUERY_MODES
+
 SETTINGS = ("frames", "width", "height", "fps", "samples", "capture_source")
 
 
@@ -67,13 +69,14 @@ def run(
     unknown = set(capture) - set(SETTINGS)
     if unknown:
         raise TypeError(f"unknown capture settings {sorted(unknown)}; known: {', '.join(SETTINGS)}")
+    box, points = _checked_prompts(mode, box, points)  # before the panel's settings change at all
     ensure_enabled()
     operators = importlib.import_module(package() + ".addon.operators")  # the module enabled now
     context = bpy.context
     settings = context.scene.scene_r1
     settings.mode, settings.query = mode, query
-    if box is not None:
-        settings.box, settings.click = [float(v) for v in box], False
+    # The prompt is run()'s arguments alone: no box means none, not the last call's (or the panel's).
+    settings.box, settings.click = box if box is not None else (0.0, 0.0, 0.0, 0.0), False
     settings.points.clear()
     for x, y, label in points:
         item = settings.points.add()
@@ -89,7 +92,7 @@ def run(
     return Outcome(
         state,
         status.message,
-        [o.name for o in context.selected_objects],
+        [o.name for o in context.selected_objects] if state == "done" else [],  # not what was selected before
         settings.answer if mode == "ask" else "",
         settings.reasoning,
         status.covers,
@@ -111,3 +114,18 @@ def import_scan(path: str, *, address: str | None = None, voxel: float = 0.02, t
     made = scan.open_scan_finish(context, opener)
     message = context.window_manager.scene_r1_status.message
     return Outcome(opener.state, message, [o.name for o in made] if made else [])
+
+
+def _checked_prompts(mode, box, points) -> tuple[list[float] | None, list[tuple[float, float, int]]]:
+    """run()'s mode, box and clicks as the panel holds them, or a ValueError in run()'s own words
+    (bpy's would name a property, not the argument)."""
+    if mode not in QUERY_MODES:
+        raise ValueError(f"mode must be one of {', '.join(QUERY_MODES)}, got {mode!r}")
+    try:
+        box = None if box is None else [float(v) for v in box]
+        points = [(float(x), float(y), int(label)) for x, y, label in points]
+    except (TypeError, ValueError):
+        raise ValueError("box takes [x1, y1, x2, y2] and points [[x, y, label], ...], numbers in pixels") from None
+    if box is not None and len(box) != 4:
+        raise ValueError(f"box takes [x1, y1, x2, y2] in pixels, got {len(box)} numbers")
+    return box, points

@@ -31,27 +31,14 @@ NEXT_TO_GAP = 0.25  # metres between two boxes side by side
 LEFT_RIGHT_MARGIN = 0.1  # metres along the key view's x axis
 NEAR = 2.0  # metres: left/right relations are listed for objects at most this far apart
 BETWEEN_OFFSET = 0.3  # metres off the line joining the two others
+# A floor, wall or ceiling (longest side >= SPAN, thinnest <= THICKNESS) stays a row ("the floor") but
+# anchors no relation: in an artist's scene every object would be "next to" or "on" it.
+STRUCTURE_SPAN, STRUCTURE_THICKNESS = 3.0, 0.15  # metres
 
 
 # Words of Blender's default object and material names, which say nothing about what an object is.
 GENERIC_WORDS = frozenset(
-    [
-        "cube",
-        "cylinder",
-        "sphere",
-        "uv",
-        "ico",
-        "icosphere",
-        "cone",
-        "torus",
-        "plane",
-        "mesh",
-        "object",
-        "circle",
-        "empty",
-        "material",
-        "mat",
-    ]
+    "cube cylinder sphere uv ico icosphere cone torus plane mesh object circle empty material mat".split()
 )
 
 
@@ -291,8 +278,14 @@ def relate(candidates: list[Candidate], view: np.ndarray | None = None) -> Candi
 SUPERLATIVES = ("smallest", "largest", "closest", "farthest")
 
 
+def is_structure(candidate: Candidate) -> bool:
+    sides = np.sort(candidate.dimensions)
+    return bool(sides[-1] >= STRUCTURE_SPAN and sides[0] <= STRUCTURE_THICKNESS)
+
+
 def relation_facts(candidates: list[Candidate], view: np.ndarray | None) -> list[tuple[int, str, tuple[int, ...]]]:
-    """(subject id, relation word, anchor ids) for every relation that holds, in a fixed order."""
+    """(subject id, relation word, anchor ids) for every relation between objects, in a fixed order."""
+    candidates = [c for c in candidates if not is_structure(c)]
     if not candidates:
         return []
     seen = _view_coordinates(candidates, view)

@@ -8,7 +8,10 @@ Timeouts follow ZeroMQ's Lazy Pirate pattern under one deadline: when nothing (n
 progress event or a keep-alive) arrives within `timeout` seconds, the server is declared
 unavailable, with the address in the error. Within that time a small idempotent request is sent
 up to 1 + `retries` times, each attempt on a fresh socket with an equal share of what is left.
-Sends never block past the deadline either (a DEALER with no peer would block for ever).
+Sends never block past the deadline either (a DEALER with no peer would block for ever). A server
+that has answered a request and then drops the connection (it was stopped, or crashed) is reported
+within CONNECTION_GRACE seconds rather than after the whole silence timeout: a socket monitor sees
+the TCP connection close, and the request died with it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
+import zmq.utils.monitor
 
 from .defaults import DEFAULT_ADDRESS
 from .protocol import REPLIES, Message, ProtocolError, decode, encode
@@ -33,6 +37,7 @@ from .scene_wire import lossy_colour_wire, scene_to_wire
 # whole deadline: sending it again would cost the whole transfer again (and halve its time).
 RESENT = {"hello", "health", "scene.has", "cancel"}
 Progress = Callable[[dict], None]
+CONNECTION_GRACE = 1.5  # seconds a dropped connection may take to come back before a request is given up
 
 
 class BackendError(RuntimeError):
@@ -83,24 +88,47 @@ class Client:
     ):
         self.address, self.timeout, self.retries, self.curve = address, timeout, retries, curve
         self.context = context or zmq.Context.instance()
-        self.socket = None
+        self.socket = self._monitor = None
         self._connect()
 
     def _connect(self) -> None:
-        if self.socket is not None:
-            self.socket.close(linger=0)
+        self.close()
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         if self.curve is not None:
             self.socket.curve_publickey = self.curve.public
             self.socket.curve_secretkey = self.curve.secret
             self.socket.curve_serverkey = self.curve.server_public
+        self._monitor = self.socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self.socket.connect(self.address)
 
     def close(self) -> None:
+        if self._monitor is not None:
+            self.socket.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
         if self.socket is not None:
             self.socket.close(linger=0)
             self.socket = None
+
+    def _connection_events(self) -> list[int]:
+        """The connection events (zmq.EVENT_CONNECTED / EVENT_DISCONNECTED) since the last call."""
+        events = []
+        while self._monitor is not None and self._monitor.poll(0):
+            events.append(zmq.utils.monitor.recv_monitor_message(self._monitor)["event"])
+        return events
+
+    def _dropped(self, state: dict) -> bool:
+        """True once the connection to a server that has answered this request closed and did not
+        come back within CONNECTION_GRACE (a server that never answered is left to the timeout, so
+        wrong CURVE keys still say so)."""
+        for event in self._connection_events():
+            if event == zmq.EVENT_DISCONNECTED:
+                state.setdefault("dropped", time.monotonic())
+            elif event == zmq.EVENT_CONNECTED:
+                state.pop("dropped", None)
+        dropped = state.get("dropped")
+        return state.get("heard", False) and dropped is not None and time.monotonic() - dropped > CONNECTION_GRACE
 
     def __enter__(self) -> Client:
         return self
@@ -141,6 +169,7 @@ class Client:
         attempts = 1 + (self.retries if message.type in RESENT else 0)
         deadline = time.monotonic() + timeout  # silence allowed in all, over every attempt
         state = {"cancel_sent": False, "deadline": deadline}
+        self._connection_events()  # what happened before this request is not its business
         for attempt in range(attempts):
             # Each attempt gets an equal share of what is left of the silence deadline.
             attempt_deadline = time.monotonic() + (state["deadline"] - time.monotonic()) / (attempts - attempt)
@@ -165,7 +194,12 @@ class Client:
                 state["cancel_sent"] = True
                 cancel_frames = encode(Message("cancel", payload={"request": message.id}))
                 self._send(cancel_frames, min(attempt_deadline, time.monotonic() + 1.0))
-            wait = min(attempt_deadline - time.monotonic(), 0.1 if cancel is not None else timeout)
+            if self._dropped(state):
+                raise ServerUnavailable(
+                    f"the Scene-R1 backend at {self.address} closed the connection during the request "
+                    "(it was stopped or crashed); nothing of the request was kept"
+                )
+            wait = min(attempt_deadline - time.monotonic(), 0.1 if cancel is not None or "dropped" in state else 0.5)
             if wait <= 0:
                 return None
             if not self.socket.poll(max(1, int(wait * 1000))):
@@ -179,6 +213,7 @@ class Client:
             if reply.type not in REPLIES:
                 raise BackendError("malformed", f"the backend sent an unknown reply type {reply.type!r}")
             state["deadline"] = time.monotonic() + timeout  # the server is alive: it resets the clock
+            state["heard"] = True
             attempt_deadline = max(attempt_deadline, state["deadline"])
             if reply.type == "progress":
                 if on_progress is not None and not reply.payload.get("keepalive"):

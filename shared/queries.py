@@ -23,7 +23,7 @@ def check_query(mode, text, options) -> None:
     except UnicodeEncodeError:  # e.g. a command line's undecodable bytes, kept as lone surrogates
         raise ProtocolError("bad-payload", "a query's text is not valid UTF-8 text") from None
     if mode != "lift" and not text.strip():
-        raise ProtocolError("bad-payload", f"a {mode} query needs text")
+        raise ProtocolError("bad-payload", f"{'an' if mode == 'ask' else 'a'} {mode} query needs text")
     if not isinstance(options, dict):
         raise ProtocolError("bad-payload", "a query's options must be an object")
     unknown = sorted(set(options) - set(QUERY_OPTIONS[mode]))

@@ -20,6 +20,8 @@ from .camera import Intrinsics
 
 # Beyond this an image is almost certainly a mistake (or a memory bomb), not an RGB-D frame.
 MAX_IMAGE_SIDE = 8192
+MAX_DEPTH_M = 10_000.0  # beyond this a depth value is a unit mistake or garbage, not a measurement
+MAX_FOCAL_RATIO = 1_000.0  # focal length / longest image side: above it the field of view is < 0.06 degrees
 
 
 class SceneError(ValueError):
@@ -115,6 +117,10 @@ def check_depth(depth: np.ndarray, expected_size: tuple[int, int] | None = None,
     with np.errstate(invalid="ignore"):
         if np.isinf(depth).any():
             raise SceneError(f"{what} holds infinite values; mark invalid pixels with 0 or NaN")
+        if (depth > MAX_DEPTH_M).any():
+            raise SceneError(
+                f"{what} holds depth up to {np.nanmax(depth):.3g} m (over {MAX_DEPTH_M:g} m): is it in the wrong unit?"
+            )
         if (depth < 0).any():
             raise SceneError(
                 f"{what} holds negative depth (min {np.nanmin(depth):.3f} m); depth is metres >= 0, 0 or NaN = invalid"
@@ -226,9 +232,17 @@ class Scene:
             if array.shape != shape:
                 raise SceneError(f"{label} have shape {array.shape} but the scene has {n} frames (expected {shape})")
         check_poses(self.poses)
-        for label, array in (("intrinsics", self.intrinsics), ("depth intrinsics", self.depth_intrinsics)):
+        for label, array, size in (
+            ("intrinsics", self.intrinsics, self.color_size),
+            ("depth intrinsics", self.depth_intrinsics, self.depth_size),
+        ):
             if not np.isfinite(array).all() or (array[:, :2] <= 0).any():
                 raise SceneError(f"{label} must be finite with positive focal lengths")
+            if (array[:, :2] > MAX_FOCAL_RATIO * max(size)).any() or (np.abs(array[:, 2:]) > 10 * max(size)).any():
+                raise SceneError(
+                    f"{label} are implausible for {size[0]}x{size[1]} images (fx, fy up to {array[:, :2].max():.3g}, "
+                    f"cx, cy up to {np.abs(array[:, 2:]).max():.3g} pixels)"
+                )
         if len(self.frame_numbers) != n or len(set(self.frame_numbers)) != n:
             raise SceneError(f"scene {self.name!r} needs {n} distinct frame numbers, got {len(self.frame_numbers)}")
         if not np.isfinite(self.timestamps).all():

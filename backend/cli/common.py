@@ -11,6 +11,21 @@ from ...shared.results import QueryResult
 from ...shared.scene import SceneError
 
 
+def at_least(minimum: int):
+    """An argparse type: an integer >= minimum (a negative count once sliced off the last item)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"takes an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
 def default_of(settings_class, name: str):
     """A settings dataclass's default for one field (default_factory included)."""
     field = settings_class.__dataclass_fields__[name]

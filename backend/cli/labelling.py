@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...shared.scene import SceneError
-from .common import model_arguments, pipeline_settings, scene_arguments
+from .common import at_least, model_arguments, pipeline_settings, scene_arguments
 
 SCANS_FAILED = 3  # exit status when some scans failed (the others are labelled); 1 is an internal error
 
@@ -24,15 +24,15 @@ def register(commands) -> None:
         default=None,
         help="run one Ray task per scan: 'auto', 'ray://HEAD:10001', or 'local' to start Ray here",
     )
-    label.add_argument("--ray-cpus", type=int, default=None, help="CPUs of a Ray instance started with 'local'")
-    label.add_argument("--cpus-per-task", type=int, default=1, help="CPUs (and torch threads) per Ray task")
+    label.add_argument("--ray-cpus", type=at_least(1), default=None, help="CPUs of a Ray instance started with 'local'")
+    label.add_argument("--cpus-per-task", type=at_least(1), default=1, help="CPUs (and torch threads) per Ray task")
     label.add_argument(
         "--gpus-per-task",
         type=float,
         default=None,
         help="GPUs per Ray task (default: 1 when --device is cuda, else 0; with --device auto, give it to use GPUs)",
     )
-    label.add_argument("--threads", type=int, default=None, help="torch threads per scan when run locally")
+    label.add_argument("--threads", type=at_least(1), default=None, help="torch threads per scan when run locally")
     label.add_argument(
         "--evaluate",
         action="store_true",

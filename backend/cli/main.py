@@ -59,3 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+if __name__ == "__main__":  # `python -m scene_r1.backend.cli.main` as well as `-m scene_r1.backend.cli`
+    sys.exit(main())

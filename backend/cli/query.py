@@ -135,10 +135,12 @@ def run_lift(args) -> int:
 
 
 def run_ground(args) -> int:
+    from ...shared.queries import check_query
     from ..api import build_pipeline
     from ..data import open_scene
     from ..pipeline.results import write_result
 
+    check_query("ground", args.query, {})  # the server's own check, before any model loads
     scene = open_scene(args.dir, args.format)
     pipeline = build_pipeline(pipeline_settings(args))
     result = run_with_progress(
@@ -151,10 +153,12 @@ def run_ground(args) -> int:
 
 
 def run_ask(args) -> int:
+    from ...shared.queries import check_query
     from ..api import build_pipeline
     from ..data import open_scene
     from ..pipeline.results import write_result
 
+    check_query("ask", args.question, {})
     scene = open_scene(args.dir, args.format)
     pipeline = build_pipeline(pipeline_settings(args))
     result = run_with_progress(lambda progress: pipeline.ask(scene, args.question, progress=progress))

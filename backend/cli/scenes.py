@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import option, scene_arguments
+from .common import at_least, option, scene_arguments
 
 
 def register(commands) -> None:
     from ..data.synth import SynthConfig
 
     synth = commands.add_parser("synth", help="render a procedural room with exact ground truth into a scene folder")
-    synth.add_argument("--seed", type=int, required=True)
+    synth.add_argument("--seed", type=at_least(0), required=True)
     synth.add_argument("--out", type=Path, required=True)
     option(synth, "--frames", SynthConfig, "frames", "frames rendered")
     option(synth, "--width", SynthConfig, "width", "image width")
@@ -27,7 +27,7 @@ def register(commands) -> None:
 
     info = commands.add_parser("info", help="print what a capture folder holds (format auto-detected)")
     scene_arguments(info)
-    info.add_argument("--sample", type=int, default=8, help="frames decoded to measure the depth range")
+    info.add_argument("--sample", type=at_least(1), default=8, help="frames decoded to measure the depth range")
     info.set_defaults(run=run_info)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...shared.scene import SceneError
-from .common import model_arguments, option, pipeline_settings
+from .common import at_least, model_arguments, option, pipeline_settings
 
 
 def register(commands) -> None:
@@ -56,7 +56,7 @@ def register(commands) -> None:
     eval_arguments(evaluation)
     evaluation.add_argument("--data", type=Path, required=True, help="a folder of scene folders with gt.json")
     evaluation.add_argument("--out", type=Path, required=True)
-    evaluation.add_argument("--limit", type=int, default=None, help="queries per scene")
+    evaluation.add_argument("--limit", type=at_least(1), default=None, help="queries per scene")
     evaluation.add_argument("--format", default=None)
     model_arguments(evaluation)
     evaluation.add_argument("--model", dest="vlm", default=None, help="same as --vlm")

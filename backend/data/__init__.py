@@ -8,7 +8,7 @@ from .readers import SCENE_FORMATS, detect_format, open_scene, write_scene
 # Checked in this order: ours, then the phone apps' exports, each known by its own files; an unzipped
 # .r3d ("r3d", known by its .depth files) goes before Record3D's EXR + JPG export, whose layout it shares.
 _formats = SCENE_FORMATS | PHONE_FORMATS
-_order = [*(k for k in SCENE_FORMATS if k != "record3d"), "r3d", "record3d", *(k for k in PHONE_FORMATS if k != "r3d")]
+_order = [*SCENE_FORMATS, "r3d", "record3d", *(k for k in PHONE_FORMATS if k not in ("r3d", "record3d"))]
 SCENE_FORMATS.clear()
 SCENE_FORMATS.update({name: _formats[name] for name in _order})
 

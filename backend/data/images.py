@@ -11,6 +11,11 @@ import numpy as np
 from ...shared.image_header import HeaderError, image_header
 from ...shared.scene import MAX_IMAGE_SIDE, SceneError
 
+# The stored pixel grid, never turned by an EXIF orientation tag: capture intrinsics describe the
+# sensor's grid (3D Scanner App writes 1920x1440 landscape JPEGs tagged orientation 6 with landscape
+# intrinsics), and OpenCV would otherwise rotate the picture away from them.
+COLOR_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+
 # A frame file never legitimately needs more; the check runs before decoding.
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
@@ -48,7 +53,7 @@ def read_color(path: Path, expected: tuple[int, int] | None = None) -> np.ndarra
     data = _read_bytes(path)
     check_dimensions(data, path, expected)
     # imdecode on bytes rather than imread: works for any path encoding, and fails loudly.
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    image = cv2.imdecode(data, COLOR_FLAGS)
     if image is None:
         raise SceneError(f"cannot decode colour image {path} (corrupt or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -1,6 +1,7 @@
 """Readers for RGB-D capture folders, auto-detected: the project's canonical scene folder,
-7-Scenes, ScanNet exports and Record3D exports. All open lazily: only metadata (poses,
-intrinsics, timestamps, image sizes from file headers) is read when a folder is opened.
+7-Scenes and ScanNet exports (phone apps' exports, Record3D's included, are in phone/). All open
+lazily: only metadata (poses, intrinsics, timestamps, image sizes from file headers) is read when a
+folder is opened.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...shared.camera import BLENDER_TO_OPENCV_CAMERA, CameraError, Intrinsics
+from ...shared.camera import CameraError, Intrinsics
 from ...shared.candidates import with_candidates  # candidates.json beside the frames
 from ...shared.scene import Frame, Scene, SceneError
 from . import checks, images
@@ -286,69 +287,6 @@ def open_scannet(path: Path) -> Scene:
     )
 
 
-# ---- Record3D ("EXR + JPG" export) --------------------------------------------------------------
-def _record3d_metadata_path(path: Path) -> Path | None:
-    return next((p for p in (path / "metadata.json", path / "metadata") if p.is_file()), None)
-
-
-def is_record3d(path: Path) -> bool:
-    return _record3d_metadata_path(path) is not None and ((path / "rgbd").is_dir() or (path / "rgb").is_dir())
-
-
-def open_record3d(path: Path) -> Scene:
-    meta_path = _record3d_metadata_path(path)
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        width, height = int(meta["w"]), int(meta["h"])
-        # K is stored column-major: [fx, 0, 0, 0, fy, 0, cx, cy, 1].
-        k = np.asarray(meta["K"], dtype=np.float64).reshape(3, 3).T
-        quat_poses = np.asarray(meta["poses"], dtype=np.float64).reshape(-1, 7)
-        fps = float(meta.get("fps", 60))
-    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as error:
-        raise SceneError(f"{meta_path} is not Record3D metadata ({type(error).__name__}: {error})") from None
-    rgb_dir = path / "rgbd" if (path / "rgbd").is_dir() else path / "rgb"
-    depth_dir = path / "rgbd" if (path / "rgbd").is_dir() else path / "depth"
-    n = len(quat_poses)
-    rgb = [rgb_dir / f"{i}.jpg" for i in range(n)]
-    depth = [depth_dir / f"{i}.exr" for i in range(n)]
-    missing = [p for p in rgb + depth if not p.is_file()]
-    if missing:
-        raise SceneError(
-            f"Record3D folder {path} lists {n} frames but lacks {len(missing)} file(s), e.g. {missing[0].name} "
-            "(an EXR + JPG export needs rgbd/N.jpg and rgbd/N.exr; a .r3d file is read as it is)"
-        )
-    # Poses are [qx, qy, qz, qw, tx, ty, tz], camera-to-world in ARKit's camera axes (x right,
-    # y up, z backwards), the same axes as Blender's camera.
-    import open3d as o3d  # here only: opening other formats (and `scene-r1 info`) stays light
-
-    poses = np.repeat(np.eye(4)[None], n, axis=0)
-    for i, (qx, qy, qz, qw, tx, ty, tz) in enumerate(quat_poses):
-        poses[i, :3, :3] = o3d.geometry.get_rotation_matrix_from_quaternion(
-            np.array([qw, qx, qy, qz]) / np.linalg.norm([qw, qx, qy, qz])
-        )
-        poses[i, :3, 3] = (tx, ty, tz)
-    poses = poses @ BLENDER_TO_OPENCV_CAMERA
-    if "dw" in meta and "dh" in meta:
-        depth_size = (int(meta["dw"]), int(meta["dh"]))
-    else:
-        first = images.read_exr_depth(depth[0])
-        depth_size = (first.shape[1], first.shape[0])
-    try:
-        intrinsics = np.tile(Intrinsics.from_matrix(k, width, height).as_array(), (n, 1))
-    except CameraError as error:
-        raise SceneError(f"{meta_path}: {error}") from None
-    return Scene(
-        FileSource(rgb, depth, images.read_exr_depth, color_size=(width, height)),
-        intrinsics,
-        poses,
-        np.arange(n) / fps,
-        (width, height),
-        depth_size,
-        name=path.name,
-        format="record3d",
-    )
-
-
 @dataclass(frozen=True)
 class SceneFormat:
     name: str
@@ -366,7 +304,6 @@ SCENE_FORMATS = {
             "7scenes", "7-Scenes sequence (frame-XXXXXX.color/.depth/.pose)", is_seven_scenes, open_seven_scenes
         ),
         SceneFormat("scannet", "ScanNet export (color/ depth/ pose/ intrinsic/)", is_scannet, open_scannet),
-        SceneFormat("record3d", "Record3D EXR+JPG export (metadata, rgbd/)", is_record3d, open_record3d),
     )
 }
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...shared.geometry import invert_pose
 from ...shared.results import QueryResult, result_from_wire
 from ...shared.scene import Scene, SceneError
 from ..data import images
@@ -54,13 +55,15 @@ def assign_vertices(vertices: np.ndarray, objects: list[LabelledObject], radius:
     return ids
 
 
-def fuse_for_export(scene: Scene):
+def fuse_for_export(scene: Scene, objects: list[LabelledObject] = ()):
     """The scan's TSDF mesh with its vertices and faces in a canonical order: Open3D's parallel
     marching cubes lists them in an order that depends on its thread count, and exported vertex
-    indices (ScanNet's segs.json, labels.ply) must not."""
+    indices (ScanNet's segs.json, labels.ply) must not. Depth is fused as far as `objects` lie."""
     from ..geometry.fusion import FusionSettings, fuse_scene
 
-    fused = fuse_scene(scene, FusionSettings(frame_stride=max(1, len(scene) // 100)))
+    stride = max(1, len(scene) // 100)
+    depth_max = max(FusionSettings.depth_max, _reach(scene, range(0, len(scene), stride), objects))
+    fused = fuse_scene(scene, FusionSettings(frame_stride=stride, depth_max=depth_max))
     vertices, triangles = fused.mesh_vertices, fused.mesh_triangles
     order = np.lexsort(vertices.T[::-1])  # by x, then y, then z
     rank = np.empty(len(order), np.int64)
@@ -71,6 +74,26 @@ def fuse_for_export(scene: Scene):
     fused.mesh_vertices, fused.mesh_colors = vertices[order], fused.mesh_colors[order]
     fused.mesh_triangles = faces.astype(np.int32)
     return fused
+
+
+def _reach(scene: Scene, frames, objects: list[LabelledObject]) -> float:
+    """Metres of depth that cover every object whole (0 for none): the lifted mask has no depth
+    limit, so an object seen only from 5 m away must not fall outside the fused mesh. Measured in
+    the frames where the object was segmented, else in those that have most of it in view."""
+    reach = 0.0
+    for obj in objects:
+        points = np.asarray(obj.points, np.float64)[:: max(1, len(obj.points) // 2000)]
+        depths = []
+        for index in [int(f) for f in obj.masks_2d if 0 <= int(f) < len(scene)] or frames:
+            intrinsics, world_to_camera = scene.intrinsics_at(index), invert_pose(scene.poses[index])
+            camera = points @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+            z = np.maximum(camera[:, 2], 1e-6)
+            u, v = intrinsics.fx * camera[:, 0] / z + intrinsics.cx, intrinsics.fy * camera[:, 1] / z + intrinsics.cy
+            inside = (camera[:, 2] > 0.1) & (u >= 0) & (u < intrinsics.width) & (v >= 0) & (v < intrinsics.height)
+            if len(points) and inside.mean() > 0.5:
+                depths.append(float(camera[:, 2].max()))
+        reach = max(reach, max(depths, default=0.0) + 0.1)
+    return reach
 
 
 def export_scan(
@@ -90,7 +113,7 @@ def export_scan(
     out, name = Path(out), safe_stem(name or scene.name)
     out.mkdir(parents=True, exist_ok=True)
     classes = list(classes or dict.fromkeys(o.label for o in objects))
-    fused = fused if fused is not None else fuse_for_export(scene)
+    fused = fused if fused is not None else fuse_for_export(scene, objects)
     ids = assign_vertices(fused.mesh_vertices, objects)
     manifest = {"scene": name, "classes": classes, "objects": [], "files": {}}
     up = scan_up(scene.poses)

@@ -95,12 +95,18 @@ def fuse_scene(scene: Scene, settings: FusionSettings = FusionSettings(), frames
         device=device,
     )
     start = time.perf_counter()
+    fused_any = False
     for done, index in enumerate(indices, 1):
-        _integrate(grid, scene.frame(index), settings, device)
+        fused_any |= _integrate(grid, scene.frame(index), settings, device)
         if progress is not None:
             progress(done, len(indices))
+    if not fused_any:
+        raise SceneError(f"no frame has valid depth within {settings.depth_max:g} m: nothing to fuse")
     fused = time.perf_counter()
-    mesh = grid.extract_triangle_mesh()
+    # Open3D keeps voxels of weight above 3 by default, i.e. seen in 4+ frames: a capture of 1-3
+    # frames (or a lift's few views) would fuse to nothing, and on a short capture an object seen
+    # in a few of its frames would be missing. Long scans keep the default's filtering of noise.
+    mesh = grid.extract_triangle_mesh(weight_threshold=float(np.clip(len(indices) / 8, 0.5, 3.0)))
     extracted = time.perf_counter()
 
     def vertex_array(key):
@@ -122,14 +128,17 @@ def fuse_scene(scene: Scene, settings: FusionSettings = FusionSettings(), frames
     )
 
 
-def _integrate(grid, frame, settings: FusionSettings, device) -> None:
-    """One frame into the grid, read at every k-th pixel so that it is at most `max_width` wide."""
+def _integrate(grid, frame, settings: FusionSettings, device) -> bool:
+    """One frame into the grid, read at every k-th pixel so that it is at most `max_width` wide;
+    False when it has no depth to fuse."""
     k = 1 if settings.max_width is None else max(1, -(-frame.depth_intrinsics.width // settings.max_width))
     depth, depth_matrix = _every_kth_pixel(frame.depth, frame.depth_intrinsics, k)
     rgb, color_matrix = _every_kth_pixel(
         frame.rgb, frame.intrinsics, max(1, round(k * frame.intrinsics.width / frame.depth_intrinsics.width))
     )
     depth = np.where(valid_depth(depth), depth, 0).astype(np.float32)
+    if not ((depth > 0) & (depth <= settings.depth_max)).any():
+        return False  # nothing to fuse (a covered lens, a view out of range): Open3D would abort on it
     depth_image = o3d.t.geometry.Image(o3d.core.Tensor(depth, device=device))
     color_image = o3d.t.geometry.Image(
         o3d.core.Tensor(np.ascontiguousarray(rgb, dtype=np.float32) / 255.0, device=device)
@@ -140,3 +149,4 @@ def _integrate(grid, frame, settings: FusionSettings, device) -> None:
     band = (1.0, settings.depth_max, settings.trunc_voxels)
     blocks = grid.compute_unique_block_coordinates(depth_image, depth_k, extrinsic, *band)
     grid.integrate(blocks, depth_image, color_image, depth_k, color_k, extrinsic, *band)
+    return True

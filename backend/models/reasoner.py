@@ -151,16 +151,24 @@ class Reasoner:
             self._grid = (cols * patch, rows * patch)  # the resized image the model saw (width, height)
         return inputs.to(self.model.device)
 
-    def generate(self, prompt: str, images=None, video=None, video_fps=None, answer_format=None, validate=None) -> Generation:
+    def generate(self, prompt: str, images=None, video=None, video_fps=None, answer_format=None, validate=None,
+                 constrain=None) -> Generation:
         """Ask once; if `validate(reply)` fails and a format is given, decode the answer again under
-        that format (after the model's own reasoning), so a weak model still yields a usable answer."""
+        that format (after the model's own reasoning), so a weak model still yields a usable answer.
+        `constrain(tokenizer, prompt_length)` gives a logits processor that bounds the free answer
+        (e.g. references.ReferenceConstraint)."""
         start = time.perf_counter()
         inputs = self._inputs(prompt, images, video, video_fps)
         prompt_length = inputs["input_ids"].shape[1]
+        extra = {}
+        if constrain is not None:
+            from transformers import LogitsProcessorList
+
+            extra["logits_processor"] = LogitsProcessorList([constrain(self.tokenizer, prompt_length)])
         model_start = time.perf_counter()
         with self.torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=self.settings.max_new_tokens, do_sample=False,
-                                         output_scores=True, return_dict_in_generate=True)
+                                         output_scores=True, return_dict_in_generate=True, **extra)
         self.model_seconds += time.perf_counter() - model_start
         new_tokens = output.sequences[0, prompt_length:]
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=False)

@@ -102,6 +102,16 @@ def make_tiny_qwen2_5_vl(out, hidden: int = 64, layers: int = 2, max_pixels: int
     return out
 
 
+def make_recipe_model(out, recipe, corpus: list[str]) -> Path:
+    """The untrained model of a training recipe's shape (its hidden, layers, vision_hidden, vision_depth,
+    vocab_size and seed), the tokenizer learned from `corpus`; kept when `out` already holds one."""
+    out = Path(out)
+    if (out / "config.json").exists():
+        return out
+    shape = ("hidden", "layers", "vision_hidden", "vision_depth", "vocab_size", "seed")
+    return make_tiny_qwen2_5_vl(out, corpus=corpus, **{name: getattr(recipe, name) for name in shape})
+
+
 def make_tiny_sam2_video(out, image_size: int = 256, seed: int = 0):
     """transformers' Sam2VideoModel + Sam2VideoProcessor at a small image size, random weights."""
     import torch

@@ -21,6 +21,7 @@ from ...shared.scene import Scene, SceneError
 from ..geometry.mask3d import mask_to_3d
 from ..models.parsing import ParseError, parse_ids
 from ..models.reasoner import THINK_THEN_ANSWER, Number, _clean
+from ..models.references import ReferenceConstraint
 from .results import masks_to_rle, stage_report
 
 GROUNDING_MODES = ("auto", "box", "candidates")
@@ -162,6 +163,9 @@ class CandidateGrounder:
             images=images,
             answer_format=["[", Number(max(ids), low=0), "]"],
             validate=lambda reply: parse_ids(reply.answer, ids),
+            constrain=lambda tokenizer, length: ReferenceConstraint(
+                tokenizer, length, [c.reference for c in table.candidates]
+            ),
         )
         chosen = parse_ids(generation.reply.answer, ids)
         if not every:

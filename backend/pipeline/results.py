@@ -71,12 +71,17 @@ def write_result(result: QueryResult, out, extra: dict | None = None) -> dict:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SceneError(f"--out {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     written = result.to_json() | (extra or {})
     if result.lifted:
-        write_points_ply(out / "mask.ply", [i.mask3d for i in result.lifted])
         written["mask_ply"] = "mask.ply"
-    (out / "result.json").write_text(json.dumps(written, indent=1, ensure_ascii=False), encoding="utf-8")
+    # Encoded before anything is written, so text that cannot be saved leaves no half result.
+    data = json.dumps(written, indent=1, ensure_ascii=False).encode("utf-8", errors="backslashreplace")
+    out.mkdir(parents=True, exist_ok=True)
+    if result.lifted:
+        write_points_ply(out / "mask.ply", [i.mask3d for i in result.lifted])
+    partial = out / "result.json.partial"
+    partial.write_bytes(data)
+    partial.replace(out / "result.json")  # result.json appears whole or not at all
     return written
 
 
@@ -105,6 +110,7 @@ def lift_to_folder(
     start = time.perf_counter()
     size = scene.intrinsics_at(frame_index).size
     points = None if points is None or len(points) == 0 else check_points(points, size)
+    masks_2d = {}
     if segmenter is None and points is None:
         mask = lift_from_box(scene, frame_index, box, views=views)
         name = "geometric"
@@ -112,14 +118,16 @@ def lift_to_folder(
         segmenter = segmenter or GeometricTracker()
         track_start = time.perf_counter()
         frames = select_views(scene.poses, scene.check_index(frame_index), views)
-        mask = mask_to_3d(scene, segmenter.track(scene, frame_index, box, frames, points=points))
+        masks = segmenter.track(scene, frame_index, box, frames, points=points)
+        mask = mask_to_3d(scene, masks)
+        masks_2d = masks_to_rle(masks)  # kept, as `ground` keeps them: COCO exports are made of them
         mask.timings = {"track": time.perf_counter() - track_start} | mask.timings
         name = segmenter.name
     box = prompt_box(box, points, size)
     result = QueryResult(
         query="", scene=scene.name, mode=LIFT, key_frame=int(frame_index), notes=[*notes, f"segmenter: {name}"]
     )
-    result.instances = [Instance(label="", box_2d=[float(b) for b in box], mask3d=mask)]
+    result.instances = [Instance(label="", box_2d=[float(b) for b in box], masks_2d=masks_2d, mask3d=mask)]
     result.timings = dict(mask.timings)
     # The keys `scene-r1 lift` has always written at the top level, beside the common result.
     extra = {"frame": int(frame_index), "frames_total": len(scene)}

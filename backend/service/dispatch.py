@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 
+from ...shared.camera import CameraError
 from ...shared.protocol import MAX_HEADER_BYTES, Message, ProtocolError, decode, error_message, safe_id
 from ...shared.scene import SceneError
 from .validation import validate_request
@@ -31,7 +32,7 @@ class Dispatcher:
             return self.handlers[message.type](route, message)
         except ProtocolError as error:
             return error_message(request_id or _peek_id(body), error.code, str(error))
-        except SceneError as error:
+        except (SceneError, CameraError) as error:  # e.g. an upload's focal length of 0
             return error_message(request_id or "unknown", "bad-scene", str(error))
         except MemoryError:
             log.error("out of memory handling request %s", request_id)

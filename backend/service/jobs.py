@@ -13,12 +13,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ...shared.protocol import Message, error_message
+from ...shared.protocol import Message, ProtocolError, error_message
 from ...shared.scene import SceneError
 from ..models.loading import ModelError
 from ..pipeline.pipeline import Cancelled
 
 log = logging.getLogger("scene_r1.service")
+
+# Queries one client may have waiting: one socket sending hundreds would otherwise queue minutes of
+# work ahead of every other client (and for nobody, once it has gone).
+MAX_QUEUED_PER_CLIENT = 32
 
 
 @dataclass
@@ -65,11 +69,15 @@ class JobRunner:
 
     def submit(self, job: QueryJob) -> int | None:
         """Queue a job; None when this client's job of that request id is already on its way (a retry).
-        Another client's request of the same id is its own job."""
+        Another client's request of the same id is its own job. ProtocolError("busy") when this
+        client has MAX_QUEUED_PER_CLIENT jobs waiting."""
         key = job_key(job.route, job.request_id)
         with self.lock:
             if key in self.running or key in self.queued:
                 return None
+            if sum(1 for route, _ in self.queued if route == key[0]) >= MAX_QUEUED_PER_CLIENT:
+                text = f"this client has {MAX_QUEUED_PER_CLIENT} queries waiting already; wait for them or cancel some"
+                raise ProtocolError("busy", text)
             self.queued[key] = job
         self.jobs.put(job)
         return self.jobs.qsize()

@@ -101,7 +101,7 @@ def train_nano(out, recipe: NanoRecipe = NanoRecipe(), log=print) -> Path:
 
 def _initial_model(base: Path, data: Path, settings: RecordSettings, recipe: NanoRecipe) -> Path:
     """The untrained model, its tokenizer learned from the training records' text (kept when present)."""
-    from ..models.tiny import make_tiny_qwen2_5_vl
+    from ..models.tiny import make_recipe_model
 
     if (base / "config.json").exists():
         return base
@@ -110,17 +110,7 @@ def _initial_model(base: Path, data: Path, settings: RecordSettings, recipe: Nan
         for task in TASKS
         for r in records(data, task, settings)
     ]
-    make_tiny_qwen2_5_vl(
-        base,
-        hidden=recipe.hidden,
-        layers=recipe.layers,
-        vision_hidden=recipe.vision_hidden,
-        vision_depth=recipe.vision_depth,
-        vocab_size=recipe.vocab_size,
-        corpus=corpus,
-        seed=recipe.seed,
-    )
-    return base
+    return make_recipe_model(base, recipe, corpus)
 
 
 def _copy_model(source: Path, target: Path) -> None:

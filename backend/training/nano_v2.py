@@ -45,24 +45,14 @@ def make_records(out, recipe: NanoV2Recipe = NanoV2Recipe(), seeds=None) -> int:
 
 def train_nano_v2(records, out, recipe: NanoV2Recipe = NanoV2Recipe(), device: str = "cuda", log=print) -> Path:
     """The initial model (tokenizer learned from the records' text), then SFT and GRPO."""
-    from ..models.tiny import make_tiny_qwen2_5_vl
+    from ..models.tiny import make_recipe_model
     from .candidate_train import CandidateTrainSettings, read_records, train_candidates
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1), encoding="utf-8")
     corpus = [r["prompt"][0]["content"][-1]["text"] + " " + r["solution"] for r in read_records(records)[::3]]
-    base = out / "init"
-    make_tiny_qwen2_5_vl(
-        base,
-        hidden=recipe.hidden,
-        layers=recipe.layers,
-        vision_hidden=recipe.vision_hidden,
-        vision_depth=recipe.vision_depth,
-        vocab_size=recipe.vocab_size,
-        corpus=corpus,
-        seed=recipe.seed,
-    )
+    base = make_recipe_model(out / "init", recipe, corpus)
     settings = CandidateTrainSettings(
         records=str(records),
         model=str(base),

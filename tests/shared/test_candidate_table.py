@@ -161,3 +161,16 @@ def test_a_blender_object_as_a_candidate():
     assert class_words("Cube.003") == () and class_words("FloorLamp") == ("floor lamp",)
     with pytest.raises(CandidateError, match="corners"):
         candidate_from_object(4, "Cube", [], None, [[0, 0, float("nan")], [1, 1, 1]])
+
+
+def test_a_floor_and_a_wall_stay_choosable_rows_but_anchor_no_relation():
+    """Artists' scenes have floor planes and walls: every object would be "next to" or "on" them."""
+    floor = Candidate(6, "Plane", (), ("Floor",), "gray", box((-4, -4, 0), (4, 4, 0)))
+    wall = Candidate(7, "Wall", ("wall",), (), "white", box((-4, 4, 0), (4, 4.1, 2.5)))
+    plain = relate(room())
+    with_structure = relate([*room(), floor, wall])
+    assert with_structure.relations[6] == [] and with_structure.relations[7] == []
+    assert all(with_structure.relations[c.id] == plain.relations[c.id] for c in room())
+    assert {6, 7} <= set(with_structure.ids) and "Plane" in with_structure.to_text()
+    rug = Candidate(8, "Rug", ("rug",), (), "red", box((0, 0, 0), (2.0, 1.4, 0.01)))  # not room-sized: an object
+    assert any("rug 8" in phrase for phrase in relate([*room(), rug]).relations[4])

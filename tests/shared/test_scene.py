@@ -51,6 +51,8 @@ def test_depth_size_may_differ_from_colour():
         (dict(timestamps=[0.0, 1.0, 0.5]), "must not decrease"),
         (dict(timestamps=[0.0, np.inf, 2.0]), "finite"),
         (dict(depth=[np.ones((24, 32), np.float32)] * 2), "3 colour images but 2 depth maps"),
+        (dict(intrinsics=Intrinsics(1e300, 1e300, 15.5, 11.5, 32, 24)), "implausible"),
+        (dict(intrinsics=Intrinsics(60, 60, 1e9, 11.5, 32, 24)), "implausible"),
     ],
 )
 def test_bad_metadata_gives_a_clear_error(overrides, message):
@@ -66,6 +68,7 @@ def test_bad_metadata_gives_a_clear_error(overrides, message):
         (np.zeros((20, 32, 3), np.uint8), None, "colour size"),
         (None, np.full((24, 32), -1.0, np.float32), "negative depth"),
         (None, np.full((24, 32), np.inf, np.float32), "infinite"),
+        (None, np.full((24, 32), 1e30, np.float32), "wrong unit"),
         (None, np.ones((24, 32), np.float64), "float32"),
         (None, np.ones((24, 32, 1), np.float32), "HxW"),
     ],

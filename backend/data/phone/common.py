@@ -6,6 +6,8 @@ y up and z backwards (OpenGL's camera, Blender's too), in a gravity-aligned worl
 Scene-R1 uses OpenCV's camera axes (x right, y down, z forwards): the conversion flips the
 camera's y and z, on the right of the pose, and nothing else. The world frame is kept as recorded.
 ARKit's depth confidence is 0 (low), 1 (medium), 2 (high); low-confidence depth is marked invalid.
+Apps store those levels as 0/1/2 (Stray Scanner, 3D Scanner App, Record3D) or 0/127/255 (Polycam,
+polyform's README): `confidence_levels` reads either.
 """
 
 from __future__ import annotations
@@ -71,6 +73,14 @@ def masked_depth(depth: np.ndarray, confidence: np.ndarray | None, minimum: int,
     return depth
 
 
+def confidence_levels(raw: np.ndarray) -> np.ndarray:
+    """ARKit levels 0/1/2 from a confidence map stored as the levels themselves or as 0/127/255."""
+    raw = np.asarray(raw, dtype=np.int32)
+    if raw.size and raw.max() > ARKIT_HIGH:  # 8-bit grey encoding: 0 low, 127 medium, 255 high
+        return np.clip(np.rint(raw / 127.5), ARKIT_LOW, ARKIT_HIGH).astype(np.int32)
+    return raw
+
+
 def read_confidence_png(path: Path) -> np.ndarray:
     """An 8-bit (or 16-bit) single-channel confidence PNG as integers."""
     import cv2
@@ -80,7 +90,7 @@ def read_confidence_png(path: Path) -> np.ndarray:
     raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if raw is None or raw.ndim != 2:
         raise SceneError(f"cannot decode confidence map {path} (needs a single-channel PNG)")
-    return raw.astype(np.int32)
+    return confidence_levels(raw)
 
 
 def read_json(path: Path, what: str):
@@ -115,3 +125,41 @@ def matrix_from(values, shape: tuple[int, int], what: str, order: str = "C") -> 
     if not np.isfinite(matrix).all():
         raise SceneError(f"{what} holds non-finite numbers")
     return matrix
+
+
+def intrinsics_from_flat(values, what: str) -> np.ndarray:
+    """fx, fy, cx, cy from a 3x3 camera matrix given as 9 numbers (or nested), row-major
+    [fx, 0, cx, 0, fy, cy, 0, 0, 1] or column-major [fx, 0, 0, 0, fy, 0, cx, cy, 1]: apps disagree
+    (3D Scanner App writes row-major, Record3D column-major), and the zeros tell which."""
+    k = matrix_from(values, (3, 3), what)
+    if k[0, 2] == 0 and k[1, 2] == 0 and (k[2, 0] != 0 or k[2, 1] != 0):
+        k = k.T  # column-major: the principal point sits in the bottom row
+    if k[2, 0] != 0 or k[2, 1] != 0 or k[0, 1] != 0 or k[1, 0] != 0 or k[2, 2] != 1:
+        raise SceneError(f"{what} is not a pinhole camera matrix [fx, 0, cx, 0, fy, cy, 0, 0, 1]: {k.ravel().tolist()}")
+    fxfycxcy = np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2]])
+    if fxfycxcy[0] <= 0 or fxfycxcy[1] <= 0:
+        raise SceneError(f"{what}: focal lengths must be positive, got {fxfycxcy[0]}, {fxfycxcy[1]}")
+    return fxfycxcy
+
+
+def pose_from_flat(values, what: str) -> np.ndarray:
+    """A 4x4 rigid transform from 16 numbers, row-major (last row 0 0 0 1) or column-major (last
+    column 0 0 0 1, the translation in elements 12..14 as simd_float4x4 stores it)."""
+    pose = matrix_from(values, (4, 4), what)
+    bottom = np.array([0.0, 0.0, 0.0, 1.0])
+    if not np.allclose(pose[3], bottom, atol=1e-6) and np.allclose(pose[:, 3], bottom, atol=1e-6):
+        pose = pose.T
+    if not np.allclose(pose[3], bottom, atol=1e-6):
+        raise SceneError(f"{what} is not a rigid transform (no 0 0 0 1 row): {pose.ravel().round(4).tolist()}")
+    return pose
+
+
+def check_principal_point(fxfycxcy: np.ndarray, size: tuple[int, int], what: str) -> None:
+    """Intrinsics describe the image they come with: a principal point outside it means they were
+    written for another resolution (or orientation), which no reader can guess."""
+    cx, cy = float(fxfycxcy[2]), float(fxfycxcy[3])
+    if not (0 < cx < size[0] and 0 < cy < size[1]):
+        raise SceneError(
+            f"{what}: principal point ({cx:.1f}, {cy:.1f}) lies outside the {size[0]}x{size[1]} image "
+            "(intrinsics for another resolution or orientation)"
+        )

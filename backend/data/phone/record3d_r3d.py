@@ -1,9 +1,13 @@
-"""Record3D's own `.r3d` file: a zip archive holding `metadata` (JSON: w, h colour size; dw, dh
-depth size; K, the 3x3 colour intrinsics stored column-major; fps; poses, one [qx, qy, qz, qw,
-x, y, z] camera-to-world per frame in ARKit's camera axes; optionally frameTimestamps) and per
-frame i `rgbd/i.jpg`, `rgbd/i.depth` (LZFSE-compressed float32 metres, dh x dw) and `rgbd/i.conf`
-(LZFSE-compressed uint8: 0 low, 1 medium, 2 high). Read in place, one member at a time; the same
-files unzipped into a folder are read too.
+"""Record3D's own `.r3d` file: a zip archive holding `metadata` (JSON: w, h colour size, 720x960
+portrait for LiDAR scans; dw, dh depth size, 192x256; K, the 3x3 colour intrinsics stored
+column-major [fx, 0, 0, 0, fy, 0, cx, cy, 1]; perFrameIntrinsicCoeffs, [fx, fy, cx, cy] per frame in
+newer versions; fps; poses, one [qx, qy, qz, qw, x, y, z] camera-to-world per frame in ARKit's camera
+axes; initPose; frameTimestamps) and per frame i `rgbd/i.jpg`, `rgbd/i.depth` (LZFSE-compressed
+float32 metres, dh x dw, NaN where unknown) and `rgbd/i.conf` (LZFSE-compressed uint8: 0 low,
+1 medium, 2 high; LiDAR only). Sources: nerfstudio's record3d_utils (quaternion order, K transposed),
+codekansas/usa's r3d dataset (dw/dh, frameTimestamps, conf, NaN depth; older files lack dw/dh, whose
+size is then read off the first depth map). Read in place, one member at a time; the same files
+unzipped into a folder are read too.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ....shared.camera import Intrinsics
 from ....shared.scene import Scene, SceneError
-from ..images import check_dimensions
+from ..images import COLOR_FLAGS, check_dimensions
 from .common import (
     ARKIT_MEDIUM,
     LoaderSource,
     arkit_to_opencv,
+    check_principal_point,
+    intrinsics_from_flat,
     masked_depth,
     matrix_from,
     quaternion_pose,
@@ -98,10 +103,33 @@ def lzfse_decode(data: bytes, expected: int, what: str) -> bytes:
     return out.raw[:expected]
 
 
+def lzfse_decoded_size(data: bytes, limit: int, what: str) -> int:
+    """How many bytes LZFSE data expands to, decoded into a buffer of limit + 1 bytes at most."""
+    out = ctypes.create_string_buffer(limit + 1)
+    written = _lzfse_decoder()(out, limit + 1, data, len(data), None) if data else 0
+    if written == 0 or written > limit:
+        raise SceneError(f"{what} is not LZFSE data of a depth map at most the colour image's size")
+    return written
+
+
+def _depth_size(archive: R3DArchive, width: int, height: int) -> tuple[int, int]:
+    """(dw, dh) of files that predate the dw/dh fields: the first depth map's pixel count, at the
+    colour image's aspect ratio."""
+    pixels = lzfse_decoded_size(archive.read("rgbd/0.depth"), width * height * 4, "rgbd/0.depth") // 4
+    dw = int(round(np.sqrt(pixels * width / height)))
+    if dw <= 0 or pixels % dw or abs(pixels // dw * width - dw * height) > height:
+        raise SceneError(
+            f"{archive.path}: metadata has no dw/dh and rgbd/0.depth's {pixels} pixels fit no {width}:{height} size"
+        )
+    return dw, pixels // dw
+
+
 def _metadata(archive: R3DArchive) -> dict:
     try:
         meta = json.loads(archive.read("metadata").decode("utf-8"))
-        sizes = {k: int(meta[k]) for k in ("w", "h", "dw", "dh")}
+        sizes = {k: int(meta[k]) for k in ("w", "h")}
+        if "dw" in meta and "dh" in meta:
+            sizes |= {k: int(meta[k]) for k in ("dw", "dh")}
         poses = np.asarray(meta["poses"], dtype=np.float64)
         fps = float(meta.get("fps", 60))
     except (KeyError, TypeError, ValueError, UnicodeDecodeError, AttributeError) as error:
@@ -110,14 +138,31 @@ def _metadata(archive: R3DArchive) -> dict:
         raise SceneError(f"{archive.path}: metadata fps must be a positive number, got {meta.get('fps')!r}")
     if poses.ndim != 2 or poses.shape[1] != 7 or len(poses) == 0:
         raise SceneError(f"{archive.path}: metadata poses must be [qx, qy, qz, qw, x, y, z] per frame")
+    if "dw" not in sizes:
+        sizes["dw"], sizes["dh"] = _depth_size(archive, sizes["w"], sizes["h"])
     return meta | sizes | {"poses": poses, "fps": fps}
+
+
+def record3d_intrinsics(meta: dict, n: int, what: str) -> np.ndarray:
+    """(n, 4) fx, fy, cx, cy of the colour image: perFrameIntrinsicCoeffs when it lists every frame,
+    else K (column-major as Record3D writes it; a row-major K is recognised by its zeros)."""
+    per_frame = meta.get("perFrameIntrinsicCoeffs")
+    if isinstance(per_frame, list) and len(per_frame) == n:
+        coeffs = matrix_from(per_frame, (n, 4), f"{what} perFrameIntrinsicCoeffs")
+        if (coeffs[:, :2] <= 0).any():
+            raise SceneError(f"{what} perFrameIntrinsicCoeffs holds a focal length <= 0")
+    else:
+        coeffs = np.tile(intrinsics_from_flat(meta.get("K"), f"{what} K"), (n, 1))
+    for k in coeffs[:: max(1, n // 16)]:
+        check_principal_point(k, (int(meta["w"]), int(meta["h"])), f"{what} intrinsics")
+    return coeffs
 
 
 def open_r3d(path: Path) -> Scene:
     archive = R3DArchive(path)
     meta = _metadata(archive)
     n, depth_shape = len(meta["poses"]), (meta["dh"], meta["dw"])
-    k = matrix_from(meta.get("K"), (3, 3), f"{path.name} metadata K", order="F")
+    intrinsics = record3d_intrinsics(meta, n, f"{path.name} metadata")
     missing = [
         f"rgbd/{i}.{ext}" for i in range(n) for ext in ("jpg", "depth") if f"rgbd/{i}.{ext}" not in archive.names
     ]
@@ -129,7 +174,7 @@ def open_r3d(path: Path) -> Scene:
     def load_rgb(i: int) -> np.ndarray:
         data = np.frombuffer(archive.read(f"rgbd/{i}.jpg"), np.uint8)
         check_dimensions(data, f"rgbd/{i}.jpg in {path}", (meta["w"], meta["h"]))
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        image = cv2.imdecode(data, COLOR_FLAGS)
         if image is None:
             raise SceneError(f"cannot decode rgbd/{i}.jpg in {path}")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -143,7 +188,7 @@ def open_r3d(path: Path) -> Scene:
 
     return Scene(
         LoaderSource(n, load_rgb, load_depth),
-        np.tile(Intrinsics.from_matrix(k, meta["w"], meta["h"]).as_array(), (n, 1)),
+        intrinsics,
         arkit_to_opencv(np.stack([quaternion_pose(*p) for p in meta["poses"]])),
         times,
         (meta["w"], meta["h"]),

@@ -1,8 +1,18 @@
-"""Stray Scanner's dataset folder: `rgb.mp4` (the colour video, HEVC, typically 1920x1440),
-`depth/000000.png` (16-bit millimetres, 256x192, one per video frame), `confidence/000000.png`
-(0 low, 1 medium, 2 high), `odometry.csv` (header, then timestamp, frame, x, y, z, qx, qy, qz, qw
-per frame: camera-to-world in ARKit's camera axes) and `camera_matrix.csv` (3x3, for the video's
-resolution). The video is decoded with PyAV (FFmpeg), seeking to the frame asked for.
+"""Stray Scanner's dataset folder, as the app writes it (strayrobots/scanner, Helpers/*Encoder.swift;
+read the same way by kekeblom/StrayVisualizer's stray_visualize.py):
+
+- `rgb.mp4`: the colour video (HEVC, 1920x1440), one picture per saved frame, in frame order;
+- `depth/000000.png`: 16-bit millimetres, 256x192 (app versions before 2022 wrote `000000.npy`,
+  uint16 millimetres too);
+- `confidence/000000.png`: ARKit's levels 0 low, 1 medium, 2 high;
+- `odometry.csv`: a header `timestamp, frame, x, y, z, qx, qy, qz, qw`, then one row per frame
+  (the first app versions wrote `x, y, z, qx, qy, qz, qw` rows without header, time or frame);
+- `camera_matrix.csv`: the 3x3 camera matrix of the video's resolution, comma-separated rows.
+
+The pose rotation is NOT in ARKit's camera axes: OdometryEncoder writes q_WA * q_AC with q_AC a half
+turn about x, i.e. the camera already in OpenCV's axes (x right, y down, z forwards), which is how
+StrayVisualizer hands it to Open3D untouched. So no axis conversion is applied here.
+The video is decoded with PyAV (FFmpeg); the i-th odometry row is the video's i-th picture.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from ..readers import image_size
 from .common import (
     ARKIT_MEDIUM,
     LoaderSource,
-    arkit_to_opencv,
+    check_principal_point,
     masked_depth,
     matrix_from,
     quaternion_pose,
@@ -28,47 +38,66 @@ from .common import (
 from .video import VideoFrames
 
 ODOMETRY_FIELDS = ("timestamp", "frame", "x", "y", "z", "qx", "qy", "qz", "qw")
+POSE_FIELDS = ODOMETRY_FIELDS[2:]
+VIDEO_TIMESCALE = 60.0  # VideoEncoder stamps frame n at n/60 s: the rate when odometry has no times
+MAX_DEPTH_NPY_BYTES = 64 * 1024 * 1024
 
 
 def is_stray(path: Path) -> bool:
     return (path / "odometry.csv").is_file() and (path / "rgb.mp4").is_file()
 
 
-def read_odometry(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(timestamps, frame numbers, ARKit camera-to-world poses) from odometry.csv."""
+def _columns(path: Path, first: list[str]) -> tuple[dict[str, int], bool]:
+    """Column of each field, and whether the first row is a header."""
+    cells = [c.strip() for c in first]
+    try:
+        [float(c) for c in cells]
+    except ValueError:
+        columns = {name: cells.index(name) for name in ODOMETRY_FIELDS if name in cells}
+        missing = [n for n in POSE_FIELDS if n not in columns]
+        if missing:
+            raise SceneError(f"{path} lacks column(s) {', '.join(missing)} (header: {', '.join(cells)})") from None
+        return columns, True
+    if len(cells) == len(ODOMETRY_FIELDS):
+        return {name: i for i, name in enumerate(ODOMETRY_FIELDS)}, False
+    if len(cells) == len(POSE_FIELDS):
+        return {name: i for i, name in enumerate(POSE_FIELDS)}, False
+    raise SceneError(f"{path}: rows of {len(cells)} numbers, expected 9 (timestamp, frame, x..qw) or 7 (x..qw)")
+
+
+def read_odometry(path: Path) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(timestamps or None, frame numbers, camera-to-world poses in OpenCV axes) from odometry.csv."""
     try:
         with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as error:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise SceneError(f"cannot read {path}: {error}") from None
     if not rows:
         raise SceneError(f"{path} is empty")
-    header = [h.strip() for h in rows[0]]
-    columns = {name: header.index(name) for name in ODOMETRY_FIELDS if name in header}
-    if len(columns) != len(ODOMETRY_FIELDS):
-        missing = [n for n in ODOMETRY_FIELDS if n not in columns]
-        raise SceneError(f"{path} lacks column(s) {', '.join(missing)} (header: {', '.join(header)})")
+    columns, has_header = _columns(path, rows[0])
     stamps, numbers, poses = [], [], []
-    for line, row in enumerate(rows[1:], 2):
-        if not any(cell.strip() for cell in row):
-            continue
+    for line, row in enumerate(rows[1:] if has_header else rows, 2 if has_header else 1):
         try:
             values = {name: float(row[i]) for name, i in columns.items()}
         except (IndexError, ValueError):
-            raise SceneError(
-                f"{path} line {line} is not {len(ODOMETRY_FIELDS)} numbers: {','.join(row)[:80]}"
-            ) from None
-        stamps.append(values["timestamp"])
-        numbers.append(int(values["frame"]))
+            raise SceneError(f"{path} line {line} is not {len(columns)} numbers: {','.join(row)[:80]}") from None
+        stamps.append(values.get("timestamp", np.nan))
+        numbers.append(values.get("frame", len(numbers)))
         poses.append(quaternion_pose(*(values[k] for k in ("qx", "qy", "qz", "qw", "x", "y", "z"))))
     if not poses:
         raise SceneError(f"{path} has a header but no poses")
-    return np.array(stamps), np.array(numbers), np.stack(poses)
+    numbers = np.array(numbers)
+    if not (np.isfinite(numbers).all() and (numbers >= 0).all() and (numbers == np.round(numbers)).all()):
+        raise SceneError(f"{path}: frame numbers must be whole numbers >= 0")
+    if len(set(numbers.tolist())) != len(numbers):
+        raise SceneError(f"{path} names a frame twice")
+    times = None if "timestamp" not in columns else np.array(stamps)
+    return times, numbers.astype(np.int64), np.stack(poses)
 
 
 def read_camera_matrix(path: Path) -> np.ndarray:
     try:
-        rows = [row for row in csv.reader(path.read_text(encoding="utf-8").splitlines()) if row]
+        rows = [row for row in csv.reader(path.read_text(encoding="utf-8").splitlines()) if any(c.strip() for c in row)]
         return matrix_from([[float(v) for v in row] for row in rows], (3, 3), path.name)
     except FileNotFoundError:
         raise SceneError(f"Stray Scanner folder {path.parent} lacks camera_matrix.csv") from None
@@ -76,40 +105,71 @@ def read_camera_matrix(path: Path) -> np.ndarray:
         raise SceneError(f"{path} is not a 3x3 matrix of comma-separated numbers: {error}") from None
 
 
+def read_depth_npy(path: Path) -> np.ndarray:
+    """Depth saved by app versions before 2022: a .npy of uint16 millimetres."""
+    if path.stat().st_size > MAX_DEPTH_NPY_BYTES:
+        raise SceneError(f"{path} is larger than any depth map should be")
+    try:
+        raw = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise SceneError(f"cannot read depth {path}: {error}") from None
+    if raw.ndim != 2 or raw.dtype != np.uint16:
+        raise SceneError(f"depth {path} must be a 2D uint16 array (millimetres), got {raw.dtype} {raw.shape}")
+    return raw.astype(np.float32) * np.float32(0.001)
+
+
+def _depth_files(path: Path, numbers: np.ndarray) -> list[Path]:
+    found = []
+    for n in numbers:
+        png, npy = path / "depth" / f"{n:06d}.png", path / "depth" / f"{n:06d}.npy"
+        found.append(png if png.is_file() or not npy.is_file() else npy)
+    return found
+
+
+def _depth_size(depth: Path) -> tuple[int, int]:
+    if depth.suffix == ".npy":
+        shape = read_depth_npy(depth).shape
+        return shape[1], shape[0]
+    return image_size(depth)
+
+
 def open_stray(path: Path) -> Scene:
     stamps, numbers, poses = read_odometry(path / "odometry.csv")
     k = read_camera_matrix(path / "camera_matrix.csv")
     video = VideoFrames(path / "rgb.mp4")
-    width, height = video.size
-    if not (0 < k[0, 2] < width and 0 < k[1, 2] < height):
-        raise SceneError(
-            f"camera_matrix.csv's principal point ({k[0, 2]:.1f}, {k[1, 2]:.1f}) lies outside the "
-            f"{width}x{height} video"
-        )
-    depth = [path / "depth" / f"{n:06d}.png" for n in numbers]
-    confidence = [path / "confidence" / f"{n:06d}.png" for n in numbers]
-    has_confidence = (path / "confidence").is_dir()
-    missing = [p for p in depth + (confidence if has_confidence else []) if not p.is_file()]
-    if missing:
-        raise SceneError(
-            f"Stray Scanner folder {path} lacks {len(missing)} file(s), e.g. {missing[0].relative_to(path)}"
-        )
+    fxfycxcy = np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2]])
+    check_principal_point(fxfycxcy, video.size, "camera_matrix.csv (for rgb.mp4)")
     n = len(numbers)
-    if numbers.max() >= video.frame_count:
-        raise SceneError(f"odometry.csv names frame {numbers.max()} but rgb.mp4 holds {video.frame_count} frames")
+    if n > video.frame_count:
+        raise SceneError(f"odometry.csv lists {n} frames but rgb.mp4 holds {video.frame_count}")
+    # DatasetEncoder saves depth and confidence only when ARKit gave them ("scene depth missing"):
+    # such rows are skipped, a missing confidence map leaves that frame's depth unfiltered.
+    all_depth = _depth_files(path, numbers)
+    rows = [i for i, file in enumerate(all_depth) if file.is_file()]
+    if not rows:
+        raise SceneError(f"Stray Scanner folder {path} has no depth/NNNNNN.png (or .npy) for any odometry row")
+    depth = [all_depth[i] for i in rows]
+    confidence = [path / "confidence" / f"{numbers[i]:06d}.png" for i in rows]
+    notes = [f"skipped {n - len(rows)} frame(s) without a depth map"] if len(rows) < n else []
+    if stamps is None:
+        stamps = numbers / VIDEO_TIMESCALE
+        notes.append(f"odometry.csv carries no timestamps (early app version); frames taken at {VIDEO_TIMESCALE:g} fps")
 
     def load_depth(index: int) -> np.ndarray:
-        conf = read_confidence_png(confidence[index]) if has_confidence else None
-        return masked_depth(images.read_depth_png(depth[index], 0.001), conf, ARKIT_MEDIUM, depth[index])
+        file = depth[index]
+        metres = read_depth_npy(file) if file.suffix == ".npy" else images.read_depth_png(file, 0.001)
+        conf = read_confidence_png(confidence[index]) if confidence[index].is_file() else None
+        return masked_depth(metres, conf, ARKIT_MEDIUM, file)
 
     return Scene(
-        LoaderSource(n, lambda index: video.frame(int(numbers[index])), load_depth),
-        np.tile([k[0, 0], k[1, 1], k[0, 2], k[1, 2]], (n, 1)),
-        arkit_to_opencv(poses),
-        relative_times(stamps),
-        (width, height),
-        image_size(depth[0]),
+        LoaderSource(len(rows), lambda index: video.frame(rows[index]), load_depth),  # row i: picture i
+        np.tile(fxfycxcy, (len(rows), 1)),
+        poses[rows],
+        relative_times(stamps[rows]),
+        video.size,
+        _depth_size(depth[0]),
         name=path.name,
         format="stray",
-        frame_numbers=[int(n) for n in numbers],
+        frame_numbers=[int(numbers[i]) for i in rows],
+        notes=notes,
     )

@@ -5,9 +5,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from ....shared.camera import Intrinsics
 from ....shared.scene import SceneError
 
 TRAJECTORIES = ("orbit", "walk")  # camera paths trajectory.py draws
+
+
+def check_camera(config, what: str, enough: bool = True) -> None:
+    """The camera settings both kinds of room share (frames, width, height, fps, trajectory)."""
+    if config.frames < 1 or config.width < 8 or config.height < 8 or config.fps <= 0:
+        raise SceneError(
+            f"invalid {what} settings (frames >= 1, width and height >= 8, fps > 0): frames={config.frames}, "
+            f"width={config.width}, height={config.height}, fps={config.fps}"
+        )
+    if not enough:
+        raise SceneError(f"invalid {what} settings: too few objects ({config})")
+    if config.trajectory not in TRAJECTORIES:
+        raise SceneError(f"unknown trajectory {config.trajectory!r}; known: {', '.join(TRAJECTORIES)}")
+
+
+def pinhole(config):
+    """The pinhole camera of a room's settings: its horizontal field of view over its width."""
+    fx = config.width / 2 / np.tan(np.radians(config.horizontal_fov_deg) / 2)
+    return Intrinsics(fx, fx, (config.width - 1) / 2, (config.height - 1) / 2, config.width, config.height)
 
 
 @dataclass(frozen=True)
@@ -23,10 +45,7 @@ class SynthConfig:
     points_per_object: int = 2000
 
     def __post_init__(self):
-        if self.frames < 1 or self.width < 8 or self.height < 8 or self.fps <= 0 or self.objects < 1:
-            raise SceneError(f"invalid synthetic scene settings: {self}")
-        if self.trajectory not in TRAJECTORIES:
-            raise SceneError(f"unknown trajectory {self.trajectory!r}; known: {', '.join(TRAJECTORIES)}")
+        check_camera(self, "synthetic scene", enough=self.objects >= 1)
 
     @property
     def min_visible_pixels(self) -> int:

@@ -18,7 +18,7 @@ import open3d as o3d
 from ....shared.camera import Intrinsics
 from ....shared.scene import Scene, SceneError
 from ..readers import write_scene
-from .config import SynthConfig
+from .config import SynthConfig, pinhole
 from .language import question_answers, referring_expressions
 from .layout import Room, generate_room
 from .render import RoomRenderer
@@ -68,8 +68,7 @@ def build_synthetic(config: SynthConfig) -> SyntheticScene:
     rng = np.random.default_rng(config.seed)
     room = generate_room(rng, config.objects)
     poses = make_trajectory(config.trajectory, room, config.frames, rng)
-    fx = config.width / 2 / np.tan(np.radians(config.horizontal_fov_deg) / 2)
-    intrinsics = Intrinsics(fx, fx, (config.width - 1) / 2, (config.height - 1) / 2, config.width, config.height)
+    intrinsics = pinhole(config)
     renderer = RoomRenderer(room)
     scene = Scene(
         RenderSource(renderer, intrinsics, poses),
@@ -95,6 +94,12 @@ def visible_boxes(instance: np.ndarray, min_pixels: int) -> dict[int, tuple[list
     return boxes
 
 
+def seen_in_frames(identifier: int, boxes_per_frame: list[dict]) -> dict:
+    """An object's 2D box and pixel count in each frame that sees it (ground truth's "boxes", "pixels")."""
+    seen = {i: b for i, frame in enumerate(boxes_per_frame) if (b := frame.get(identifier))}
+    return {"boxes": {str(i): b[0] for i, b in seen.items()}, "pixels": {str(i): b[1] for i, b in seen.items()}}
+
+
 def visible_spans(frames: list[int], timestamps: np.ndarray) -> list[list[float]]:
     """Runs of consecutive visible frames as [start, end] seconds."""
     spans = []
@@ -111,7 +116,6 @@ def ground_truth(synthetic: SyntheticScene, boxes_per_frame: list[dict[int, tupl
     rng = np.random.default_rng(config.seed + 1_000_003)  # language draws, apart from the layout's
     objects = []
     for obj in room.objects:
-        seen = {i: b for i, frame in enumerate(boxes_per_frame) if (b := frame.get(obj.id))}
         objects.append(
             {
                 "id": obj.id,
@@ -122,8 +126,7 @@ def ground_truth(synthetic: SyntheticScene, boxes_per_frame: list[dict[int, tupl
                 "category": "furniture" if obj.is_furniture else "object",
                 "support": obj.support,
                 "aabb": np.round(obj.aabb, 5).tolist(),
-                "boxes": {str(i): b[0] for i, b in seen.items()},
-                "pixels": {str(i): b[1] for i, b in seen.items()},
+                **seen_in_frames(obj.id, boxes_per_frame),
             }
         )
     visible_frames = {o["id"]: [int(i) for i in o["boxes"]] for o in objects}

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ....shared.camera import Intrinsics
 from ....shared.scene import Scene, SceneError
 from ..readers import write_scene
-from .generate import GT_FILE, RenderSource, visible_boxes, visible_spans
+from .config import check_camera, pinhole
+from .generate import GT_FILE, RenderSource, seen_in_frames, visible_boxes, visible_spans
 from .household import generate_household
 from .household_language import (
     NAMING_STYLES,
@@ -27,7 +27,7 @@ from .household_language import (
     truth_table,
 )
 from .render import RoomRenderer
-from .trajectory import TRAJECTORIES, make_trajectory
+from .trajectory import make_trajectory
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,7 @@ class HouseholdConfig:
     horizontal_fov_deg: float = 75.0
 
     def __post_init__(self):
-        if self.frames < 1 or self.width < 8 or self.height < 8 or self.fps <= 0 or self.small_objects < 0:
-            raise SceneError(f"invalid household scene settings: {self}")
-        if self.trajectory not in TRAJECTORIES:
-            raise SceneError(f"unknown trajectory {self.trajectory!r}; known: {', '.join(TRAJECTORIES)}")
+        check_camera(self, "household scene", enough=self.small_objects >= 0)
         if self.naming not in NAMING_STYLES:
             raise SceneError(f"naming must be one of {NAMING_STYLES}, got {self.naming!r}")
 
@@ -64,8 +61,7 @@ def build_household(config: HouseholdConfig) -> Household:
     room = generate_household(rng, config.small_objects)
     name_objects(room.objects, config.naming, rng)
     poses = make_trajectory(config.trajectory, room, config.frames, rng)
-    fx = config.width / 2 / np.tan(np.radians(config.horizontal_fov_deg) / 2)
-    intrinsics = Intrinsics(fx, fx, (config.width - 1) / 2, (config.height - 1) / 2, config.width, config.height)
+    intrinsics = pinhole(config)
     scene = Scene(
         RenderSource(RoomRenderer(room), intrinsics, poses),
         np.tile(intrinsics.as_array(), (config.frames, 1)),
@@ -84,7 +80,6 @@ def household_truth(household: Household, boxes_per_frame: list[dict]) -> dict:
     rng = np.random.default_rng(config.seed + 1_000_003)
     objects = []
     for obj in room.objects:
-        seen = {i: b for i, frame in enumerate(boxes_per_frame) if (b := frame.get(obj.id))}
         objects.append(
             {
                 "id": obj.id,
@@ -94,8 +89,7 @@ def household_truth(household: Household, boxes_per_frame: list[dict]) -> dict:
                 "colour": obj.colour,
                 "support": obj.support,
                 "aabb": np.round(obj.aabb, 5).tolist(),
-                "boxes": {str(i): b[0] for i, b in seen.items()},
-                "pixels": {str(i): b[1] for i, b in seen.items()},
+                **seen_in_frames(obj.id, boxes_per_frame),
             }
         )
     visible = {o["id"]: [int(i) for i in o["boxes"]] for o in objects}

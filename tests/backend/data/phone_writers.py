@@ -3,7 +3,6 @@ only): a Capture in our conventions -> a folder (or .r3d file) as the app would 
 
 from __future__ import annotations
 
-import csv
 import json
 import zipfile
 from dataclasses import dataclass
@@ -71,7 +70,7 @@ def write_polycam(capture: Capture, root: Path) -> Path:
         (keyframes / "cameras" / f"{stamp}.json").write_text(json.dumps(camera))
         _jpg(keyframes / "images" / f"{stamp}.jpg", capture.rgb[i])
         _mm_png(keyframes / "depth" / f"{stamp}.png", capture.depth[i])
-        levels = np.array([0, 54, 255], np.uint8)[capture.confidence[i]]
+        levels = np.array([0, 127, 255], np.uint8)[capture.confidence[i]]  # polyform README
         cv2.imwrite(str(keyframes / "confidence" / f"{stamp}.png"), levels)
     (root / "mesh_info.json").write_text("{}")
     return root
@@ -90,15 +89,17 @@ def write_stray(capture: Capture, root: Path) -> Path:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
         container.mux(stream.encode())
     fx, fy, cx, cy = capture.k
-    np.savetxt(root / "camera_matrix.csv", [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], delimiter=",")
-    with (root / "odometry.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["timestamp", " frame", " x", " y", " z", " qx", " qy", " qz", " qw"])
-        for i, pose in enumerate(capture.poses):
-            arkit = pose @ ARKIT_FLIP
-            writer.writerow([capture.times[i] + 5000.0, f"{i:06d}", *arkit[:3, 3], *quaternion_xyzw(arkit[:3, :3])])
-            _mm_png(root / "depth" / f"{i:06d}.png", capture.depth[i])
-            cv2.imwrite(str(root / "confidence" / f"{i:06d}.png"), capture.confidence[i].astype(np.uint8))
+    # As DatasetEncoder.writeIntrinsics and OdometryEncoder write them: ", "-separated, no quoting; the
+    # quaternion is q_WA * q_AC (q_AC a half turn about x), i.e. the camera in OpenCV's axes.
+    matrix = [[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]
+    (root / "camera_matrix.csv").write_text("\n".join(", ".join(repr(float(v)) for v in row) for row in matrix))
+    lines = ["timestamp, frame, x, y, z, qx, qy, qz, qw"]
+    for i, pose in enumerate(capture.poses):
+        values = [*pose[:3, 3], *quaternion_xyzw(pose[:3, :3])]
+        lines.append(f"{capture.times[i] + 5000.0}, {i:06d}, " + ", ".join(repr(float(v)) for v in values))
+        _mm_png(root / "depth" / f"{i:06d}.png", capture.depth[i])
+        cv2.imwrite(str(root / "confidence" / f"{i:06d}.png"), capture.confidence[i].astype(np.uint8))
+    (root / "odometry.csv").write_text("\n".join(lines) + "\n")
     return root
 
 

@@ -15,7 +15,7 @@ import pytest
 from scene_r1.backend.pipeline.settings import PipelineSettings
 from scene_r1.backend.service.keys import make_keys
 from scene_r1.backend.service.server import Server, ServerSettings
-from scene_r1.shared.client import Client, CurveKeys, ServerUnavailable
+from scene_r1.shared.client import CONNECTION_GRACE, Client, CurveKeys, ServerUnavailable
 from scene_r1.shared.protocol import Message
 from scene_r1.shared.scene import Scene
 from scene_r1.shared.scene_wire import scene_to_wire
@@ -161,10 +161,12 @@ def test_a_server_killed_mid_upload_is_reported_in_time(processes, cpu_load):
     killer.join(10)
 
 
-def test_a_server_killed_mid_query_is_reported_in_time(processes, cpu_load):
+def test_a_server_killed_mid_query_is_reported_as_soon_as_its_connection_closes(processes, cpu_load):
+    """Not after the client's whole silence timeout (60 s here, Blender's default): the socket
+    monitor sees the connection close, and a query's server had answered it ("accepted")."""
     started, key = processes
     address, process = started[1]
-    with Client(address, timeout=QUERY_TIMEOUT) as client:
+    with Client(address, timeout=60) as client:
         job = client.submit(key, "lift", frame=0, box=[16, 12, 48, 36], no_cache=True)
         wait_until(lambda: running(address) or job.done(), 60)
         assert not job.done(), "the query ended before the server could be killed"
@@ -173,4 +175,4 @@ def test_a_server_killed_mid_query_is_reported_in_time(processes, cpu_load):
         with pytest.raises(ServerUnavailable):
             job.result(QUERY_TIMEOUT + 10)
         elapsed = time.monotonic() - killed
-        assert elapsed <= QUERY_TIMEOUT + SLACK, f"reported {elapsed:.2f} s after the kill"
+        assert elapsed <= CONNECTION_GRACE + 0.5 + SLACK, f"reported {elapsed:.2f} s after the kill"

@@ -14,7 +14,7 @@ from scene_r1.backend.service.cache import SceneCache
 from scene_r1.backend.service.server import Server, ServerSettings
 from scene_r1.shared.protocol import QUERY_MODES, REQUESTS, Message, decode, encode, encode_reply
 from scene_r1.shared.scene import Scene
-from scene_r1.shared.scene_wire import scene_to_wire
+from scene_r1.shared.scene_wire import scene_hash, scene_to_wire
 
 ROUTE = [b"client-1"]
 HASH = "0123456789abcdef" * 2
@@ -103,6 +103,14 @@ def test_a_valid_upload_is_stored_and_a_query_accepted(server):
     assert reply.payload["code"] == "too-large"
 
 
+def test_an_upload_with_a_focal_length_of_zero_is_a_bad_scene(server):
+    meta, arrays = scene_to_wire(tiny_scene())
+    meta["intrinsics"] = [[0.0, 8, 4, 3]] * 2
+    meta["hash"] = scene_hash(arrays, {k: v for k, v in meta.items() if k not in ("name", "hash")})
+    reply = reply_to(server, encode(Message("scene.upload", "up-4", meta, arrays)))
+    assert reply.payload["code"] == "bad-scene" and "focal length" in reply.payload["message"]
+
+
 def test_the_results_memo_is_bounded_and_counted_in_the_budget():
     cache = SceneCache(max_bytes=10_000)
     scene = tiny_scene()
@@ -157,3 +165,16 @@ def test_dispatch_answers_every_message_with_a_named_code(server, kind, request_
     assert reply.id in (request_id, "unknown")
     if reply.type == "error":
         assert reply.payload["code"] != "internal", reply.payload
+
+
+def test_one_client_cannot_queue_more_than_its_share(server):
+    from scene_r1.backend.service.jobs import MAX_QUEUED_PER_CLIENT, JobRunner, QueryJob
+    from scene_r1.shared.protocol import ProtocolError
+
+    runner = JobRunner(lambda job, progress: ({}, {}))  # threads not started: every job stays queued
+    for i in range(MAX_QUEUED_PER_CLIENT):
+        runner.submit(QueryJob([b"flood"], f"q{i}", HASH, "ask", "why?", {}))
+    with pytest.raises(ProtocolError) as refused:
+        runner.submit(QueryJob([b"flood"], "one-more", HASH, "ask", "why?", {}))
+    assert refused.value.code == "busy"
+    assert runner.submit(QueryJob([b"polite"], "q0", HASH, "ask", "why?", {})) == MAX_QUEUED_PER_CLIENT + 1

@@ -70,3 +70,19 @@ def test_sft_then_grpo_writes_a_loadable_model(records_folder, tmp_path):
     assert (tmp_path / "run" / "sft-final" / "config.json").exists()
     assert json.loads((final / "scene_r1.json").read_text())["video_as_images"] is True
     assert AutoModelForImageTextToText.from_pretrained(final).config.model_type == "qwen2_5_vl"
+
+
+def test_nano_v2_recipe_builds_its_model_of_the_recipes_shape_then_trains_it(records_folder, tmp_path):
+    from dataclasses import replace
+
+    from transformers import AutoConfig
+
+    from scene_r1.backend.training.nano_v2 import NanoV2Recipe, train_nano_v2
+
+    small = dict(hidden=64, layers=1, vision_hidden=32, vision_depth=1, vocab_size=400, batch_size=2)
+    recipe = replace(NanoV2Recipe(), **small, sft_seconds=0.01, grpo_seconds=0.01, grpo_prompts=1, num_generations=2)
+    final = train_nano_v2(records_folder, tmp_path, recipe, device="cpu", log=lambda _line: None)
+    assert json.loads((tmp_path / "recipe.json").read_text())["layers"] == 1
+    config = AutoConfig.from_pretrained(tmp_path / "init")
+    assert (config.text_config.hidden_size, config.text_config.num_hidden_layers) == (64, 1)
+    assert config.vision_config.depth == 1 and (final / "config.json").exists()

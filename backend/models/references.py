@@ -1,0 +1,98 @@
+"""Decoding that keeps a model's object references true to the candidate table (issue 18).
+
+A candidate answer's reasoning names objects the way the table does ("mugs: mug 3, mug 5. the red
+mug is mug 3.") and its answer lists ids. A small model often writes the right class with a wrong
+number ("coffee mug 8" where 8 is the storage box), then answers with an id its reasoning never
+named. `ReferenceConstraint`, a transformers logits processor, allows after a table label and a
+space only the ids of candidates with that label, and inside `<answer>[...]` only ids the reasoning
+named (any id of the table when it named none). It bounds what may be written, as the box answers
+are bounded to numbers in range; which of the allowed objects is named stays the model's choice.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+_STRINGS: dict[int, list[str]] = {}  # id(tokenizer) -> each token's text, computed once per tokenizer
+
+
+def token_strings(tokenizer) -> list[str]:
+    key = id(tokenizer)
+    if key not in _STRINGS:
+        _STRINGS[key] = [tokenizer.decode([i]) for i in range(len(tokenizer))]
+    return _STRINGS[key]
+
+
+def labelled_ids(references: list[str]) -> dict[str, set[str]]:
+    """Table references ("mug 3", "Cube.003 4", "object 7") -> label -> the ids written after it."""
+    labels: dict[str, set[str]] = {}
+    for reference in references:
+        label, _, number = reference.rpartition(" ")
+        if label and number.isdigit():
+            labels.setdefault(label, set()).add(number)
+    return labels
+
+
+class ReferenceConstraint:
+    """A LogitsProcessor (called with the ids so far and the next token's scores) for one prompt."""
+
+    def __init__(self, tokenizer, prompt_length: int, references: list[str]):
+        self.tokenizer, self.prompt_length = tokenizer, prompt_length
+        self.labels = labelled_ids(references)
+        self.ids = set().union(*self.labels.values()) if self.labels else set()
+        names = "|".join(re.escape(n) for n in sorted(self.labels, key=len, reverse=True))
+        self.pattern = re.compile(rf"(?<!\w)({names})( ?)(\d*)$") if names else None
+        self.reference = re.compile(rf"(?<!\w)({names}) (\d+)(?!\d)") if names else None
+        strings = token_strings(tokenizer)
+        self.strings = strings
+        self.digits = np.array([i for i, s in enumerate(strings) if s[:1].isdigit()], dtype=np.int64)
+        self.spaced = np.array([i for i, s in enumerate(strings) if s[:1] == " " and s[1:2].isdigit()], dtype=np.int64)
+
+    def __call__(self, input_ids, scores):
+        for row in range(input_ids.shape[0]):
+            text = self.tokenizer.decode(input_ids[row, self.prompt_length :], skip_special_tokens=False)
+            context = self._context(text)
+            if context is not None:
+                self._restrict(scores[row], *context)
+        return scores
+
+    def _context(self, text: str) -> tuple[set[str], str, bool] | None:
+        """(the ids that may be written, the digits written so far, whether a space comes first)."""
+        start = text.rfind("<answer>")
+        if start >= 0 and "</answer>" not in text[start:]:
+            inside = text[start + len("<answer>") :].lstrip()
+            if not inside.startswith("[") or "]" in inside:
+                return None
+            named = {n for label, n in self.reference.findall(text[:start]) if n in self.labels[label]}
+            partial = re.search(r"(\d*)$", inside).group(1)
+            return (named or self.ids), partial, False
+        match = self.pattern.search(text) if self.pattern is not None else None
+        if match is None or (not match.group(2) and match.group(3)):
+            return None
+        return self.labels[match.group(1)], match.group(3), not match.group(2)
+
+    def _restrict(self, scores, valid: set[str], partial: str, space_first: bool) -> None:
+        """Sets the scores of tokens that would write a number outside `valid` to -inf."""
+        import torch
+
+        pieces = [] if space_first else [(i, self.strings[i]) for i in self.digits]
+        if space_first or not partial:  # "mug| 3", or "[| 3" / "mug | 3" with a second space
+            pieces += [(i, self.strings[i][1:]) for i in self.spaced]
+        bad = [i for i, piece in pieces if not self._fits(piece, partial, valid)]
+        if partial and partial not in valid:  # an unfinished id: only its digits may follow
+            keep = torch.full_like(scores, float("-inf"))
+            good = np.setdiff1d(self.digits, np.asarray(bad, dtype=np.int64))
+            keep[good] = scores[good]
+            scores.copy_(keep)
+        elif bad:
+            scores[bad] = float("-inf")
+
+    @staticmethod
+    def _fits(piece: str, partial: str, valid: set[str]) -> bool:
+        digits = re.match(r"\d*", piece).group(0)
+        number = partial + digits
+        if len(digits) == len(piece):  # the number may go on after this token
+            return any(v.startswith(number) for v in valid)
+        return number in valid

@@ -1,0 +1,68 @@
+"""ReferenceConstraint: after a table label only that label's ids, in the answer only ids the
+reasoning named; with a real byte-level BPE tokenizer whose tokens merge spaces and digits."""
+
+import pytest
+import torch
+
+from scene_r1.backend.models.references import ReferenceConstraint, labelled_ids
+from scene_r1.backend.models.tiny import make_tiny_tokenizer
+
+REFERENCES = ["mug 3", "mug 5", "storage box 8", "mug 12", "Cube.003 4", "object 7"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    corpus = ["mugs: mug 3, mug 5, mug 12. the red mug is mug 3. storage box 8 Cube.003 4 object 7 [3] [12]"] * 50
+    return make_tiny_tokenizer(400, corpus)
+
+
+def allowed_after(tokenizer, text: str) -> set[str]:
+    """The texts of the tokens still allowed after `text` (generated after an empty prompt)."""
+    ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
+    constraint = ReferenceConstraint(tokenizer, 0, REFERENCES)
+    scores = constraint(ids, torch.zeros((1, len(tokenizer))))
+    return {tokenizer.decode([i]) for i in torch.nonzero(scores[0] > float("-inf")).flatten().tolist()}
+
+
+def numbers(texts: set[str]) -> set[str]:
+    return {t.strip() for t in texts if t.strip().isdigit()}
+
+
+def test_labels_and_their_ids():
+    assert labelled_ids(REFERENCES) == {
+        "mug": {"3", "5", "12"},
+        "storage box": {"8"},
+        "Cube.003": {"4"},
+        "object": {"7"},
+    }
+
+
+def test_after_a_label_only_its_ids_may_be_written(tokenizer):
+    after_space = allowed_after(tokenizer, "<think>mugs: mug ")
+    assert numbers(after_space) and numbers(after_space) <= {"3", "5", "1", "12"}
+    assert "8" not in numbers(after_space) and "4" not in numbers(after_space)
+    assert "s" in after_space or "," in after_space  # words go on unhindered
+    assert numbers(allowed_after(tokenizer, "<think>the box is storage box ")) <= {"8"}
+    assert numbers(allowed_after(tokenizer, "<think>Cube.003 ")) <= {"4"}
+
+
+def test_an_unfinished_id_can_only_be_finished(tokenizer):
+    after_one = allowed_after(tokenizer, "<think>mugs: mug 1")
+    assert after_one and all(t[:1].isdigit() for t in after_one)
+    assert numbers(after_one) <= {"2"}
+
+
+def test_the_answer_names_only_what_the_reasoning_named(tokenizer):
+    reasoning = "<think>mugs: mug 3, mug 5. the red mug is mug 3.</think><answer>["
+    assert numbers(allowed_after(tokenizer, reasoning)) <= {"3", "5"}
+    assert "3" in numbers(allowed_after(tokenizer, reasoning))
+    nothing_named = "<think>I look at the table.</think><answer>["
+    anything = numbers(allowed_after(tokenizer, nothing_named))
+    assert {"3", "5", "8", "4", "7"} <= anything and not {"9", "2", "6"} & anything
+
+
+def test_free_text_is_left_alone(tokenizer):
+    for text in ("<think>the red", "<think>mugs: mug 3, mug 5.</think><answer>[3]</answer>"):
+        ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
+        scores = ReferenceConstraint(tokenizer, 0, REFERENCES)(ids, torch.zeros((1, len(tokenizer))))
+        assert torch.isfinite(scores).all()
