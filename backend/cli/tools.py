@@ -115,7 +115,7 @@ def run_bench(args: argparse.Namespace) -> int:
         if name in ON_DEMAND:
             options = {"gpu": {"out": args.out, "tiny_check": args.tiny_check}, "scale": {"folder": args.real}}
             return run(**options.get(name, {}))
-        run(real_dir=args.real, **sizes) if name in ("io", "segment") else run(**sizes)
+        run(real_dir=args.real, **sizes) if name in ("io", "segment", "cache") else run(**sizes)
     return 0
 
 

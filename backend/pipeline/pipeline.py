@@ -209,6 +209,8 @@ class Pipeline:
         start = time.perf_counter()
         views = ViewSettings(self.settings.view_step_m, self.settings.view_step_deg)
         frames = select_views(scene.poses, key, views, candidates=range(0, len(scene), self.settings.track_stride))
+        if hasattr(self.tracker, "key_frame_views"):  # its key frames come from the scene's own few views
+            frames = sorted(set(frames) | set(self.tracker.key_frame_views(scene)))
         instances, tracked_masks = [], []
         for number, parsed in enumerate(boxes):
             _check(cancel)
