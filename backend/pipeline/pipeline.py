@@ -29,6 +29,7 @@ from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scen
 from .candidates import ask_by_candidates, ground_by_candidates, uses_candidates
 from .results import masks_to_rle, stage_report
 from .settings import PipelineSettings
+from .warming import Warmer
 
 # stage name, done, total
 Progress = Callable[[str, int, int], None]
@@ -86,6 +87,12 @@ class Pipeline:
 
             self._vote = TorchVoter(settings.device)
         self._lock = threading.Lock()
+        self.warmer = Warmer()
+
+    def warm_step(self) -> bool:
+        """One unit of query-independent work for the scene last queried (pipeline/warming.py); True
+        while more remain. The server runs it while no query waits."""
+        return self.warmer.step(self.tracker, self._lock, self.cache)
 
     @property
     def reasoner(self) -> Reasoner:
@@ -139,6 +146,7 @@ class Pipeline:
         cancel: threading.Event | None = None,
     ) -> QueryResult:
         with self._lock, self.cache.for_scene(scene_key(scene)):
+            self.warmer.remember(scene)
             every = wants_every_instance(query) if every is None else every
             if uses_candidates(self.settings.grounding, scene):
                 _check(cancel)
@@ -311,6 +319,7 @@ class Pipeline:
         from ..geometry.segmentation import check_points, prompt_box
 
         with self._lock, self.cache.for_scene(scene_key(scene)):
+            self.warmer.remember(scene)
             frame = scene.check_index(frame)
             size = scene.intrinsics_at(frame).size
             points = None if points is None or len(points) == 0 else check_points(points, size)

@@ -47,8 +47,17 @@ def job_key(route: list, request_id: str) -> tuple:
 class JobRunner:
     """A queue of jobs, `threads` threads running them with `run(job, progress)`."""
 
-    def __init__(self, run: Callable[[QueryJob, Callable], tuple[dict, dict]], threads: int = 1):
-        self._run = run
+    def __init__(
+        self,
+        run: Callable[[QueryJob, Callable], tuple[dict, dict]],
+        threads: int = 1,
+        idle: Callable[[], bool] | None = None,
+    ):
+        """`idle()` does one small unit of query-independent work and says whether more remains; a
+        thread with no job runs it (one thread at a time) until it says no or a job arrives."""
+        self._run, self._idle = run, idle
+        self._idle_lock = threading.Lock()
+        self.warming = False
         self.jobs: queue.Queue[QueryJob | None] = queue.Queue()
         self.outbox: queue.Queue[tuple[list, Message]] = queue.Queue()
         self.running: dict[tuple, QueryJob] = {}  # keyed by (client route, request id): ids are the client's own
@@ -100,9 +109,29 @@ class JobRunner:
             jobs = list(self.running.values())
         return [(job.route, Message("progress", job.request_id, {"keepalive": True})) for job in jobs]
 
+    def _take(self) -> QueryJob | None:
+        """The next job; while there is none, the idle work, one unit at a time."""
+        while self._idle is not None:
+            try:
+                return self.jobs.get_nowait()
+            except queue.Empty:
+                pass
+            if not self._idle_lock.acquire(blocking=False):
+                break  # another thread is at it
+            try:
+                self.warming = bool(self._idle())
+            except Exception:  # noqa: BLE001 - idle work is optional: a failure must not take the worker down
+                log.exception("idle work failed")
+                self.warming = False
+            finally:
+                self._idle_lock.release()
+            if not self.warming:
+                break
+        return self.jobs.get()
+
     def _work(self) -> None:
         while True:
-            job = self.jobs.get()
+            job = self._take()
             if job is None:
                 return
             key = job_key(job.route, job.request_id)

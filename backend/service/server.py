@@ -53,7 +53,7 @@ class Server:
         self._pipeline_lock = threading.Lock()
         self.cache = SceneCache(settings.cache_bytes)
         self._scan_keys: dict[str, str] = {}  # folder fingerprint -> content hash of the scans opened
-        self.runner = JobRunner(self._run, settings.jobs)
+        self.runner = JobRunner(self._run, settings.jobs, idle=self._warm_step)
         self.dispatcher = Dispatcher(
             {
                 "hello": self._hello,
@@ -82,6 +82,14 @@ class Server:
                 self.cache.work = self._pipeline.cache
                 self._pipeline.cache.max_bytes = min(self._pipeline.cache.max_bytes, self.settings.cache_bytes)
             return self._pipeline
+
+    def _warm_step(self) -> bool:
+        """Query-independent work while no query waits (pipeline/warming.py); none before a first query."""
+        return self._pipeline is not None and self._pipeline.warm_step()
+
+    def _warm_pending(self) -> int:
+        pipeline = self._pipeline
+        return 0 if pipeline is None else len(pipeline.warmer.pending(pipeline.tracker))
 
     # ---- the socket thread -----------------------------------------------------------------------
     def serve(self) -> None:
@@ -139,6 +147,7 @@ class Server:
     def _health(self, route: list, message: Message) -> Message:
         uptime = round(time.monotonic() - self.started, 1)
         payload = self._worker_state() | {"ok": True, "uptime_s": uptime, "served": self.runner.served}
+        payload["warming"] = self._warm_pending()  # key-frame views still to encode in the background
         return Message("health", message.id, payload | {"cache": self.cache.stats()})
 
     def _scene_has(self, route: list, message: Message) -> Message:

@@ -1,0 +1,85 @@
+"""Idle-time work: after a query the scene's key-frame views are encoded one at a time (so a query
+about another object finds them cached), the job threads run it only while no job waits, and a
+query's answer is the same whether the views were warmed or not."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from scene_r1.backend.geometry.keyframes import KeyFrameSettings, key_frame_views
+from scene_r1.backend.models.loading import ModelError
+from scene_r1.backend.pipeline.cache import scene_key
+from scene_r1.backend.service.jobs import JobRunner, QueryJob
+
+
+def test_idle_work_runs_while_no_job_waits_and_stops_for_a_job():
+    ran, answered = [], threading.Event()
+    units = iter(range(1000))
+
+    def idle():
+        ran.append(next(units))
+        time.sleep(0.01)
+        return True  # always more to do: only a job may interrupt it
+
+    runner = JobRunner(lambda job, progress: answered.set() or ({"ok": True}, {}), threads=1, idle=idle)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(ran) < 5:
+            assert time.monotonic() < deadline, "the idle work never ran"
+            time.sleep(0.01)
+        runner.submit(QueryJob([b"client"], "q1", "scene", "ask", "how many?", {}))
+        assert answered.wait(10), "a job waited behind the idle work"
+    finally:
+        runner.stop()
+    route, message = runner.outbox.get(timeout=10)
+    assert message.type == "result" and route == [b"client"]
+
+
+def test_failing_idle_work_does_not_take_the_worker_down():
+    def idle():
+        raise RuntimeError("broken")
+
+    done = threading.Event()
+    runner = JobRunner(lambda job, progress: done.set() or ({}, {}), threads=1, idle=idle)
+    runner.start()
+    try:
+        runner.submit(QueryJob([b"c"], "q", "scene", "ask", "x", {}))
+        assert done.wait(10)
+    finally:
+        runner.stop()
+
+
+@pytest.fixture(scope="module")
+def warm_pipeline():
+    from scene_r1.backend.models.segmenters import MobileSamSettings, MobileSamTracker
+    from scene_r1.backend.pipeline.pipeline import Pipeline
+    from scene_r1.backend.pipeline.settings import PipelineSettings
+
+    try:
+        tracker = MobileSamTracker(MobileSamSettings(key_frames=KeyFrameSettings(candidates=3)))
+    except ModelError as error:
+        pytest.skip(f"MobileSAM is not installed here: {error}")
+    return Pipeline(PipelineSettings(), tracker=tracker)
+
+
+def test_after_a_query_every_key_frame_view_gets_encoded_once(warm_pipeline, synthetic):
+    scene, pipeline = synthetic.scene, warm_pipeline
+    model = pipeline.tracker.model
+    assert pipeline.warm_step() is False  # no query yet: nothing to warm
+    first = pipeline.lift(scene, 0, [40, 30, 100, 90])
+    views = key_frame_views(scene.poses, pipeline.tracker.settings.key_frames)
+    assert len(views) >= 2
+    for _ in range(len(views) + 1):
+        if not pipeline.warm_step():
+            break
+    assert pipeline.warmer.pending(pipeline.tracker) == []
+    encoded = model.encoded
+    with pipeline.cache.for_scene(scene_key(scene)):  # every view is now served from the scene's cache
+        for index in views:
+            model.set_frame(index, scene.frame(index).rgb)
+    assert model.encoded == encoded
+    again = pipeline.lift(scene, 0, [40, 30, 100, 90])
+    assert np.array_equal(again.instances[0].mask3d.points, first.instances[0].mask3d.points)
