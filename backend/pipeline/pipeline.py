@@ -29,7 +29,7 @@ from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scen
 from .candidates import ask_by_candidates, ground_by_candidates, uses_candidates
 from .results import masks_to_rle, stage_report
 from .settings import PipelineSettings
-from .warming import Warmer
+from .warming import Warmer, segmenter_views
 
 # stage name, done, total
 Progress = Callable[[str, int, int], None]
@@ -279,6 +279,9 @@ class Pipeline:
             if len(inside) > 2
             else set(inside)
         )
+        views = [v for v in segmenter_views(self.tracker, scene) if inside[0] <= v <= inside[-1]]
+        if views:  # the nearest of the scene's views: their embeddings are encoded in the background
+            picks = sorted({min(views, key=lambda v, p=p: (abs(v - p), v)) for p in picks})
         candidates, best = {}, None
         for number, index in enumerate(picks):
             _check(cancel)

@@ -16,6 +16,15 @@ from ..geometry.keyframes import key_frame_views
 from .cache import SceneWorkCache, scene_key
 
 
+def segmenter_views(tracker, scene) -> list[int]:
+    """The scene's key-frame views when the segmenter encodes frames one by one (MobileSAM); none for
+    the others (geometric, SAM2's video model)."""
+    settings = getattr(getattr(tracker, "settings", None), "key_frames", None)
+    if settings is None or not hasattr(getattr(tracker, "model", None), "set_frame"):
+        return []
+    return key_frame_views(scene.poses, settings)
+
+
 class Warmer:
     """Remembers the scene last queried and encodes its key-frame views on request, one per step."""
 
@@ -32,10 +41,7 @@ class Warmer:
     def pending(self, tracker) -> list[int]:
         """The key-frame views of the scene last queried that no step has encoded yet."""
         scene = self._scene() if self._scene is not None else None
-        settings = getattr(getattr(tracker, "settings", None), "key_frames", None)
-        if scene is None or settings is None or not hasattr(getattr(tracker, "model", None), "set_frame"):
-            return []  # no scene, or a segmenter without per-frame embeddings (geometric, SAM2's video model)
-        return [i for i in key_frame_views(scene.poses, settings) if i not in self._done]
+        return [] if scene is None else [i for i in segmenter_views(tracker, scene) if i not in self._done]
 
     def step(self, tracker, lock: threading.Lock, cache: SceneWorkCache) -> bool:
         """Encode one pending view; True while more remain."""

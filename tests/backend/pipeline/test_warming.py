@@ -83,3 +83,18 @@ def test_after_a_query_every_key_frame_view_gets_encoded_once(warm_pipeline, syn
     assert model.encoded == encoded
     again = pipeline.lift(scene, 0, [40, 30, 100, 90])
     assert np.array_equal(again.instances[0].mask3d.points, first.instances[0].mask3d.points)
+
+
+def test_the_frames_asked_for_a_box_are_the_scenes_views_when_the_segmenter_encodes_them(
+    warm_pipeline, synthetic, tiny_models
+):
+    """So a query about another object reuses the embeddings (and vision features) of earlier ones."""
+    from scene_r1.backend.models.reasoner import Reasoner, VLMSettings
+
+    scene, pipeline = synthetic.scene, warm_pipeline
+    pipeline._reasoner = Reasoner(VLMSettings(model=str(tiny_models["vlm"]), dtype="float32", max_new_tokens=16))
+    views = set(key_frame_views(scene.poses, pipeline.tracker.settings.key_frames))
+    span = (float(scene.timestamps[0]), float(scene.timestamps[-1]))
+    with pipeline.cache.for_scene(scene_key(scene)):
+        _, _, candidates = pipeline._key_frame(scene, "the large cube", span, False, lambda *a: None, None)
+    assert candidates and set(candidates) <= views
