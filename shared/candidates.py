@@ -38,7 +38,8 @@ STRUCTURE_SPAN, STRUCTURE_THICKNESS = 3.0, 0.15  # metres
 
 # Words of Blender's default object and material names, which say nothing about what an object is.
 GENERIC_WORDS = frozenset(
-    "cube cylinder sphere uv ico icosphere cone torus plane mesh object circle empty material mat".split()
+    ("cube", "cylinder", "sphere", "uv", "ico", "icosphere", "cone", "torus", "plane", "mesh", "object", "circle")
+    + ("empty", "material", "mat")
 )
 
 

@@ -1,4 +1,5 @@
 """from_pretrained with the errors a user can act on."""
+
 from __future__ import annotations
 
 import importlib.resources

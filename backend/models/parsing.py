@@ -5,6 +5,7 @@ prose, wrap JSON in code fences, return a list of boxes, swap corners or step ou
 image. These functions take what is usable and say plainly when nothing is. Plain Python:
 the rewards in training use the same parsers.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,7 @@ class Reply:
         if answer_match:
             answer = answer_match.group(1).strip()
         else:  # no answer tag: whatever follows the reasoning is the answer
-            answer = (text[think_match.end():] if think_match else text).strip()
+            answer = (text[think_match.end() :] if think_match else text).strip()
         well_formed = bool(re.fullmatch(r"\s*<think>.*?</think>\s*<answer>.*?</answer>\s*", text, re.S | re.I))
         return cls(text, think, answer, well_formed)
 
@@ -116,7 +117,19 @@ def parse_boxes(answer: str) -> list[ParsedBox]:
 
 def normalize_answer(text: str) -> str:
     """Lower case, no punctuation or articles, numbers as digits: for exact-match scoring."""
-    words = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+    words = {
+        "zero": "0",
+        "one": "1",
+        "two": "2",
+        "three": "3",
+        "four": "4",
+        "five": "5",
+        "six": "6",
+        "seven": "7",
+        "eight": "8",
+        "nine": "9",
+        "ten": "10",
+    }
     text = re.sub(r"[^\w\s]", " ", text.lower())
     tokens = [words.get(t, t) for t in text.split() if t not in ("a", "an", "the")]
     return " ".join(tokens)

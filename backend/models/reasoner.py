@@ -2,6 +2,7 @@
 Qwen3-VL; the Scene-R1 checkpoint is one more id): temporal grounding, image grounding and 3D VQA
 in the paper's `<think>...</think><answer>...</answer>` form.
 """
+
 from __future__ import annotations
 
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...shared.scene import Scene
+from .constrained import Number, next_allowed
 from .loading import ModelError, load_pretrained, torch_dtype
 from .parsing import ParsedBox, ParseError, Reply, parse_boxes, parse_span
 
@@ -17,17 +19,21 @@ THINK_THEN_ANSWER = "Think step by step inside <think></think>, then give the fi
 
 TEMPORAL_PROMPT = (
     "The video shows a room, sampled at {fps:.2f} frames per second over {duration:.1f} seconds. "
-    "When is \"{query}\" best seen? " + THINK_THEN_ANSWER + " The answer is a time span in seconds, like \"3.5s to 7s\"."
+    'When is "{query}" best seen? ' + THINK_THEN_ANSWER + ' The answer is a time span in seconds, like "3.5s to 7s".'
 )
 IMAGE_PROMPT = (
-    "Locate \"{query}\" in the image. " + THINK_THEN_ANSWER +
-    " The answer is JSON: {{\"bbox_2d\": [x1, y1, x2, y2], \"label\": \"...\"}}{coordinates}."
+    'Locate "{query}" in the image. '
+    + THINK_THEN_ANSWER
+    + ' The answer is JSON: {{"bbox_2d": [x1, y1, x2, y2], "label": "..."}}{coordinates}.'
 )
 IMAGE_PROMPT_ALL = (
-    "Locate every object matching \"{query}\" in the image. " + THINK_THEN_ANSWER +
-    " The answer is a JSON list: [{{\"bbox_2d\": [x1, y1, x2, y2], \"label\": \"...\"}}, ...]{coordinates}."
+    'Locate every object matching "{query}" in the image. '
+    + THINK_THEN_ANSWER
+    + ' The answer is a JSON list: [{{"bbox_2d": [x1, y1, x2, y2], "label": "..."}}, ...]{coordinates}.'
 )
-VQA_PROMPT = "The video shows a room. {question} " + THINK_THEN_ANSWER + " Keep the answer short: a word, a number or a phrase."
+VQA_PROMPT = (
+    "The video shows a room. {question} " + THINK_THEN_ANSWER + " Keep the answer short: a word, a number or a phrase."
+)
 FRAME_TIMES = "The {count} images are frames of the video at {times} seconds. "
 
 
@@ -35,6 +41,7 @@ def frames_preamble(times) -> str:
     """Said before a prompt when the video is given as separate images (video_as_images), so the
     model knows each frame's time: the training records use the same words."""
     return FRAME_TIMES.format(count=len(times), times=", ".join(f"{t:.1f}" for t in times))
+
 
 # How each model family writes box coordinates. Qwen2.5-VL was trained on absolute pixels of
 # the image the processor fed it (resized to multiples of 28); Qwen2-VL and Qwen3-VL on 0..1000.
@@ -79,7 +86,9 @@ class VLMSettings:
     max_video_pixels: int | None = None  # per frame; None: the processor's own setting
     constrained_fallback: bool = True
     box_convention: str | None = None  # override BOX_CONVENTIONS for unknown families
-    video_as_images: bool = False  # frames as separate images with their times in words (models trained that way, e.g. scene-r1-nano)
+    video_as_images: bool = (
+        False  # frames as separate images with their times in words (models trained that way, e.g. scene-r1-nano)
+    )
 
 
 MODEL_HINTS = "scene_r1.json"  # in a model folder: how the model was trained to be asked
@@ -118,11 +127,16 @@ class Reasoner:
         self.settings = settings
         self.torch = torch
         self.processor = load_pretrained(AutoProcessor, settings.model)
-        self.model = load_pretrained(AutoModelForImageTextToText, settings.model, device=settings.device, dtype=torch_dtype(settings.dtype)).eval()
+        self.model = load_pretrained(
+            AutoModelForImageTextToText, settings.model, device=settings.device, dtype=torch_dtype(settings.dtype)
+        ).eval()
         family = self.model.config.model_type
         self.convention = settings.box_convention or BOX_CONVENTIONS.get(family)
         if self.convention is None:
-            raise ModelError(f"no box convention known for model family {family!r}; pass box_convention='resized-pixels' or 'relative-1000'")
+            raise ModelError(
+                f"no box convention known for model family {family!r}; "
+                "pass box_convention='resized-pixels' or 'relative-1000'"
+            )
         self.tokenizer = self.processor.tokenizer
         self._digit_tokens = None
         self._grid = (0, 0)
@@ -134,16 +148,22 @@ class Reasoner:
         if video is not None:
             content.append({"type": "video"})
         content.append({"type": "text", "text": prompt})
-        text = self.processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
+        text = self.processor.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        )
         kwargs = {}
         if video is not None:
             kwargs["videos"] = [video]
-            kwargs["video_metadata"] = [{"fps": video_fps, "total_num_frames": len(video), "frames_indices": list(range(len(video)))}]
+            kwargs["video_metadata"] = [
+                {"fps": video_fps, "total_num_frames": len(video), "frames_indices": list(range(len(video)))}
+            ]
             kwargs["do_sample_frames"] = False  # our frames are already sampled in time
             if hasattr(self.processor.video_processor, "cap_pixels_per_frame"):
                 kwargs["cap_pixels_per_frame"] = True  # the reference (qwen-vl-utils) token budget per frame
             if self.settings.max_video_pixels:
-                kwargs["videos_kwargs"] = {"size": {"shortest_edge": 28 * 28 * 4, "longest_edge": self.settings.max_video_pixels}}
+                kwargs["videos_kwargs"] = {
+                    "size": {"shortest_edge": 28 * 28 * 4, "longest_edge": self.settings.max_video_pixels}
+                }
         inputs = self.processor(text=[text], images=list(images) if images else None, return_tensors="pt", **kwargs)
         if "image_grid_thw" in inputs:
             _, rows, cols = inputs["image_grid_thw"][0].tolist()
@@ -151,8 +171,9 @@ class Reasoner:
             self._grid = (cols * patch, rows * patch)  # the resized image the model saw (width, height)
         return inputs.to(self.model.device)
 
-    def generate(self, prompt: str, images=None, video=None, video_fps=None, answer_format=None, validate=None,
-                 constrain=None) -> Generation:
+    def generate(
+        self, prompt: str, images=None, video=None, video_fps=None, answer_format=None, validate=None, constrain=None
+    ) -> Generation:
         """Ask once; if `validate(reply)` fails and a format is given, decode the answer again under
         that format (after the model's own reasoning), so a weak model still yields a usable answer.
         `constrain(tokenizer, prompt_length)` gives a logits processor that bounds the free answer
@@ -167,21 +188,31 @@ class Reasoner:
             extra["logits_processor"] = LogitsProcessorList([constrain(self.tokenizer, prompt_length)])
         model_start = time.perf_counter()
         with self.torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=self.settings.max_new_tokens, do_sample=False,
-                                         output_scores=True, return_dict_in_generate=True, **extra)
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=self.settings.max_new_tokens,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+                **extra,
+            )
         self.model_seconds += time.perf_counter() - model_start
         new_tokens = output.sequences[0, prompt_length:]
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=False)
         text = _strip_chat_tokens(text)
         reply = Reply.parse(text)
-        generation = Generation(reply, _confidence(output.scores, new_tokens), tokens=len(new_tokens), meta={"prompt_tokens": prompt_length})
+        generation = Generation(
+            reply, _confidence(output.scores, new_tokens), tokens=len(new_tokens), meta={"prompt_tokens": prompt_length}
+        )
         if validate is not None:
             try:
                 validate(reply)
             except ParseError:
                 if not (self.settings.constrained_fallback and answer_format):
                     raise
-                generation = self._constrained(inputs, reply, answer_format() if callable(answer_format) else answer_format)
+                generation = self._constrained(
+                    inputs, reply, answer_format() if callable(answer_format) else answer_format
+                )
         generation.seconds = time.perf_counter() - start
         return generation
 
@@ -193,12 +224,14 @@ class Reasoner:
         input_ids = torch.cat([inputs["input_ids"], torch.tensor([forced], device=inputs["input_ids"].device)], dim=1)
         attention = torch.ones_like(input_ids)
         start_length = input_ids.shape[1]
-        pieces = [p if isinstance(p, Number) else self.tokenizer.encode(p, add_special_tokens=False) for p in answer_format]
+        pieces = [
+            p if isinstance(p, Number) else self.tokenizer.encode(p, add_special_tokens=False) for p in answer_format
+        ]
         digits = self._digits()
         eos = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
 
         def allowed(_batch, ids):
-            return _next_allowed(pieces, ids[start_length:].tolist(), digits, eos)
+            return next_allowed(pieces, ids[start_length:].tolist(), digits, eos)
 
         extra = {}
         for key, value in inputs.items():
@@ -209,13 +242,23 @@ class Reasoner:
             extra[key] = value
         model_start = time.perf_counter()
         with torch.inference_mode():
-            output = self.model.generate(input_ids=input_ids, attention_mask=attention, **extra, max_new_tokens=64, do_sample=False,
-                                         prefix_allowed_tokens_fn=allowed, output_scores=True, return_dict_in_generate=True)
+            output = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                **extra,
+                max_new_tokens=64,
+                do_sample=False,
+                prefix_allowed_tokens_fn=allowed,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
         self.model_seconds += time.perf_counter() - model_start
         new_tokens = output.sequences[0, start_length:]
         answer = _strip_chat_tokens(self.tokenizer.decode(new_tokens, skip_special_tokens=False))
         text = f"<think>{think}</think><answer>{answer}</answer>"
-        return Generation(Reply.parse(text), _confidence(output.scores, new_tokens), constrained=True, tokens=len(new_tokens))
+        return Generation(
+            Reply.parse(text), _confidence(output.scores, new_tokens), constrained=True, tokens=len(new_tokens)
+        )
 
     def _digits(self) -> dict[int, str]:
         """token id -> its digits, for tokens that are only ASCII digits (up to 4)."""
@@ -241,22 +284,46 @@ class Reasoner:
         start_time = float(scene.timestamps[indices[0]])
         duration = float(scene.timestamps[indices[-1]]) - start_time
         prompt = TEMPORAL_PROMPT.format(fps=fps, duration=duration, query=_clean(query))
-        generation = self._ask_video(prompt, scene, indices, video, fps, answer_format=[Number(int(duration) + 1), "s to ", Number(int(duration) + 1, above=0), "s"],
-                                   validate=lambda reply: parse_span(reply.answer))
+        generation = self._ask_video(
+            prompt,
+            scene,
+            indices,
+            video,
+            fps,
+            answer_format=[Number(int(duration) + 1), "s to ", Number(int(duration) + 1, above=0), "s"],
+            validate=lambda reply: parse_span(reply.answer),
+        )
         span = parse_span(generation.reply.answer, duration)
         return generation, (start_time + span[0], start_time + span[1])
 
     def image_grounding(self, rgb: np.ndarray, query: str, every: bool = False) -> tuple[Generation, list[ParsedBox]]:
         """Where in this frame: (generation, boxes in the frame's pixels, ordered and clipped)."""
         height, width = rgb.shape[:2]
-        coordinates = " in pixels of this image" if self.convention == "resized-pixels" else " with coordinates from 0 to 1000"
+        coordinates = (
+            " in pixels of this image" if self.convention == "resized-pixels" else " with coordinates from 0 to 1000"
+        )
         prompt = (IMAGE_PROMPT_ALL if every else IMAGE_PROMPT).format(query=_clean(query), coordinates=coordinates)
 
         def box_format():  # after the processor ran: the limits are the size the model saw
             high_x, high_y = (1000, 1000) if self.convention == "relative-1000" else self._grid
-            return ['{"bbox_2d": [', Number(high_x), ", ", Number(high_y), ", ", Number(high_x, above=0), ", ", Number(high_y, above=1), "]}"]
+            return [
+                '{"bbox_2d": [',
+                Number(high_x),
+                ", ",
+                Number(high_y),
+                ", ",
+                Number(high_x, above=0),
+                ", ",
+                Number(high_y, above=1),
+                "]}",
+            ]
 
-        generation = self.generate(prompt, images=[rgb], answer_format=box_format, validate=lambda reply: self._frame_boxes(reply, width, height))
+        generation = self.generate(
+            prompt,
+            images=[rgb],
+            answer_format=box_format,
+            validate=lambda reply: self._frame_boxes(reply, width, height),
+        )
         return generation, self._frame_boxes(generation.reply, width, height)
 
     def _frame_boxes(self, reply: Reply, width: int, height: int) -> list[ParsedBox]:
@@ -268,73 +335,22 @@ class Reasoner:
             if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
                 boxes.append(ParsedBox(tuple(float(v) for v in box), parsed.label))
         if not boxes:
-            raise ParseError(f"the model's boxes lie outside the {width}x{height} frame or are empty: {reply.answer[:120]!r}")
+            raise ParseError(
+                f"the model's boxes lie outside the {width}x{height} frame or are empty: {reply.answer[:120]!r}"
+            )
         return boxes
 
     def answer_question(self, scene: Scene, question: str) -> Generation:
         indices, video, fps = self.video_of(scene)
-        return self._ask_video(VQA_PROMPT.format(question=_clean(question)), scene, indices, video, fps, answer_format=None)
+        return self._ask_video(
+            VQA_PROMPT.format(question=_clean(question)), scene, indices, video, fps, answer_format=None
+        )
 
     def _ask_video(self, prompt, scene, indices, video, fps, **kwargs) -> Generation:
         if self.settings.video_as_images:
             times = [float(scene.timestamps[i] - scene.timestamps[indices[0]]) for i in indices]
             return self.generate(frames_preamble(times) + prompt, images=list(video), **kwargs)
         return self.generate(prompt, video=video, video_fps=fps, **kwargs)
-
-
-@dataclass(frozen=True)
-class Number:
-    """A slot of 1 to 4 digits in a constrained answer format, at most `high`, and above the
-    value of slot `above` (an index among the format's numbers) when given."""
-
-    high: int = 9999
-    above: int | None = None
-    low: int = -1  # the value must be above this (when `above` names no slot)
-
-
-
-def _next_allowed(pieces: list, generated: list[int], digits: dict[int, str], eos: int) -> list[int]:
-    """Token ids allowed next, replaying `generated` through the format's pieces (literal token
-    lists and Number slots)."""
-    piece, offset, current, values = 0, 0, "", []
-    for token in generated:
-        if piece >= len(pieces):
-            return [eos]
-        if isinstance(pieces[piece], Number):
-            if token in digits and len(current + digits[token]) <= 4:
-                current += digits[token]
-                continue
-            values.append(int(current or 0))  # the number ended with the next literal
-            piece, offset, current = piece + 1, 0, ""
-        if piece < len(pieces):
-            offset += 1
-            if offset == len(pieces[piece]):
-                piece, offset = piece + 1, 0
-    if piece >= len(pieces):
-        return [eos]
-    slot = pieces[piece]
-    if not isinstance(slot, Number):
-        return [slot[offset]]
-    low = values[slot.above] if slot.above is not None and slot.above < len(values) else slot.low
-    options = [t for t, d in digits.items() if current != "0" and _can_reach(current + d, low, slot.high)]
-    if current and (int(current) > low or not options):
-        following = pieces[piece + 1] if piece + 1 < len(pieces) else None
-        options.append(following[0] if following else eos)
-    return options or [eos]
-
-
-def _can_reach(prefix: str, low: int, high: int) -> bool:
-    """Whether some number of at most 4 digits starting with `prefix` lies in (low, high]."""
-    if len(prefix) > 4 or (len(prefix) > 1 and prefix[0] == "0"):
-        return False
-    if prefix == "0":  # no digit may follow a leading zero
-        return low < 0 <= high
-    value = int(prefix)
-    for extra in range(0, 5 - len(prefix)):
-        smallest, largest = value * 10**extra, (value + 1) * 10**extra - 1
-        if smallest <= high and largest > low:
-            return True
-    return False
 
 
 def _confidence(scores, tokens) -> float:

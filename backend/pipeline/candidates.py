@@ -19,8 +19,9 @@ from ...shared.candidates import CandidateTable
 from ...shared.results import ASK, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
 from ..geometry.mask3d import mask_to_3d
+from ..models.constrained import Number
 from ..models.parsing import ParseError, parse_ids
-from ..models.reasoner import THINK_THEN_ANSWER, Number, _clean
+from ..models.reasoner import THINK_THEN_ANSWER, _clean
 from ..models.references import ReferenceConstraint
 from .results import masks_to_rle, stage_report
 

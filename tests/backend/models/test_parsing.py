@@ -2,8 +2,9 @@
 
 import pytest
 
+from scene_r1.backend.models.constrained import Number, can_reach, next_allowed
 from scene_r1.backend.models.parsing import ParseError, Reply, normalize_answer, parse_boxes, parse_span
-from scene_r1.backend.models.reasoner import Number, _can_reach, _next_allowed, box_to_frame
+from scene_r1.backend.models.reasoner import box_to_frame
 
 
 def test_reply_splits_reasoning_and_answer():
@@ -95,17 +96,17 @@ def test_box_conventions_map_back_to_frame_pixels():
 
 
 def test_constrained_numbers_stay_in_range_and_ordered():
-    assert _can_reach("1", 0, 168) and _can_reach("16", 0, 168) and _can_reach("17", 0, 168) is not False
-    assert not _can_reach("2", 0, 1)  # 2 > high, and 2x is larger still
-    assert not _can_reach("01", -1, 99) and _can_reach("0", -1, 99) and not _can_reach("0", 0, 99)
+    assert can_reach("1", 0, 168) and can_reach("16", 0, 168) and can_reach("17", 0, 168) is not False
+    assert not can_reach("2", 0, 1)  # 2 > high, and 2x is larger still
+    assert not can_reach("01", -1, 99) and can_reach("0", -1, 99) and not can_reach("0", 0, 99)
     digits = {10 + d: str(d) for d in range(10)}
     end, comma, close = 1, 2, 3
     pieces = [Number(50), [comma], Number(50, above=0), [close]]
     # first number: any digit; after "4": digits keeping it <= 50 ("40".."49", "50" is not a 2-digit "4x") or the comma
-    allowed = _next_allowed(pieces, [14], digits, end)
+    allowed = next_allowed(pieces, [14], digits, end)
     assert comma in allowed and 19 in allowed
     # second number must exceed the first (45): "4" alone cannot end, "3" cannot start
-    assert 13 not in _next_allowed(pieces, [14, 15, comma], digits, end)
-    assert close not in _next_allowed(pieces, [14, 15, comma, 14], digits, end)
-    assert close in _next_allowed(pieces, [14, 15, comma, 14, 17], digits, end)
-    assert _next_allowed(pieces, [14, 15, comma, 14, 17, close], digits, end) == [end]
+    assert 13 not in next_allowed(pieces, [14, 15, comma], digits, end)
+    assert close not in next_allowed(pieces, [14, 15, comma, 14], digits, end)
+    assert close in next_allowed(pieces, [14, 15, comma, 14, 17], digits, end)
+    assert next_allowed(pieces, [14, 15, comma, 14, 17, close], digits, end) == [end]
