@@ -280,8 +280,8 @@ SUPERLATIVES = ("smallest", "largest", "closest", "farthest")
 
 
 def is_structure(candidate: Candidate) -> bool:
-    sides = np.sort(candidate.dimensions)
-    return bool(sides[-1] >= STRUCTURE_SPAN and sides[0] <= STRUCTURE_THICKNESS)
+    sides = np.sort(candidate.dimensions)  # a long shelf board or a countertop is narrow: not structure
+    return bool(sides[-1] >= STRUCTURE_SPAN and sides[1] >= STRUCTURE_SPAN / 2 and sides[0] <= STRUCTURE_THICKNESS)
 
 
 def relation_facts(candidates: list[Candidate], view: np.ndarray | None) -> list[tuple[int, str, tuple[int, ...]]]:

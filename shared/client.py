@@ -10,12 +10,13 @@ unavailable, with the address in the error. Within that time a small idempotent 
 up to 1 + `retries` times, each attempt on a fresh socket with an equal share of what is left.
 Sends never block past the deadline either (a DEALER with no peer would block for ever). A server
 that has answered a request and then drops the connection (it was stopped, or crashed) is reported
-within CONNECTION_GRACE seconds rather than after the whole silence timeout: a socket monitor sees
+within about CONNECTION_GRACE seconds rather than after the whole silence timeout: a socket monitor sees
 the TCP connection close, and the request died with it.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +38,8 @@ from .scene_wire import lossy_colour_wire, scene_to_wire
 # whole deadline: sending it again would cost the whole transfer again (and halve its time).
 RESENT = {"hello", "health", "scene.has", "cancel"}
 Progress = Callable[[dict], None]
-CONNECTION_GRACE = 1.5  # seconds a dropped connection may take to come back before a request is given up
+CONNECTION_GRACE = 1.0  # seconds after a dropped connection for what the server sent last to be read
+_MONITORS = itertools.count()
 
 
 class BackendError(RuntimeError):
@@ -99,7 +101,11 @@ class Client:
             self.socket.curve_publickey = self.curve.public
             self.socket.curve_secretkey = self.curve.secret
             self.socket.curve_serverkey = self.curve.server_public
-        self._monitor = self.socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        try:  # a unique address: a socket's fd (pyzmq's default name) may be reused before libzmq lets go
+            address = f"inproc://scene-r1-monitor-{id(self):x}-{next(_MONITORS)}"
+            self._monitor = self.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED, addr=address)
+        except zmq.ZMQError:
+            self._monitor = None  # no drop detection: the silence timeout still applies
         self.socket.connect(self.address)
 
     def close(self) -> None:
@@ -112,21 +118,19 @@ class Client:
             self.socket = None
 
     def _connection_events(self) -> list[int]:
-        """The connection events (zmq.EVENT_CONNECTED / EVENT_DISCONNECTED) since the last call."""
+        """The connection events (zmq.EVENT_DISCONNECTED) since the last call."""
         events = []
         while self._monitor is not None and self._monitor.poll(0):
             events.append(zmq.utils.monitor.recv_monitor_message(self._monitor)["event"])
         return events
 
     def _dropped(self, state: dict) -> bool:
-        """True once the connection to a server that has answered this request closed and did not
-        come back within CONNECTION_GRACE (a server that never answered is left to the timeout, so
-        wrong CURVE keys still say so)."""
-        for event in self._connection_events():
-            if event == zmq.EVENT_DISCONNECTED:
-                state.setdefault("dropped", time.monotonic())
-            elif event == zmq.EVENT_CONNECTED:
-                state.pop("dropped", None)
+        """True CONNECTION_GRACE after the connection to a server that had answered this request
+        closed (a server that never answered is left to the timeout, so wrong CURVE keys still say
+        so). A reconnect does not save the request: the server's ROUTER gives a new connection a new
+        identity, so no reply to it can come back."""
+        if zmq.EVENT_DISCONNECTED in self._connection_events():
+            state.setdefault("dropped", time.monotonic())
         dropped = state.get("dropped")
         return state.get("heard", False) and dropped is not None and time.monotonic() - dropped > CONNECTION_GRACE
 
@@ -194,15 +198,15 @@ class Client:
                 state["cancel_sent"] = True
                 cancel_frames = encode(Message("cancel", payload={"request": message.id}))
                 self._send(cancel_frames, min(attempt_deadline, time.monotonic() + 1.0))
-            if self._dropped(state):
-                raise ServerUnavailable(
-                    f"the Scene-R1 backend at {self.address} closed the connection during the request "
-                    "(it was stopped or crashed); nothing of the request was kept"
-                )
             wait = min(attempt_deadline - time.monotonic(), 0.1 if cancel is not None or "dropped" in state else 0.5)
             if wait <= 0:
                 return None
             if not self.socket.poll(max(1, int(wait * 1000))):
+                if self._dropped(state):  # checked only with nothing left to read: a last reply is kept
+                    raise ServerUnavailable(
+                        f"the Scene-R1 backend at {self.address} closed the connection during the request "
+                        "(it was stopped or crashed); nothing of the request was kept"
+                    )
                 continue
             try:
                 reply = decode(self.socket.recv_multipart(copy=False))

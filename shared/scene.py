@@ -20,7 +20,7 @@ from .camera import Intrinsics
 
 # Beyond this an image is almost certainly a mistake (or a memory bomb), not an RGB-D frame.
 MAX_IMAGE_SIDE = 8192
-MAX_DEPTH_M = 10_000.0  # beyond this a depth value is a unit mistake or garbage, not a measurement
+MAX_DEPTH_M = 10_000.0  # beyond this a depth value is a sentinel or garbage, not a measurement: invalid
 MAX_FOCAL_RATIO = 1_000.0  # focal length / longest image side: above it the field of view is < 0.06 degrees
 
 
@@ -117,10 +117,8 @@ def check_depth(depth: np.ndarray, expected_size: tuple[int, int] | None = None,
     with np.errstate(invalid="ignore"):
         if np.isinf(depth).any():
             raise SceneError(f"{what} holds infinite values; mark invalid pixels with 0 or NaN")
-        if (depth > MAX_DEPTH_M).any():
-            raise SceneError(
-                f"{what} holds depth up to {np.nanmax(depth):.3g} m (over {MAX_DEPTH_M:g} m): is it in the wrong unit?"
-            )
+        if (depth > MAX_DEPTH_M).any():  # a sentinel ("far", 65504) or garbage: invalid, like NaN
+            depth = np.where(depth > MAX_DEPTH_M, np.float32(np.nan), depth)
         if (depth < 0).any():
             raise SceneError(
                 f"{what} holds negative depth (min {np.nanmin(depth):.3f} m); depth is metres >= 0, 0 or NaN = invalid"

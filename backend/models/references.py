@@ -15,14 +15,14 @@ import re
 
 import numpy as np
 
-_STRINGS: dict[int, list[str]] = {}  # id(tokenizer) -> each token's text, computed once per tokenizer
-
 
 def token_strings(tokenizer) -> list[str]:
-    key = id(tokenizer)
-    if key not in _STRINGS:
-        _STRINGS[key] = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-    return _STRINGS[key]
+    """Each token's text, computed once per tokenizer (kept on it: Qwen's has 151k tokens)."""
+    strings = getattr(tokenizer, "_scene_r1_token_strings", None)
+    if strings is None or len(strings) != len(tokenizer):
+        strings = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        tokenizer._scene_r1_token_strings = strings
+    return strings
 
 
 def labelled_ids(references: list[str]) -> dict[str, set[str]]:
@@ -66,9 +66,10 @@ class ReferenceConstraint:
             inside = text[start + len("<answer>") :].lstrip()
             if not inside.startswith("[") or "]" in inside:
                 return None
-            named = {n for label, n in self.reference.findall(text[:start]) if n in self.labels[label]}
+            found = self.reference.findall(text[:start]) if self.reference is not None else []
+            named = {n for label, n in found if n in self.labels[label]}
             partial = re.search(r"(\d*)$", inside).group(1)
-            return (named or self.ids), partial, False
+            return ((named or self.ids), partial, False) if (named or self.ids) else None
         match = self.pattern.search(text[-self.reach :]) if self.pattern is not None else None
         if match is None or (not match.group(2) and match.group(3)):
             return None

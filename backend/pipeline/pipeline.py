@@ -29,7 +29,7 @@ from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scen
 from .candidates import ask_by_candidates, ground_by_candidates, uses_candidates
 from .results import masks_to_rle, stage_report
 from .settings import PipelineSettings
-from .warming import Warmer, segmenter_views
+from .warming import Warmer
 
 # stage name, done, total
 Progress = Callable[[str, int, int], None]
@@ -146,7 +146,7 @@ class Pipeline:
         cancel: threading.Event | None = None,
     ) -> QueryResult:
         with self._lock, self.cache.for_scene(scene_key(scene)):
-            self.warmer.remember(scene)
+            self.warmer.remember(scene, self.tracker)
             every = wants_every_instance(query) if every is None else every
             if uses_candidates(self.settings.grounding, scene):
                 _check(cancel)
@@ -279,9 +279,11 @@ class Pipeline:
             if len(inside) > 2
             else set(inside)
         )
-        views = [v for v in segmenter_views(self.tracker, scene) if inside[0] <= v <= inside[-1]]
+        views = [v for v in self.warmer.views if inside[0] <= v <= inside[-1]]
+        reach = len(inside) / (2 * (count + 1))  # half the spacing of the picks: they stay spread over the span
         if views:  # the nearest of the scene's views: their embeddings are encoded in the background
-            picks = sorted({min(views, key=lambda v, p=p: (abs(v - p), v)) for p in picks})
+            nearest = {p: min(views, key=lambda v, p=p: (abs(v - p), v)) for p in picks}
+            picks = sorted({v if abs(v - p) <= reach else p for p, v in nearest.items()})
         candidates, best = {}, None
         for number, index in enumerate(picks):
             _check(cancel)
@@ -322,7 +324,7 @@ class Pipeline:
         from ..geometry.segmentation import check_points, prompt_box
 
         with self._lock, self.cache.for_scene(scene_key(scene)):
-            self.warmer.remember(scene)
+            self.warmer.remember(scene, self.tracker)
             frame = scene.check_index(frame)
             size = scene.intrinsics_at(frame).size
             points = None if points is None or len(points) == 0 else check_points(points, size)

@@ -26,30 +26,40 @@ def segmenter_views(tracker, scene) -> list[int]:
 
 
 class Warmer:
-    """Remembers the scene last queried and encodes its key-frame views on request, one per step."""
+    """The scene last queried and its views (computed once per scene, under the pipeline's lock);
+    encodes the views on request, one per step."""
 
     def __init__(self):
         self._scene = None  # a weak reference: the server's scene cache decides how long a scene lives
-        self._done: set[int] = set()
-        self._key = ""
+        self.key = ""
+        self.views: list[int] = []
+        self._pending: list[int] = []
 
-    def remember(self, scene) -> None:
+    def remember(self, scene, tracker) -> None:
+        """Called by a query, with the pipeline's lock held."""
         key = scene_key(scene)
-        if key != self._key:
-            self._scene, self._key, self._done = weakref.ref(scene), key, set()
+        if key != self.key:
+            self._scene, self.key = weakref.ref(scene), key
+            self.views = segmenter_views(tracker, scene)
+            self._pending = list(self.views)
 
-    def pending(self, tracker) -> list[int]:
-        """The key-frame views of the scene last queried that no step has encoded yet."""
-        scene = self._scene() if self._scene is not None else None
-        return [] if scene is None else [i for i in segmenter_views(tracker, scene) if i not in self._done]
+    def forget(self, key: str) -> None:
+        """The scene left the server's cache: nothing more to do for it."""
+        if key == self.key:
+            self._scene, self.key, self.views, self._pending = None, "", [], []
+
+    @property
+    def pending(self) -> int:
+        """Views of the scene last queried that no step has encoded yet (cheap: health reads it)."""
+        return len(self._pending)
 
     def step(self, tracker, lock: threading.Lock, cache: SceneWorkCache) -> bool:
         """Encode one pending view; True while more remain."""
-        pending = self.pending(tracker)
-        scene = self._scene() if self._scene is not None else None
-        if not pending or scene is None:
-            return False
-        with lock, cache.for_scene(self._key):
-            self._done.add(pending[0])
-            tracker.model.set_frame(pending[0], scene.frame(pending[0]).rgb)
-        return len(pending) > 1
+        with lock, cache.for_scene(self.key):  # remember() runs under the same lock: no scene swaps midway
+            scene = self._scene() if self._scene is not None else None
+            if scene is None or not self._pending:
+                self._pending = []
+                return False
+            index = self._pending.pop(0)
+            tracker.model.set_frame(index, scene.frame(index).rgb)
+            return bool(self._pending)

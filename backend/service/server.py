@@ -84,12 +84,18 @@ class Server:
             return self._pipeline
 
     def _warm_step(self) -> bool:
-        """Query-independent work while no query waits (pipeline/warming.py); none before a first query."""
-        return self._pipeline is not None and self._pipeline.warm_step()
+        """Query-independent work while no query waits (pipeline/warming.py); none before a first
+        query, and none for a scene this server has dropped."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            return False
+        held = self.cache.keys()
+        if pipeline.warmer.key and pipeline.warmer.key not in held:
+            pipeline.warmer.forget(pipeline.warmer.key)
+        return pipeline.warm_step()
 
     def _warm_pending(self) -> int:
-        pipeline = self._pipeline
-        return 0 if pipeline is None else len(pipeline.warmer.pending(pipeline.tracker))
+        return 0 if self._pipeline is None else self._pipeline.warmer.pending
 
     # ---- the socket thread -----------------------------------------------------------------------
     def serve(self) -> None:

@@ -174,3 +174,5 @@ def test_a_floor_and_a_wall_stay_choosable_rows_but_anchor_no_relation():
     assert {6, 7} <= set(with_structure.ids) and "Plane" in with_structure.to_text()
     rug = Candidate(8, "Rug", ("rug",), (), "red", box((0, 0, 0), (2.0, 1.4, 0.01)))  # not room-sized: an object
     assert any("rug 8" in phrase for phrase in relate([*room(), rug]).relations[4])
+    board = Candidate(9, "Shelf", ("shelf",), (), "brown", box((-1.0, 0.8, 1.0), (2.5, 1.1, 1.02)))  # long, narrow
+    assert relate([*room(), board]).relations[9] != []

@@ -68,7 +68,6 @@ def test_bad_metadata_gives_a_clear_error(overrides, message):
         (np.zeros((20, 32, 3), np.uint8), None, "colour size"),
         (None, np.full((24, 32), -1.0, np.float32), "negative depth"),
         (None, np.full((24, 32), np.inf, np.float32), "infinite"),
-        (None, np.full((24, 32), 1e30, np.float32), "wrong unit"),
         (None, np.ones((24, 32), np.float64), "float32"),
         (None, np.ones((24, 32, 1), np.float32), "HxW"),
     ],
@@ -83,6 +82,15 @@ def test_bad_frames_give_a_clear_error_when_decoded(rgb, depth, message):
     scene.frame(0)
     with pytest.raises(SceneError, match=message):
         scene.frame(1)
+
+
+def test_depth_beyond_10_km_is_invalid_like_nan():
+    rgb, depth = frames(2)
+    depth[1] = np.full((24, 32), 1e30, np.float32)
+    depth[1][0, 0] = 2.0
+    scene = Scene.from_arrays(rgb, depth, K, np.repeat(np.eye(4)[None], 2, 0), [0, 1])
+    far = scene.frame(1).depth
+    assert far.dtype == np.float32 and far[0, 0] == 2.0 and np.isnan(far[1:]).all()
 
 
 def test_nan_depth_means_invalid_not_an_error():

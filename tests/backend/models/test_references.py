@@ -66,3 +66,9 @@ def test_free_text_is_left_alone(tokenizer):
         ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
         scores = ReferenceConstraint(tokenizer, 0, REFERENCES)(ids, torch.zeros((1, len(tokenizer))))
         assert torch.isfinite(scores).all()
+
+
+def test_a_table_without_labelled_references_constrains_nothing_and_does_not_fail(tokenizer):
+    ids = torch.tensor([tokenizer.encode("<think>mug 3</think><answer>[", add_special_tokens=False)])
+    scores = ReferenceConstraint(tokenizer, 0, ["3", "object"])(ids, torch.zeros((1, len(tokenizer))))
+    assert torch.isfinite(scores).all()

@@ -75,7 +75,7 @@ def test_after_a_query_every_key_frame_view_gets_encoded_once(warm_pipeline, syn
     for _ in range(len(views) + 1):
         if not pipeline.warm_step():
             break
-    assert pipeline.warmer.pending(pipeline.tracker) == []
+    assert pipeline.warmer.pending == 0
     encoded = model.encoded
     with pipeline.cache.for_scene(scene_key(scene)):  # every view is now served from the scene's cache
         for index in views:
@@ -85,16 +85,16 @@ def test_after_a_query_every_key_frame_view_gets_encoded_once(warm_pipeline, syn
     assert np.array_equal(again.instances[0].mask3d.points, first.instances[0].mask3d.points)
 
 
-def test_the_frames_asked_for_a_box_are_the_scenes_views_when_the_segmenter_encodes_them(
-    warm_pipeline, synthetic, tiny_models
-):
-    """So a query about another object reuses the embeddings (and vision features) of earlier ones."""
+def test_the_frames_asked_for_a_box_snap_to_a_nearby_view_and_stay_spread(warm_pipeline, synthetic, tiny_models):
+    """So a query about another object reuses the embeddings (and vision features) of earlier ones;
+    a pick with no view within half the picks' spacing stays where it was."""
     from scene_r1.backend.models.reasoner import Reasoner, VLMSettings
 
     scene, pipeline = synthetic.scene, warm_pipeline
     pipeline._reasoner = Reasoner(VLMSettings(model=str(tiny_models["vlm"]), dtype="float32", max_new_tokens=16))
-    views = set(key_frame_views(scene.poses, pipeline.tracker.settings.key_frames))
+    pipeline.warmer.remember(scene, pipeline.tracker)
+    pipeline.warmer.views = [5]  # 12 frames, 3 picks (3, 6, 8), half their spacing 1.5 frames
     span = (float(scene.timestamps[0]), float(scene.timestamps[-1]))
     with pipeline.cache.for_scene(scene_key(scene)):
         _, _, candidates = pipeline._key_frame(scene, "the large cube", span, False, lambda *a: None, None)
-    assert candidates and set(candidates) <= views
+    assert sorted(candidates) == [3, 5, 8]
