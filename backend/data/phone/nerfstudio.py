@@ -3,7 +3,8 @@ nerfstudio's own dataparser (nerfstudio/data/dataparsers/nerfstudio_dataparser.p
 intrinsics fl_x, fl_y, cx, cy, w, h per frame or at the top (instant-ngp's camera_angle_x/_y stand in
 for missing focal lengths, w and h default to the image's size, cx and cy to its centre);
 `camera_model` one of COLMAP's pinhole family (distortion is noted, not undone); frames sorted by
-file_path, as the dataparser does; per frame `transform_matrix` (4x4 camera-to-world in OpenGL's
+file_path, numbers compared as numbers (for zero-padded names, the dataparser's plain sort's order);
+per frame `transform_matrix` (4x4 camera-to-world in OpenGL's
 camera axes: x right, y up, z backwards; the world as written, `applied_transform` having been
 applied already) and `depth_file_path` (16-bit PNG or .npy, both in units of
 `depth_unit_scale_factor` metres, 1e-3 by default; it may be smaller than the image). nerfstudio
