@@ -17,13 +17,18 @@ from .core.capture import box_mesh, covered_faces, thin_points, vote_objects
 HIGHLIGHT = "Scene-R1 highlight"
 
 
-def result_collection(context) -> bpy.types.Collection:
-    collection = bpy.data.collections.get(RESULT_COLLECTION)
+def linked_collection(context, name: str) -> bpy.types.Collection:
+    """The collection of that name, made if missing and linked into the scene."""
+    collection = bpy.data.collections.get(name)
     if collection is None:
-        collection = bpy.data.collections.new(RESULT_COLLECTION)
+        collection = bpy.data.collections.new(name)
     if collection.name not in context.scene.collection.children:
         context.scene.collection.children.link(collection)
     return collection
+
+
+def result_collection(context) -> bpy.types.Collection:
+    return linked_collection(context, RESULT_COLLECTION)
 
 
 def highlight_material() -> bpy.types.Material:

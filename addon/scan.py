@@ -19,18 +19,14 @@ from .core.scan import (
     scan_frame_at,
 )
 from .preferences import backend_from_preferences
+from .results import linked_collection
 
 COLOR_ATTRIBUTE = "Col"
 _opener: ScanOpener | None = None
 
 
 def scan_collection(context) -> bpy.types.Collection:
-    collection = bpy.data.collections.get(SCAN_COLLECTION)
-    if collection is None:
-        collection = bpy.data.collections.new(SCAN_COLLECTION)
-    if collection.name not in context.scene.collection.children:
-        context.scene.collection.children.link(collection)
-    return collection
+    return linked_collection(context, SCAN_COLLECTION)
 
 
 def scan_material() -> bpy.types.Material:

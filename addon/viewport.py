@@ -63,6 +63,16 @@ def apply_gesture(context, gesture, frame_corners) -> str:
     return gesture[0]
 
 
+def start_gesture(operator, context, what: str, status: str) -> set:
+    """A gesture operator's invoke: only over the camera view; then modal, with its hint in the status bar."""
+    if context.area is None or context.area.type != "VIEW_3D" or context.region_data.view_perspective != "CAMERA":
+        operator.report({"ERROR"}, f"look through the active camera (Numpad 0) and {what}")
+        return {"CANCELLED"}
+    context.window_manager.modal_handler_add(operator)
+    context.workspace.status_text_set(status)
+    return {"RUNNING_MODAL"}
+
+
 class SCENE_R1_OT_draw_box(bpy.types.Operator):
     """Drag a rectangle (or click) over the camera view; the object inside is selected."""
 
@@ -71,13 +81,10 @@ class SCENE_R1_OT_draw_box(bpy.types.Operator):
     bl_description = "Drag a rectangle over the camera view around the object (or click on it)"
 
     def invoke(self, context, event):
-        if context.area is None or context.area.type != "VIEW_3D" or context.region_data.view_perspective != "CAMERA":
-            self.report({"ERROR"}, "look through the active camera (Numpad 0) and drag over it")
-            return {"CANCELLED"}
         self.drag = BoxDrag()
-        context.window_manager.modal_handler_add(self)
-        context.workspace.status_text_set("Scene-R1: drag a rectangle around the object, or click it (Esc cancels)")
-        return {"RUNNING_MODAL"}
+        return start_gesture(
+            self, context, "drag over it", "Scene-R1: drag a rectangle around the object, or click it (Esc cancels)"
+        )
 
     def modal(self, context, event):
         gesture = self.drag.feed(event.type, event.value, event.mouse_region_x, event.mouse_region_y)
@@ -120,15 +127,13 @@ class SCENE_R1_OT_click_points(bpy.types.Operator):
     bl_description = "Click the object in the camera view (ctrl+click marks what is not it); Enter runs the query"
 
     def invoke(self, context, event):
-        if context.area is None or context.area.type != "VIEW_3D" or context.region_data.view_perspective != "CAMERA":
-            self.report({"ERROR"}, "look through the active camera (Numpad 0) and click on it")
-            return {"CANCELLED"}
         self.clicks = PointClicks()
-        context.window_manager.modal_handler_add(self)
-        context.workspace.status_text_set(
-            "Scene-R1: click the object, ctrl+click what is not it; Backspace undoes; Enter runs; Esc stops"
+        return start_gesture(
+            self,
+            context,
+            "click on it",
+            "Scene-R1: click the object, ctrl+click what is not it; Backspace undoes; Enter runs; Esc stops",
         )
-        return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
         gesture = self.clicks.feed(event.type, event.value, event.mouse_region_x, event.mouse_region_y, event.ctrl)
