@@ -146,11 +146,11 @@ class Pipeline:
         cancel: threading.Event | None = None,
     ) -> QueryResult:
         with self._lock, self.cache.for_scene(scene_key(scene)):
-            self.warmer.remember(scene, self.tracker)
             every = wants_every_instance(query) if every is None else every
-            if uses_candidates(self.settings.grounding, scene):
+            if uses_candidates(self.settings.grounding, scene):  # the candidates' own masks: no segmenter
                 _check(cancel)
                 return ground_by_candidates(self, scene, query, every, progress or _quiet)
+            self.warmer.remember(scene, self.tracker)
             return self._ground(scene, query, every, progress or _quiet, cancel)
 
     def model_seconds(self) -> float:

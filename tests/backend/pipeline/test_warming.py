@@ -98,3 +98,18 @@ def test_the_frames_asked_for_a_box_snap_to_a_nearby_view_and_stay_spread(warm_p
     with pipeline.cache.for_scene(scene_key(scene)):
         _, _, candidates = pipeline._key_frame(scene, "the large cube", span, False, lambda *a: None, None)
     assert sorted(candidates) == [3, 5, 8]
+
+
+def test_a_scene_grounded_by_its_candidates_is_not_warmed(warm_pipeline, tiny_models, tmp_path):
+    """Choosing among a capture's objects never runs the segmenter: encoding its views would be waste."""
+    from scene_r1.backend.data import open_scene
+    from scene_r1.backend.data.synth.household_scene import HouseholdConfig, write_household
+    from scene_r1.backend.models.reasoner import Reasoner, VLMSettings
+
+    write_household(HouseholdConfig(seed=4, frames=6, width=96, height=72), tmp_path / "room")
+    scene, pipeline = open_scene(tmp_path / "room"), warm_pipeline
+    pipeline.warmer.forget(pipeline.warmer.key)
+    pipeline._chooser = Reasoner(VLMSettings(model=str(tiny_models["vlm"]), dtype="float32", max_new_tokens=16))
+    result = pipeline.ground(scene, "the chair")
+    assert result.stages["grounding"]["mode"] == "candidates"
+    assert pipeline.warmer.pending == 0 and pipeline.warmer.key == ""
