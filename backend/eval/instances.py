@@ -19,7 +19,7 @@ THRESHOLDS = (0.25, 0.5)
 
 def vertex_truth(folder, vertices: np.ndarray, radius: float = 0.03) -> tuple[np.ndarray, dict[int, str]]:
     """Per scan vertex: the synthetic room's instance id whose surface lies within `radius` (0 = none,
-    the room's structure); and id -> class (the object's shape: cube, table, ...)."""
+    the room's structure); and id -> class (the object's shape: cube, table, ...; or its household word)."""
     folder = Path(folder)
     truth = load_ground_truth(folder)
     try:
@@ -32,7 +32,8 @@ def vertex_truth(folder, vertices: np.ndarray, radius: float = 0.03) -> tuple[np
     for obj in objects:
         near = near_points(vertices, samples["points"][samples["instance_ids"] == obj["id"]], radius)
         ids[near & (ids == 0)] = obj["id"]
-    return ids, {o["id"]: o["shape"] for o in truth["objects"]}
+    # A primitive room's objects are named by shape; a household room's by class word (chair, mug, ...).
+    return ids, {o["id"]: o.get("class") or o["shape"] for o in truth["objects"]}
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -62,7 +62,7 @@ def label_scan(job: LabelJob) -> dict:
     for label in job.classes:
         try:
             with repeatable_geometry():
-                result = pipeline.ground(scene, label, every=True)
+                result = pipeline.ground(scene, every_instance_query(label), every=True)
         except (ParseError, SceneError) as error:  # the model found nothing usable: no instance
             result = QueryResult(query=label, scene=scene.name, notes=[f"nothing found: {error}"])
         write_result(result, out / "results" / safe_stem(label, "class"))
@@ -86,6 +86,17 @@ def label_scan(job: LabelJob) -> dict:
     }
     done.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return summary
+
+
+def every_instance_query(label: str) -> str:
+    """A class as the query that asks for all its instances: "mug" -> "all the mugs". Models are asked
+    so (the shipped chooser was trained on "all the X"; a bare "mug" made it name one object, often
+    of another class). The plural comes from inflect; a class already plural is kept as given."""
+    import inflect
+
+    words = " ".join(label.lower().split())
+    engine = inflect.engine()
+    return f"all the {words if engine.singular_noun(words) else engine.plural_noun(words)}"
 
 
 def settings_hash(settings: PipelineSettings) -> str:

@@ -39,6 +39,14 @@ class Cancelled(Exception):
     """The caller asked to stop; nothing of the unfinished query is kept."""
 
 
+def _same_folder(model: str, folder: Path) -> bool:
+    """Whether a model id/path names `folder` (a relative path or a symlink to it included)."""
+    try:
+        return Path(model).resolve() == folder.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
 def wants_every_instance(query: str) -> bool:
     """ "all the chairs", "every mug", "each lamp": one 3D mask per instance."""
     return bool(re.match(r"\s*(all|every|each)\b", query, re.I))
@@ -119,7 +127,7 @@ class Pipeline:
         if self._chooser is None:
             model = self.settings.chooser
             if model == "auto":
-                fell_back = Path(self.reasoner.settings.model) == SHIPPED_NANO
+                fell_back = _same_folder(self.reasoner.settings.model, SHIPPED_NANO)  # also given as --vlm models/...
                 if not (fell_back and (SHIPPED_NANO_CHOOSER / "config.json").is_file()):
                     return self.reasoner
                 model = str(SHIPPED_NANO_CHOOSER)

@@ -155,15 +155,21 @@ def ground_truth(synthetic: SyntheticScene, boxes_per_frame: list[dict[int, tupl
     }
 
 
-def instance_points(synthetic: SyntheticScene) -> tuple[np.ndarray, np.ndarray]:
-    """Points sampled uniformly on every instance's surface, with their instance ids."""
-    o3d.utility.random.seed(synthetic.config.seed)
+def instance_points(objects, seed: int, per_object: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Points sampled uniformly on every instance's surface (objects with .id and .mesh), with their
+    instance ids: what the labelling evaluator matches scan vertices against."""
+    o3d.utility.random.seed(seed)
     points, ids = [], []
-    for obj in synthetic.room.objects:
-        cloud = obj.mesh.sample_points_uniformly(number_of_points=synthetic.config.points_per_object)
+    for obj in objects:
+        cloud = obj.mesh.sample_points_uniformly(number_of_points=per_object)
         points.append(np.asarray(cloud.points, dtype=np.float32))
         ids.append(np.full(len(cloud.points), obj.id, dtype=np.int32))
     return np.concatenate(points), np.concatenate(ids)
+
+
+def write_instance_points(objects, seed: int, out: Path, per_object: int = 2000) -> None:
+    points, ids = instance_points(objects, seed, per_object)
+    np.savez_compressed(out / GT_POINTS_FILE, points=points, instance_ids=ids)
 
 
 def write_synthetic(config: SynthConfig, out: Path | str, progress: bool = False) -> dict:
@@ -181,8 +187,7 @@ def write_synthetic(config: SynthConfig, out: Path | str, progress: bool = False
     )
     gt = ground_truth(synthetic, boxes_per_frame)
     (out / GT_FILE).write_text(json.dumps(gt, indent=1), encoding="utf-8")
-    points, ids = instance_points(synthetic)
-    np.savez_compressed(out / GT_POINTS_FILE, points=points, instance_ids=ids)
+    write_instance_points(synthetic.room.objects, config.seed, out, config.points_per_object)
     return gt
 
 

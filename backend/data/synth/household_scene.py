@@ -16,7 +16,7 @@ import numpy as np
 from ....shared.scene import Scene, SceneError
 from ..readers import write_scene
 from .config import check_camera, pinhole
-from .generate import GT_FILE, RenderSource, seen_in_frames, visible_boxes, visible_spans
+from .generate import GT_FILE, RenderSource, seen_in_frames, visible_boxes, visible_spans, write_instance_points
 from .household import generate_household
 from .household_language import (
     NAMING_STYLES,
@@ -115,7 +115,7 @@ def household_truth(household: Household, boxes_per_frame: list[dict]) -> dict:
 
 
 def write_household(config: HouseholdConfig, out: Path | str, progress: bool = False) -> dict:
-    """Render every frame once: the scene folder, candidates.json and gt.json."""
+    """Render every frame once: the scene folder, candidates.json, gt.json and gt_instances.npz."""
     out = Path(out)
     household = build_household(config)
     boxes_per_frame: list = []
@@ -128,4 +128,5 @@ def write_household(config: HouseholdConfig, out: Path | str, progress: bool = F
     household.scene.candidates.save(out)
     gt = household_truth(household, boxes_per_frame)
     (out / GT_FILE).write_text(json.dumps(gt, indent=1), encoding="utf-8")
+    write_instance_points(household.room.objects, config.seed, out)  # what `label --evaluate` scores against
     return gt

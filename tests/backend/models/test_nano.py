@@ -2,6 +2,7 @@
 trained (its scene_r1.json), on a held-out room (a seed never used in training)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,17 @@ def test_a_pipeline_on_the_shipped_nano_chooses_candidates_with_nano_v2(tmp_path
     known = {c["id"] for c in json.loads((folder / "candidates.json").read_text())["candidates"]}
     chosen = result.stages["choose"].get("ids", [])
     assert chosen and set(chosen) <= known  # an answer of the right kind, constrained to the table's ids
+
+
+def test_the_shipped_nano_named_by_a_relative_path_also_chooses_with_nano_v2(tmp_path, monkeypatch):
+    """`--vlm models/scene-r1-nano` (relative, as the docs write it) is the shipped nano too: it chose
+    candidates with itself, a model never trained to choose, and named one wrong object per class."""
+    from scene_r1.backend.models.loading import SHIPPED_NANO_CHOOSER
+
+    if not (SHIPPED_NANO_CHOOSER / "model.safetensors").exists():
+        pytest.skip("models/scene-r1-nano-v2 is not in this checkout")
+    monkeypatch.chdir(SHIPPED_NANO.parent.parent)
+    relative = Path(SHIPPED_NANO.parent.name) / SHIPPED_NANO.name
+    pipeline = Pipeline(PipelineSettings(vlm=str(relative), tracker="geometric", dtype="float32"))
+    assert Path(pipeline.chooser.settings.model).resolve() == SHIPPED_NANO_CHOOSER.resolve()
+    assert any("scene-r1-nano-v2" in note for note in pipeline.notes)
