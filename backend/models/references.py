@@ -3,10 +3,11 @@
 A candidate answer's reasoning names objects the way the table does ("mugs: mug 3, mug 5. the red
 mug is mug 3.") and its answer lists ids. A small model often writes the right class with a wrong
 number ("coffee mug 8" where 8 is the storage box), then answers with an id its reasoning never
-named. `ReferenceConstraint`, a transformers logits processor, allows after a table label and a
-space only the ids of candidates with that label, and inside `<answer>[...]` only ids the reasoning
-named (any id of the table when it named none). It bounds what may be written, as the box answers
-are bounded to numbers in range; which of the allowed objects is named stays the model's choice.
+named. `ReferenceConstraint`, a transformers logits processor, allows after a table label (or its
+last words: "mug" for "coffee mug") and a space only the ids of candidates with that label, and
+inside `<answer>[...]` only ids the reasoning named (any id of the table when it named none). It
+bounds what may be written, as the box answers are bounded to numbers in range; which of the
+allowed objects is named stays the model's choice.
 """
 
 from __future__ import annotations
@@ -26,12 +27,17 @@ def token_strings(tokenizer) -> list[str]:
 
 
 def labelled_ids(references: list[str]) -> dict[str, set[str]]:
-    """Table references ("mug 3", "Cube.003 4", "object 7") -> label -> the ids written after it."""
+    """Table references ("coffee mug 3", "Cube.003 4", "object 7") -> label -> the ids written after it.
+    A label's last words name its objects too ("mug 3" for coffee mug 3, "bottle 4" for water bottle 4):
+    the model often writes the query's noun rather than the whole label, and without this any number
+    could follow it ("bottle 8", the storage box)."""
     labels: dict[str, set[str]] = {}
     for reference in references:
         label, _, number = reference.rpartition(" ")
         if label and number.isdigit():
-            labels.setdefault(label, set()).add(number)
+            words = label.split(" ")
+            for first in range(len(words)):
+                labels.setdefault(" ".join(words[first:]), set()).add(number)
     return labels
 
 
