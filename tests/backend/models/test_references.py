@@ -29,7 +29,7 @@ def numbers(texts: set[str]) -> set[str]:
 
 
 def test_the_last_word_of_a_label_takes_only_its_ids(tokenizer):
-    """"bottles: bottle 8" for a water bottle 4 and a storage box 8: after "box " only 8, and the answer
+    """ "bottles: bottle 8" for a water bottle 4 and a storage box 8: after "box " only 8, and the answer
     is held to what the reasoning named through the short form."""
     assert numbers(allowed_after(tokenizer, "boxes: box ")) == {"8"}
     assert numbers(allowed_after(tokenizer, "the box is box 8.</think><answer>[")) == {"8"}
