@@ -10,6 +10,7 @@ Used for find, "all the X" (several ids) and ask (the table helps answer).
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -40,6 +41,22 @@ CHOOSE_ALL_PROMPT = (
     "every matching id, like [2, 5]."
 )
 ASK_PROMPT = TABLE_INTRO + "{question} " + THINK_THEN_ANSWER + " Keep the answer short: a word, a number or a phrase."
+
+
+EVERY_INSTANCE = re.compile(r"\s*(?:(?:all|every|each)\b(?:\s+of)?\s*)?(?:(?:the|a|an)\b\s*)?(.*?)\s*$", re.I | re.S)
+
+
+def every_instance_query(query: str) -> str:
+    """The query for every instance as the chooser was trained to read it: "mug", "every mug", "each
+    of the mugs" -> "all the mugs" (asked "bottle" or "every table", the shipped chooser named one
+    object, often of another class). Plurals from inflect; a phrase already plural is kept."""
+    import inflect
+
+    phrase = " ".join(EVERY_INSTANCE.match(query).group(1).lower().split())  # a class, as the table writes it
+    if not phrase:
+        return query
+    engine = inflect.engine()
+    return f"all the {phrase if engine.singular_noun(phrase) else engine.plural_noun(phrase)}"
 
 
 def uses_candidates(mode: str, scene: Scene) -> bool:
@@ -160,7 +177,7 @@ class CandidateGrounder:
         views, images, pixels = self._marked_views(scene, source)
         ids = table.ids
         generation = self.reasoner.generate(
-            candidate_prompt(table, query, every),
+            candidate_prompt(table, every_instance_query(query) if every else query, every),
             images=images,
             answer_format=["[", Number(max(ids), low=0), "]"],
             validate=lambda reply: parse_ids(reply.answer, ids),

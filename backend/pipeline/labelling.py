@@ -50,7 +50,6 @@ def label_scan(job: LabelJob) -> dict:
     start = time.perf_counter()
     from ..data import open_scene
     from ..models.parsing import ParseError
-    from .candidates import uses_candidates
     from .results import write_result
 
     if job.threads:
@@ -59,14 +58,11 @@ def label_scan(job: LabelJob) -> dict:
         torch.set_num_threads(job.threads)
     scene = open_scene(job.scan)
     pipeline = _pipeline(job.settings)
-    # Choosing among candidates, a class is asked as "all the mugs"; the box path's prompt already
-    # says "every object matching", so it gets the class as given.
-    chooses = uses_candidates(job.settings.grounding, scene)
     results = []
     for label in job.classes:
         try:
             with repeatable_geometry():
-                result = pipeline.ground(scene, every_instance_query(label) if chooses else label, every=True)
+                result = pipeline.ground(scene, label, every=True)
         except (ParseError, SceneError) as error:  # the model found nothing usable: no instance
             result = QueryResult(query=label, scene=scene.name, notes=[f"nothing found: {error}"])
         write_result(result, out / "results" / safe_stem(label, "class"))
@@ -90,17 +86,6 @@ def label_scan(job: LabelJob) -> dict:
     }
     done.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return summary
-
-
-def every_instance_query(label: str) -> str:
-    """A class as the question for all its instances among candidates: "mug" -> "all the mugs" (the
-    shipped chooser was trained so; asked "mug", it named one object, often of another class). The
-    plural comes from inflect; a class already plural is kept as given."""
-    import inflect
-
-    words = " ".join(label.lower().split())
-    engine = inflect.engine()
-    return f"all the {words if engine.singular_noun(words) else engine.plural_noun(words)}"
 
 
 def settings_hash(settings: PipelineSettings) -> str:

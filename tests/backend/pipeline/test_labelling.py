@@ -132,13 +132,17 @@ def test_ray_tasks_ask_for_a_gpu_when_the_pipeline_runs_on_cuda():
         task_resources(PipelineSettings(), 0)
 
 
-def test_a_class_is_asked_for_as_all_its_instances():
-    from scene_r1.backend.pipeline.labelling import every_instance_query
+def test_a_class_or_an_every_query_is_asked_as_all_its_instances():
+    from scene_r1.backend.pipeline.candidates import every_instance_query
 
     assert every_instance_query("mug") == "all the mugs"
     assert every_instance_query("Potted  Plant") == "all the potted plants"
     assert every_instance_query("shelf") == "all the shelves"
     assert every_instance_query("chairs") == "all the chairs"  # already plural: kept
+    assert every_instance_query("every table") == "all the tables"
+    assert every_instance_query("Each of the red mugs") == "all the red mugs"
+    assert every_instance_query("all the bottles") == "all the bottles"
+    assert every_instance_query("  ") == "  "
 
 
 @pytest.fixture(scope="module")
