@@ -26,12 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def anticipated_errors() -> tuple[type[BaseException], ...]:
     """What a user can cause (a bad file, flag, model id or backend): one line, exit 2."""
+    from ...shared.camera import CameraError
     from ...shared.protocol import ProtocolError
     from ...shared.scene import SceneError
     from ..models.loading import ModelError
     from ..models.parsing import ParseError
 
-    return SceneError, ModelError, ParseError, ProtocolError, OSError, UnicodeError
+    return SceneError, CameraError, ModelError, ParseError, ProtocolError, OSError, UnicodeError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -330,4 +330,7 @@ def open_scene(path: Path | str, format: str | None = None) -> Scene:
         format = detect_format(path)
     if format not in SCENE_FORMATS:
         raise SceneError(f"unknown scene format {format!r}; known: {', '.join(SCENE_FORMATS)}")
-    return with_candidates(SCENE_FORMATS[format].open(path), path)
+    try:
+        return with_candidates(SCENE_FORMATS[format].open(path), path)
+    except CameraError as error:  # a focal length of 0 or below in the app's camera file: bad input
+        raise SceneError(f"{path} ({format}): {error}") from None

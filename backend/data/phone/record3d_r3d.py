@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import re
 import threading
 import zipfile
 from pathlib import Path
@@ -170,6 +171,9 @@ def open_r3d(path: Path) -> Scene:
         raise SceneError(f"{path} lists {n} frames but lacks {len(missing)} member(s), e.g. {missing[0]}")
     stamps = meta.get("frameTimestamps")
     times = relative_times(stamps) if isinstance(stamps, list) and len(stamps) == n else np.arange(n) / meta["fps"]
+    # A frame is read only with its pose: members past the last pose (an interrupted export) are said.
+    extra = sum(1 for name in archive.names if re.fullmatch(r"rgbd/\d+\.jpg", name) and int(name[5:-4]) >= n)
+    notes = [f"{path.name} holds {extra} frame(s) past its {n} poses; they were left out"] if extra else []
 
     def load_rgb(i: int) -> np.ndarray:
         data = np.frombuffer(archive.read(f"rgbd/{i}.jpg"), np.uint8)
@@ -195,4 +199,5 @@ def open_r3d(path: Path) -> Scene:
         (meta["dw"], meta["dh"]),
         name=path.stem if path.is_file() else path.name,
         format="r3d",
+        notes=notes,
     )
