@@ -72,9 +72,10 @@ def run_label(args) -> int:
 
     from ..pipeline.labelling import run_local, run_ray, scan_jobs, write_summary
 
-    jobs = scan_jobs(
-        args.scans, args.classes.split(","), args.out, pipeline_settings(args), _formats(args.formats), args.threads
-    )
+    formats = _formats(args.formats)
+    if args.evaluate and "scannet" not in formats:  # said before any scan is labelled
+        raise SceneError("--evaluate scores the ScanNet files: add scannet to --formats")
+    jobs = scan_jobs(args.scans, args.classes.split(","), args.out, pipeline_settings(args), formats, args.threads)
     where = f"Ray ({args.ray_address})" if args.ray_address else "here"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task(f"labelling {len(jobs)} scan(s) {where}", total=len(jobs))
@@ -101,17 +102,28 @@ def run_label(args) -> int:
     console = Console()
     console.print((args.out / "summary.md").read_text(encoding="utf-8"))
     if args.evaluate:
-        from ..eval.instances import evaluate_labelling, markdown
-
-        scores = evaluate_labelling(args.out, report["scans"])
-        (args.out / "eval.md").write_text(markdown(scores), encoding="utf-8")
-        console.print(f"instance segmentation on {len(scores['scans'])} scan(s) with ground truth:")
-        console.print(markdown(scores))
+        _evaluate(args.out, report, console)
     console.print(f"wrote {args.out}/summary.json, summary.md, coco.json and one folder per scan")
     failed = [s["name"] for s in summaries if "error" in s]
     if failed:
         console.print(f"{len(failed)} of {len(summaries)} scan(s) failed: {', '.join(failed)} (exit {SCANS_FAILED})")
     return SCANS_FAILED if failed else 0
+
+
+def _evaluate(out, report: dict, console) -> None:
+    """Scores of the labelled scans that carry ground truth; none carrying it is said, not an error
+    (the labels are written)."""
+    from ..eval.instances import evaluate_labelling, markdown
+
+    try:
+        scores = evaluate_labelling(out, report["scans"])
+    except SceneError as error:
+        (out / "eval.md").unlink(missing_ok=True)  # not an earlier run's scores beside these labels
+        console.print(f"--evaluate: {error}")
+        return
+    (out / "eval.md").write_text(markdown(scores), encoding="utf-8")
+    console.print(f"instance segmentation on {len(scores['scans'])} scan(s) with ground truth:")
+    console.print(markdown(scores))
 
 
 def run_export(args) -> int:

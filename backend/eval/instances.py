@@ -101,6 +101,19 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def named_as(truth: str, classes) -> str:
+    """The labelling's class that names the same thing as a ground-truth class ("Bottles" for
+    "bottle": case and number aside, inflect's noun comparison), else the truth's own name."""
+    import inflect
+
+    engine = inflect.engine()
+    for cls in classes:
+        a, b = " ".join(cls.lower().split()), truth.lower()
+        if a and (a == b or engine.compare_nouns(a, b)):
+            return cls
+    return truth
+
+
 def evaluate_labelling(out, summaries: list[dict]) -> dict:
     """Score `scene-r1 label`'s ScanNet files (out/<scan>/scannet/) against each scan's ground truth
     (synthetic rooms: gt.json + gt_instances.npz); scans without ground truth are left out."""
@@ -117,6 +130,7 @@ def evaluate_labelling(out, summaries: list[dict]) -> dict:
         mesh = o3d.io.read_triangle_mesh(str(folder / scannet_names(summary["name"])["mesh"]))
         predicted = read_scannet(folder, summary["name"])
         gt_ids, gt_labels = vertex_truth(summary["scan"], np.asarray(mesh.vertices))
+        gt_labels = {k: named_as(label, classes) for k, label in gt_labels.items()}
         per_scan.append(
             {
                 t: match_scan(predicted.instance_ids, predicted.labels, predicted.scores, gt_ids, gt_labels, classes, t)

@@ -45,13 +45,20 @@ def labelled_objects(results: list[tuple[str, QueryResult]]) -> list[LabelledObj
     ]
 
 
-def assign_vertices(vertices: np.ndarray, objects: list[LabelledObject], radius: float = VERTEX_RADIUS) -> np.ndarray:
+def assign_vertices(
+    vertices: np.ndarray, objects: list[LabelledObject], radius: float = VERTEX_RADIUS, claimed: list | None = None
+) -> np.ndarray:
     """Per scan vertex: k + 1 for object k whose points lie within `radius`, 0 for none; where two
-    objects claim a vertex, the more confident one keeps it."""
+    objects claim a vertex, the more confident one keeps it. `claimed`, when given, receives per
+    object how many vertices lay near it before any was taken by another."""
     ids = np.zeros(len(vertices), np.int64)
+    counts = [0] * len(objects)
     for k in sorted(range(len(objects)), key=lambda k: -objects[k].score):
         near = near_points(vertices, objects[k].points, radius)
         ids[near & (ids == 0)] = k + 1
+        counts[k] = int(near.sum())
+    if claimed is not None:
+        claimed[:] = counts
     return ids
 
 
@@ -114,7 +121,11 @@ def export_scan(
     out.mkdir(parents=True, exist_ok=True)
     classes = list(classes or dict.fromkeys(o.label for o in objects))
     fused = fused if fused is not None else fuse_for_export(scene, objects)
-    ids = assign_vertices(fused.mesh_vertices, objects)
+    claimed: list[int] = []
+    ids = assign_vertices(fused.mesh_vertices, objects, claimed=claimed)
+    # An object whose every vertex a more confident one took is the same object found twice (under
+    # another class): ScanNet's files have no group for it, and COCO leaves it out too.
+    duplicate = [claimed[k - 1] > 0 and not (ids == k).any() for k in range(1, len(objects) + 1)]
     manifest = {"scene": name, "classes": classes, "objects": [], "files": {}}
     up = scan_up(scene.poses)
     for k, obj in enumerate(objects, 1):
@@ -124,6 +135,8 @@ def export_scan(
             "score": round(obj.score, 4),
             "vertices": int((ids == k).sum()),
         }
+        if duplicate[k - 1]:
+            entry["duplicate"] = True
         if {"glb", "usdz"} & set(formats):
             entry |= _write_object(
                 fused, obj, ids == k, up, out / "objects" / f"{k - 1:03d}_{safe_stem(obj.label, 'object')}", formats
@@ -144,7 +157,8 @@ def export_scan(
         manifest["files"]["scannet"] = {k: str(p.relative_to(out)) for k, p in files.items()}
         manifest["class_ids"] = class_ids
     if "coco" in formats:
-        manifest["files"]["coco"] = str(_write_coco(scene, objects, classes, out, name).relative_to(out))
+        kept = [(k, o) for k, o in enumerate(objects) if not duplicate[k]]
+        manifest["files"]["coco"] = str(_write_coco(scene, kept, classes, out, name).relative_to(out))
     (out / "export.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest
 
@@ -173,9 +187,10 @@ def _write_object(fused, obj: LabelledObject, on_object: np.ndarray, up, stem: P
     return entry
 
 
-def _write_coco(scene: Scene, objects: list[LabelledObject], classes: list[str], out: Path, name: str) -> Path:
+def _write_coco(scene: Scene, objects: list[tuple[int, LabelledObject]], classes, out: Path, name: str) -> Path:
+    """COCO JSON of (object id, object) pairs, with the frames their masks lie on."""
     builder = CocoBuilder(classes)
-    for k, obj in enumerate(objects):
+    for k, obj in objects:
         builder.add_object(name, scene.color_size, obj.label, obj.score, k, obj.masks_2d)
     (out / "frames").mkdir(parents=True, exist_ok=True)
     for frame in builder.frames_of(name):

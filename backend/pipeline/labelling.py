@@ -95,13 +95,29 @@ def settings_hash(settings: PipelineSettings) -> str:
 
 
 def _identity(job: LabelJob) -> dict:
-    """What a done.json must match for its scan to be skipped: the same scan, classes, formats, settings."""
+    """What a done.json must match for its scan to be skipped: the same scan, unchanged, and the same
+    classes, formats, settings."""
     return {
         "scan": job.scan,
+        "scan_state": scan_state(job.scan),
         "classes": list(job.classes),
         "formats": list(job.formats),
         "settings_hash": settings_hash(job.settings),
     }
+
+
+def scan_state(scan: str) -> str:
+    """A scan's files as a short hash of their names, sizes and modification times: a scan written
+    again (another capture in the same folder) is labelled again, not skipped with stale labels."""
+    root = Path(scan)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    digest = hashlib.sha256()
+    for path in files:
+        info = path.stat()
+        digest.update(
+            f"{path.relative_to(root) if root.is_dir() else path.name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode()
+        )
+    return digest.hexdigest()[:16]
 
 
 @contextmanager
@@ -132,24 +148,47 @@ def _pipeline(settings: PipelineSettings):
 
 def scan_jobs(scans, classes, out, settings, formats=FORMATS, threads=None) -> list[LabelJob]:
     """One job per scan, each with its own output folder named after the scan (made unique)."""
-    classes = tuple(dict.fromkeys(c.strip() for c in classes if c.strip()))
+    classes = class_names(classes)
     if not classes:
         raise SceneError('--classes names no class (give a comma-separated list, e.g. "chair,table,mug")')
-    jobs, used = [], set()
+    paths = []
     for scan in scans:
         path = Path(scan)
         if not path.exists():
             raise SceneError(f"no such scan: {path}")
-        name, n = path.stem if path.is_file() else path.resolve().name, 1
-        while (name if n == 1 else f"{name}-{n}") in used:
-            n += 1
-        name = name if n == 1 else f"{name}-{n}"
-        used.add(name)
-        # absolute paths: a Ray worker does not share this process's working directory
-        jobs.append(
-            LabelJob(str(path.resolve()), str(Path(out).resolve() / name), classes, settings, tuple(formats), threads)
-        )
-    return jobs
+        paths.append(path.resolve())  # absolute: a Ray worker does not share this working directory
+    paths = list(dict.fromkeys(paths))  # a scan named twice is labelled once
+    names = folder_names(paths)
+    return [
+        LabelJob(str(path), str(Path(out).resolve() / names[path]), classes, settings, tuple(formats), threads)
+        for path in paths
+    ]
+
+
+def folder_names(paths: list[Path]) -> dict[Path, str]:
+    """Each scan's output folder name: its own name; scans sharing one are numbered in path order, so a
+    scan keeps its folder whatever order the scans are given in (and a rerun skips it)."""
+    groups: dict[str, list[Path]] = {}
+    for path in dict.fromkeys(paths):
+        groups.setdefault(path.stem if path.is_file() else path.name, []).append(path)
+    names = {}
+    for name, members in groups.items():
+        for n, path in enumerate(sorted(members), 1):
+            names[path] = name if n == 1 else f"{name}-{n}"
+    return names
+
+
+def class_names(classes) -> tuple[str, ...]:
+    """--classes as labels: lower case, single spaces, each class once ("Bowl", "bowls" and "BOWL" are
+    the bowl of the first spelling; inflect compares the nouns)."""
+    import inflect
+
+    engine, kept = inflect.engine(), []
+    for text in classes:
+        name = " ".join(text.lower().split())
+        if name and not any(name == k or engine.compare_nouns(name, k) for k in kept):
+            kept.append(name)
+    return tuple(kept)
 
 
 def run_local(jobs: list[LabelJob], on_done: Callable[[dict], None]) -> list[dict]:

@@ -170,3 +170,19 @@ def test_a_hostile_scene_name_stays_inside_the_export_folder(labelled, tmp_path)
     written = export_scan(scene, objects[:1], tmp_path / "out", fused=fused, formats=("scannet",), name="../../escape")
     assert written["scene"] == "escape" and not (tmp_path / "escape.aggregation.json").exists()
     assert (tmp_path / "out" / "scannet" / "escape.aggregation.json").is_file()
+
+
+def test_an_object_found_twice_is_exported_once_in_every_format(labelled, tmp_path):
+    """The same object labelled under two classes: the more confident keeps the scan's vertices, and
+    the other is in neither ScanNet's groups nor COCO (it was in COCO, under its second class)."""
+    from pycocotools.coco import COCO
+
+    scene, seen, objects, fused, out, manifest = labelled
+    twice = [objects[0], LabelledObject("lookalike", objects[0].score - 0.1, objects[0].points, objects[0].masks_2d)]
+    manifest = export_scan(scene, twice, tmp_path, classes=[seen[0]["shape"], "lookalike"], fused=fused)
+    assert [o.get("duplicate", False) for o in manifest["objects"]] == [False, True]
+    assert manifest["objects"][1]["vertices"] == 0 < manifest["objects"][0]["vertices"]
+    coco = COCO(str(tmp_path / manifest["files"]["coco"]))
+    labels = {coco.cats[a["category_id"]]["name"] for a in coco.anns.values()}
+    assert labels == {seen[0]["shape"]}
+    assert read_scannet(tmp_path / "scannet", manifest["scene"]).labels == {1: seen[0]["shape"]}

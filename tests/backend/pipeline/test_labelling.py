@@ -172,3 +172,45 @@ def test_household_scans_are_labelled_with_every_instance_the_chooser_names(hous
     scores = (out / "eval.md").read_text()
     mean = next(line for line in scores.splitlines() if line.startswith("| mean"))
     assert float(mean.split("|")[4]) >= 0.5  # AP@0.25 over the three classes (0.681 when written)
+
+
+def test_classes_are_labels_once_whatever_their_spelling():
+    from scene_r1.backend.pipeline.labelling import class_names
+
+    assert class_names(["Bowl", " bowls", "BOWL", "Potted  Plant", "chair", ""]) == ("bowl", "potted plant", "chair")
+
+
+def test_scans_sharing_a_name_keep_their_folders_in_any_order(tmp_path):
+    from scene_r1.backend.pipeline.labelling import folder_names
+
+    a, b = tmp_path / "a" / "room", tmp_path / "b" / "room"
+    assert folder_names([a, b]) == folder_names([b, a]) == {a: "room", b: "room-2"}
+
+
+def test_a_scan_written_again_is_labelled_again(tmp_path):
+    import os
+
+    from scene_r1.backend.pipeline.labelling import scan_state
+
+    scan = tmp_path / "scan"
+    (scan / "depth").mkdir(parents=True)
+    (scan / "depth" / "0.png").write_bytes(b"x")
+    before = scan_state(str(scan))
+    assert scan_state(str(scan)) == before
+    (scan / "depth" / "0.png").write_bytes(b"yy")
+    os.utime(scan / "depth" / "0.png", ns=(1, 1))
+    assert scan_state(str(scan)) != before
+
+
+def test_evaluate_without_scannet_files_is_refused_before_labelling(scans, tmp_path, capsys):
+    folders, config = scans
+    argv = ["label", str(folders[0]), "--classes", "cube", "--out", str(tmp_path / "o"), "--formats", "coco"]
+    assert main(argv + ["--evaluate"]) == 2
+    assert "--formats" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_evaluation_matches_classes_by_noun():
+    from scene_r1.backend.eval.instances import named_as
+
+    assert named_as("bottle", ("Bottles", "bowl")) == "Bottles"
+    assert named_as("chair", ("Bottles", "bowl")) == "chair"
