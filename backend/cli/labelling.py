@@ -132,6 +132,12 @@ def run_export(args) -> int:
 
     scene = open_scene(args.dir, args.format)
     results = [read_result(folder) for folder in args.result]
+    for folder, result in zip(args.result, results):  # another scan's masks would cut the wrong faces
+        if result.scene and result.scene != scene.name:
+            raise SceneError(
+                f"{folder} was found in scene {result.scene!r}, not in {scene.name!r} ({args.dir}): "
+                "export a result with the scan it came from"
+            )
     objects = labelled_objects([("", result) for result in results])
     if not objects:
         raise SceneError("the result folder(s) hold no lifted object to export")

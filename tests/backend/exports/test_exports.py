@@ -117,7 +117,7 @@ def test_coco_reads_back_with_pycocotools(labelled):
         assert (out / image["file_name"]).is_file()
 
 
-def test_result_folder_round_trip(labelled, tmp_path):
+def test_result_folder_round_trip(labelled, synthetic_folder, tmp_path):
     scene, seen, objects, fused, out, manifest = labelled
     points = objects[0].points
     result = QueryResult(query="all the cubes", scene=scene.name, key_frame=0)
@@ -140,6 +140,14 @@ def test_result_folder_round_trip(labelled, tmp_path):
     assert len(back.lifted) == 1 and back.lifted[0].label == "cube"
     assert np.allclose(back.lifted[0].mask3d.points, points, atol=1e-6)
     assert back.lifted[0].masks_2d.keys() == objects[0].masks_2d.keys()
+    # `scene-r1 export` with the scan the result came from, and refused with another one
+    from scene_r1.backend.cli.main import main
+
+    folder = synthetic_folder
+    assert main(["export", str(folder), "--result", str(tmp_path / "r"), "--out", str(tmp_path / "e")]) == 0
+    result.scene = "another-scan"
+    write_result(result, tmp_path / "other")
+    assert main(["export", str(folder), "--result", str(tmp_path / "other"), "--out", str(tmp_path / "f")]) == 2
 
 
 def test_scan_up_finds_the_synthetic_rooms_z(labelled):
