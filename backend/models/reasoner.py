@@ -343,7 +343,7 @@ class Reasoner:
     def answer_question(self, scene: Scene, question: str) -> Generation:
         indices, video, fps = self.video_of(scene)
         return self._ask_video(
-            VQA_PROMPT.format(question=_clean(question)), scene, indices, video, fps, answer_format=None
+            VQA_PROMPT.format(question=_clean(question, question=True)), scene, indices, video, fps, answer_format=None
         )
 
     def _ask_video(self, prompt, scene, indices, video, fps, **kwargs) -> Generation:
@@ -368,12 +368,22 @@ def _strip_chat_tokens(text: str) -> str:
     return text.strip()
 
 
-def _clean(text: str) -> str:
-    """A query as safe prompt text: valid UTF-8, no chat control tokens, bounded length."""
+PUNCTUATION = "\"'.,;:!?()[]{}"
+
+
+def _clean(text: str, question: bool = False) -> str:
+    """A query as safe prompt text: valid UTF-8, no chat control tokens, bounded length, one space
+    between words, and plain words in the case models are asked in: a query in lower case ("The
+    Bottle" -> "the bottle"), a question in sentence case ("How many Bottles?" -> "How many bottles?").
+    Names with digits or dots ("Cube.003") are kept as written. The shipped models answered
+    differently for "The Bottle" and "the bottle"; the same query should not."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     text = text.encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates from undecodable argv
-    text = text.replace("<|", "< |").replace("|>", "| >").strip()
-    if not text:
+    words = text.replace("<|", "< |").replace("|>", "| >").split()
+    if not words:
         raise ModelError("the query is empty")
-    return text[:500]
+    words = [w.lower() if w.strip(PUNCTUATION).isalpha() else w for w in words]
+    if question:
+        words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(words)[:500]

@@ -141,7 +141,7 @@ def draw_marks(rgb: np.ndarray, id_map: np.ndarray, ids, min_pixels: int = 30) -
 def candidate_prompt(table: CandidateTable, query: str, every: bool = False, question: bool = False) -> str:
     text = table.to_text()
     if question:
-        return ASK_PROMPT.format(table=text, question=_clean(query))
+        return ASK_PROMPT.format(table=text, question=_clean(query, question=True))
     return (CHOOSE_ALL_PROMPT if every else CHOOSE_PROMPT).format(table=text, query=_clean(query))
 
 
