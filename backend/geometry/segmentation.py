@@ -180,7 +180,10 @@ def segment_box(
     inside[y1:y2, x1:x2] = True
     valid = valid_depth(frame.depth)
     if np.count_nonzero(inside & valid) < MIN_SEGMENT_PIXELS:
-        raise SceneError(f"frame {frame.index} has no valid depth inside box {[x1, y1, x2, y2]} (at depth resolution)")
+        raise SceneError(
+            f"frame {frame.index} has no valid depth inside box {[int(v) for v in (x1, y1, x2, y2)]} "
+            "(at depth resolution)"
+        )
     margin = max(4, int(0.15 * max(x2 - x1, y2 - y1)))
     ring = np.zeros_like(inside)
     ring[max(y1 - margin, 0) : y2 + margin, max(x1 - margin, 0) : x2 + margin] = True

@@ -46,11 +46,14 @@ def arkit_to_opencv(camera_to_world: np.ndarray) -> np.ndarray:
     return np.asarray(camera_to_world, dtype=np.float64) @ BLENDER_TO_OPENCV_CAMERA
 
 
-def quaternion_pose(qx: float, qy: float, qz: float, qw: float, x: float, y: float, z: float) -> np.ndarray:
-    """4x4 from a position and a (Hamilton, x y z w) unit quaternion; a zero quaternion is refused."""
+def quaternion_pose(
+    qx: float, qy: float, qz: float, qw: float, x: float, y: float, z: float, where: str = "a pose"
+) -> np.ndarray:
+    """4x4 from a position and a (Hamilton, x y z w) unit quaternion; a zero quaternion is refused.
+    `where` names the pose in errors ("odometry.csv row 12")."""
     norm = float(np.linalg.norm([qw, qx, qy, qz]))
     if not np.isfinite(norm) or norm < 1e-9:
-        raise SceneError(f"pose quaternion ({qx}, {qy}, {qz}, {qw}) is not a rotation")
+        raise SceneError(f"{where}: quaternion ({qx}, {qy}, {qz}, {qw}) is not a rotation")
     pose = np.eye(4)
     import open3d as o3d  # on first use: `scene-r1 info` and the CLI's start stay light
 
@@ -65,8 +68,8 @@ def masked_depth(depth: np.ndarray, confidence: np.ndarray | None, minimum: int,
         return depth
     if confidence.shape != depth.shape:
         raise SceneError(
-            f"confidence map {path} is {confidence.shape[1]}x{confidence.shape[0]} but its depth map is "
-            f"{depth.shape[1]}x{depth.shape[0]}"
+            f"{path}: the depth map is {depth.shape[1]}x{depth.shape[0]} but its confidence map is "
+            f"{confidence.shape[1]}x{confidence.shape[0]}"
         )
     depth = depth.copy()
     depth[confidence < minimum] = 0.0

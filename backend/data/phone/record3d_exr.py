@@ -66,7 +66,7 @@ def open_record3d(path: Path) -> Scene:
     return Scene(
         FileSource(rgb, depth, images.read_exr_depth, color_size=(width, height)),
         intrinsics,
-        arkit_to_opencv(np.stack([quaternion_pose(*p) for p in quat_poses])),
+        arkit_to_opencv(np.stack([quaternion_pose(*p, where=f"metadata pose {i}") for i, p in enumerate(quat_poses)])),
         times,
         (width, height),
         depth_size,

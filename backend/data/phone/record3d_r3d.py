@@ -193,7 +193,9 @@ def open_r3d(path: Path) -> Scene:
     return Scene(
         LoaderSource(n, load_rgb, load_depth),
         intrinsics,
-        arkit_to_opencv(np.stack([quaternion_pose(*p) for p in meta["poses"]])),
+        arkit_to_opencv(
+            np.stack([quaternion_pose(*p, where=f"{path.name} metadata pose {i}") for i, p in enumerate(meta["poses"])])
+        ),
         times,
         (meta["w"], meta["h"]),
         (meta["dw"], meta["dh"]),

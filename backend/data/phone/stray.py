@@ -83,7 +83,8 @@ def read_odometry(path: Path) -> tuple[np.ndarray | None, np.ndarray, np.ndarray
             raise SceneError(f"{path} line {line} is not {len(columns)} numbers: {','.join(row)[:80]}") from None
         stamps.append(values.get("timestamp", np.nan))
         numbers.append(values.get("frame", len(numbers)))
-        poses.append(quaternion_pose(*(values[k] for k in ("qx", "qy", "qz", "qw", "x", "y", "z"))))
+        pose = (values[k] for k in ("qx", "qy", "qz", "qw", "x", "y", "z"))
+        poses.append(quaternion_pose(*pose, where=f"{path} line {line}"))
     if not poses:
         raise SceneError(f"{path} has a header but no poses")
     numbers = np.array(numbers)
