@@ -110,6 +110,8 @@ def scan_state(scan: str) -> str:
     """A scan's files as a short hash of their names, sizes and modification times: a scan written
     again (another capture in the same folder) is labelled again, not skipped with stale labels."""
     root = Path(scan)
+    if not root.exists():
+        return "missing"  # opening it says so
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
     digest = hashlib.sha256()
     for path in files:

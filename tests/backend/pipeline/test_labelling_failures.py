@@ -47,9 +47,10 @@ def test_a_done_scan_is_skipped_only_for_the_same_scan_and_settings(scan, tmp_pa
 
 
 def test_a_scan_failing_in_any_way_is_recorded_and_the_run_goes_on(scan, tmp_path):
-    jobs = scan_jobs([scan, scan], ["cube"], tmp_path, PipelineSettings(tracker="geometric"))
-    broken = replace(jobs[0], threads=-1)  # torch refuses: a RuntimeError, not a SceneError
-    summaries = run_local([broken, replace(jobs[1], scan=str(tmp_path / "nowhere"))], lambda s: None)
+    (job,) = scan_jobs([scan, scan], ["cube"], tmp_path, PipelineSettings(tracker="geometric"))  # one scan, once
+    broken = replace(job, threads=-1)  # torch refuses: a RuntimeError, not a SceneError
+    elsewhere = replace(job, scan=str(tmp_path / "nowhere"), out=str(tmp_path / "room-2"))
+    summaries = run_local([broken, elsewhere], lambda s: None)
     assert [s["name"] for s in summaries] == ["room", "room-2"]
     assert summaries[0]["error"].startswith("RuntimeError") and "nowhere" in summaries[1]["error"]
     assert _guarded(broken)["error"] == summaries[0]["error"]
@@ -67,8 +68,8 @@ def test_some_scans_failed_has_its_own_exit_status(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_failing_scan_does_not_end_a_ray_run(scan, tmp_path):
-    jobs = scan_jobs([scan, scan], ["cube"], tmp_path, PipelineSettings(tracker="geometric"))
-    jobs = [replace(jobs[0], threads=-1), replace(jobs[1], scan=str(tmp_path / "nowhere"))]
+    (job,) = scan_jobs([scan], ["cube"], tmp_path, PipelineSettings(tracker="geometric"))
+    jobs = [replace(job, threads=-1), replace(job, scan=str(tmp_path / "nowhere"), out=str(tmp_path / "room-2"))]
     summaries = run_ray(jobs, "local", lambda s: None, local_cpus=1, task_timeout=120)
     assert [s["name"] for s in summaries] == ["room", "room-2"] and all("error" in s for s in summaries)
     assert summaries[0]["error"].startswith("RuntimeError")
