@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ...shared.geometry import invert_pose
 from ...shared.results import QueryResult, result_from_wire
 from ...shared.scene import Scene, SceneError
 from ..data import images
@@ -21,6 +20,7 @@ from .scannet import write_scannet
 
 FORMATS = ("glb", "usdz", "scannet", "coco")
 VERTEX_RADIUS = 0.03  # metres: a scan vertex this close to a mask point belongs to the object
+MAX_EXPORT_DEPTH = 20.0  # metres: depth fused for exports at most (a window's far readings cost memory)
 
 
 @dataclass
@@ -62,14 +62,15 @@ def assign_vertices(
     return ids
 
 
-def fuse_for_export(scene: Scene, objects: list[LabelledObject] = ()):
+def fuse_for_export(scene: Scene):
     """The scan's TSDF mesh with its vertices and faces in a canonical order: Open3D's parallel
     marching cubes lists them in an order that depends on its thread count, and exported vertex
-    indices (ScanNet's segs.json, labels.ply) must not. Depth is fused as far as `objects` lie."""
+    indices (ScanNet's segs.json, labels.ply) must not. The mesh depends on the scan alone (not on
+    what was found in it), so two labellings of one scan share its vertices."""
     from ..geometry.fusion import FusionSettings, fuse_scene
 
     stride = max(1, len(scene) // 100)
-    depth_max = max(FusionSettings.depth_max, _reach(scene, range(0, len(scene), stride), objects))
+    depth_max = max(FusionSettings.depth_max, scan_reach(scene, range(0, len(scene), stride)))
     fused = fuse_scene(scene, FusionSettings(frame_stride=stride, depth_max=depth_max))
     vertices, triangles = fused.mesh_vertices, fused.mesh_triangles
     order = np.lexsort(vertices.T[::-1])  # by x, then y, then z
@@ -83,24 +84,19 @@ def fuse_for_export(scene: Scene, objects: list[LabelledObject] = ()):
     return fused
 
 
-def _reach(scene: Scene, frames, objects: list[LabelledObject]) -> float:
-    """Metres of depth that cover every object whole (0 for none): the lifted mask has no depth
-    limit, so an object seen only from 5 m away must not fall outside the fused mesh. Measured in
-    the frames where the object was segmented, else in those that have most of it in view."""
+def scan_reach(scene: Scene, frames, samples: int = 24) -> float:
+    """Metres of depth the export's mesh covers: the 99th percentile of valid depth in up to `samples`
+    of `frames`, plus 10 cm, at most MAX_EXPORT_DEPTH. An object is lifted from depth of any range,
+    so one seen only from 5 m away must not fall outside a mesh fused to 4 m."""
+    frames = list(frames)
+    picked = frames[:: max(1, len(frames) // samples)]
     reach = 0.0
-    for obj in objects:
-        points = np.asarray(obj.points, np.float64)[:: max(1, len(obj.points) // 2000)]
-        depths = []
-        for index in [int(f) for f in obj.masks_2d if 0 <= int(f) < len(scene)] or frames:
-            intrinsics, world_to_camera = scene.intrinsics_at(index), invert_pose(scene.poses[index])
-            camera = points @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
-            z = np.maximum(camera[:, 2], 1e-6)
-            u, v = intrinsics.fx * camera[:, 0] / z + intrinsics.cx, intrinsics.fy * camera[:, 1] / z + intrinsics.cy
-            inside = (camera[:, 2] > 0.1) & (u >= 0) & (u < intrinsics.width) & (v >= 0) & (v < intrinsics.height)
-            if len(points) and inside.mean() > 0.5:
-                depths.append(float(camera[:, 2].max()))
-        reach = max(reach, max(depths, default=0.0) + 0.1)
-    return reach
+    for index in picked:
+        depth = scene.frame(index).depth
+        valid = depth[np.isfinite(depth) & (depth > 0)]
+        if valid.size:
+            reach = max(reach, float(np.percentile(valid, 99)))
+    return min(reach + 0.1, MAX_EXPORT_DEPTH)
 
 
 def export_scan(
@@ -120,7 +116,7 @@ def export_scan(
     out, name = Path(out), safe_stem(name or scene.name)
     out.mkdir(parents=True, exist_ok=True)
     classes = list(classes or dict.fromkeys(o.label for o in objects))
-    fused = fused if fused is not None else fuse_for_export(scene, objects)
+    fused = fused if fused is not None else fuse_for_export(scene)
     claimed: list[int] = []
     ids = assign_vertices(fused.mesh_vertices, objects, claimed=claimed)
     # An object whose every vertex a more confident one took is the same object found twice (under

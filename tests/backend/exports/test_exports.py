@@ -194,3 +194,13 @@ def test_an_object_found_twice_is_exported_once_in_every_format(labelled, tmp_pa
     labels = {coco.cats[a["category_id"]]["name"] for a in coco.anns.values()}
     assert labels == {seen[0]["shape"]}
     assert read_scannet(tmp_path / "scannet", manifest["scene"]).labels == {1: seen[0]["shape"]}
+
+
+def test_the_scan_mesh_is_the_same_whatever_was_found(labelled, tmp_path):
+    """ScanNet's files of two labellings of one scan share their mesh (vertex ids are comparable);
+    its depth range came from the objects found, so the mesh changed with the class list."""
+    scene, seen, objects, fused, out, manifest = labelled
+    one = export_scan(scene, objects[:1], tmp_path / "one", formats=("scannet",))
+    two = export_scan(scene, objects, tmp_path / "two", formats=("scannet",))
+    mesh = one["files"]["scannet"]["mesh"]
+    assert (tmp_path / "one" / mesh).read_bytes() == (tmp_path / "two" / two["files"]["scannet"]["mesh"]).read_bytes()
