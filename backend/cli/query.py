@@ -146,7 +146,7 @@ def run_ground(args) -> int:
     result = run_with_progress(
         lambda progress: pipeline.ground(scene, args.query, every=args.all or None, progress=progress)
     )
-    written = write_result(result, args.out)
+    written = write_result(result, args.out, frame_numbers=scene.frame_numbers)
     print_result(result)
     print(f"wrote {args.out}/result.json" + (f" and {args.out}/mask.ply" if "mask_ply" in written else ""))
     return 0 if result.lifted else 3
@@ -163,7 +163,7 @@ def run_ask(args) -> int:
     pipeline = build_pipeline(pipeline_settings(args))
     result = run_with_progress(lambda progress: pipeline.ask(scene, args.question, progress=progress))
     if args.out:
-        write_result(result, args.out)
+        write_result(result, args.out, frame_numbers=scene.frame_numbers)
     print_result(result)
     return 0
 
@@ -196,6 +196,6 @@ def run_query(args) -> int:
         result = run_with_progress(work)
     print_result(result)
     if args.out:
-        write_result(result, args.out)
+        write_result(result, args.out, frame_numbers=scene.frame_numbers)
         print(f"wrote {args.out}/result.json")
     return 0

@@ -187,10 +187,10 @@ def _write_coco(scene: Scene, objects: list[tuple[int, LabelledObject]], classes
     """COCO JSON of (object id, object) pairs, with the frames their masks lie on."""
     builder = CocoBuilder(classes)
     for k, obj in objects:
-        builder.add_object(name, scene.color_size, obj.label, obj.score, k, obj.masks_2d)
+        builder.add_object(name, scene.color_size, obj.label, obj.score, k, obj.masks_2d, scene.frame_numbers)
     (out / "frames").mkdir(parents=True, exist_ok=True)
-    for frame in builder.frames_of(name):
-        images.write_color(out / "frames" / f"{frame:06d}.jpg", scene.frame(frame).rgb)
+    for image in builder.frames_of(name):
+        images.write_color(out / image["file_name"], scene.frame(image["frame_index"]).rgb)
     return builder.write(out / "coco.json")
 
 

@@ -19,24 +19,31 @@ class CocoBuilder:
         self.annotations: list[dict] = []
         self._image_ids: dict[tuple[str, int], int] = {}
 
-    def image_id(self, scan: str, frame: int, width: int, height: int) -> int:
+    def image_id(self, scan: str, frame: int, width: int, height: int, number: int | None = None) -> int:
+        """The image of the scan's frame at index `frame`, named by the capture's own frame `number`
+        (the file's number, what `--frame` takes; the index when not given)."""
         key = (scan, int(frame))
+        number = int(frame if number is None else number)
         if key not in self._image_ids:
             self._image_ids[key] = len(self.images) + 1
             self.images.append(
                 {
                     "id": self._image_ids[key],
-                    "file_name": f"frames/{int(frame):06d}.jpg",
+                    "file_name": f"frames/{number:06d}.jpg",
                     "width": int(width),
                     "height": int(height),
                     "scan": scan,
-                    "frame": int(frame),
+                    "frame": number,
+                    "frame_index": int(frame),
                 }
             )
         return self._image_ids[key]
 
-    def add_object(self, scan: str, color_size, label: str, score: float, object_id: int, masks_2d: dict) -> int:
-        """One 3D object's per-frame masks (frame -> COCO RLE at any resolution); returns annotations added."""
+    def add_object(
+        self, scan: str, color_size, label: str, score: float, object_id: int, masks_2d: dict, frame_numbers=None
+    ) -> int:
+        """One 3D object's per-frame masks (frame index -> COCO RLE at any resolution); returns annotations
+        added. `frame_numbers[index]` is the capture's own number of each frame."""
         from pycocotools import mask as coco
 
         width, height = color_size
@@ -51,7 +58,9 @@ class CocoBuilder:
             self.annotations.append(
                 {
                     "id": len(self.annotations) + 1,
-                    "image_id": self.image_id(scan, frame, width, height),
+                    "image_id": self.image_id(
+                        scan, frame, width, height, None if frame_numbers is None else frame_numbers[int(frame)]
+                    ),
                     "category_id": self.category_ids[label],
                     "segmentation": {
                         "size": [int(v) for v in encoded["size"]],
@@ -67,8 +76,9 @@ class CocoBuilder:
             added += 1
         return added
 
-    def frames_of(self, scan: str) -> list[int]:
-        return sorted(frame for s, frame in self._image_ids if s == scan)
+    def frames_of(self, scan: str) -> list[dict]:
+        """The images of one scan (each with its "frame_index" and "file_name")."""
+        return [image for image in self.images if image["scan"] == scan]
 
     def to_json(self) -> dict:
         return {

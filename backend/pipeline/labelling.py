@@ -65,7 +65,7 @@ def label_scan(job: LabelJob) -> dict:
                 result = pipeline.ground(scene, label, every=True)
         except (ParseError, SceneError) as error:  # the model found nothing usable: no instance
             result = QueryResult(query=label, scene=scene.name, notes=[f"nothing found: {error}"])
-        write_result(result, out / "results" / safe_stem(label, "class"))
+        write_result(result, out / "results" / safe_stem(label, "class"), frame_numbers=scene.frame_numbers)
         results.append((label, result))
     objects = labelled_objects(results)
     manifest = export_scan(scene, objects, out, list(job.classes), formats=job.formats, name=out.name)

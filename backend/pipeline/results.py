@@ -65,13 +65,20 @@ def write_points_ply(path, masks: list[Mask3D]) -> None:
         raise SceneError(f"could not write {path}")
 
 
-def write_result(result: QueryResult, out, extra: dict | None = None) -> dict:
+def write_result(result: QueryResult, out, extra: dict | None = None, frame_numbers=None) -> dict:
     """OUT/result.json and, when anything was lifted, OUT/mask.ply (all instances' points, with an
-    `instance` property). Returns what result.json holds."""
+    `instance` property). Returns what result.json holds. Frames in a result are indices into the
+    scene; `frame_numbers` (the scene's) adds the capture's own numbers when they differ from the
+    indices (7-Scenes' every 20th frame, a ScanNet export with dropped frames), as `--frame` takes them."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SceneError(f"--out {out} is a file, not a folder")
     written = result.to_json() | (extra or {})
+    numbers = None if frame_numbers is None else [int(n) for n in frame_numbers]
+    if numbers is not None and numbers != list(range(len(numbers))):
+        written["frame_numbers"] = numbers  # index -> the capture's frame number
+        if result.key_frame is not None and 0 <= result.key_frame < len(numbers):
+            written["key_frame_number"] = numbers[result.key_frame]
     if result.lifted:
         written["mask_ply"] = "mask.ply"
     # Encoded before anything is written, so text that cannot be saved leaves no half result.
@@ -143,4 +150,4 @@ def lift_to_folder(
         extra |= {"scene_mesh": "scene_mesh.ply", "scene_vertex_indices": indices.tolist()}
         result.timings["fuse"] = time.perf_counter() - fuse_start
     result.timings["total"] = time.perf_counter() - start
-    return write_result(result, out, extra)
+    return write_result(result, out, extra, scene.frame_numbers)

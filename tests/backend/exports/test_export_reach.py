@@ -91,3 +91,33 @@ def test_a_lifted_box_keeps_its_masks_for_coco(synthetic_folder, tmp_path):
     manifest = export_scan(scene, labelled_objects([("thing", result)]), tmp_path / "out", formats=("coco",))
     coco = json.loads((tmp_path / "out" / manifest["files"]["coco"]).read_text(encoding="utf-8"))
     assert len(coco["annotations"]) >= 1 and coco["images"][0]["width"] == scene.color_size[0]
+
+
+def test_frames_are_named_by_the_capture_s_own_numbers(tmp_path):
+    """A capture numbered 0, 20, 40 (7-Scenes' every 20th frame, a ScanNet export with dropped
+    frames): result.json maps its frame indices to those numbers, and COCO names images by them."""
+    from pycocotools.coco import COCO
+
+    base = wall_scene(3, 2.0)
+    frames = [base.frame(i) for i in range(3)]
+    scene = Scene.from_arrays(
+        [f.rgb for f in frames],
+        [f.depth for f in frames],
+        INTRINSICS,
+        base.poses,
+        base.timestamps,
+        frame_numbers=[0, 20, 40],
+    )
+    mask = np.zeros((HEIGHT, WIDTH), bool)
+    mask[20:40, 30:50] = True
+    u, v = np.meshgrid(np.arange(30, 50), np.arange(20, 40))
+    points = np.stack([(u - 39.5) / 60 * 2.0, (v - 29.5) / 60 * 2.0, np.full(u.shape, 2.0)], -1).reshape(-1, 3)
+    patch = LabelledObject("poster", 0.9, points, masks_to_rle({1: mask}))
+    manifest = export_scan(scene, [patch], tmp_path / "e", formats=("coco",))
+    coco = COCO(str(tmp_path / "e" / manifest["files"]["coco"]))
+    (image,) = coco.imgs.values()
+    assert image["frame"] == 20 and image["frame_index"] == 1 and image["file_name"] == "frames/000020.jpg"
+    assert (tmp_path / "e" / image["file_name"]).is_file()
+    written = write_result(QueryResult(query="q", scene="s", key_frame=1), tmp_path / "r", frame_numbers=[0, 20, 40])
+    assert written["key_frame_number"] == 20 and written["frame_numbers"] == [0, 20, 40]
+    assert "frame_numbers" not in write_result(QueryResult(query="q", scene="s"), tmp_path / "r2", frame_numbers=[0, 1])
