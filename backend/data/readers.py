@@ -319,8 +319,32 @@ def detect_format(path: Path) -> str:
         if sequences
         else ""
     )
+    partial = partial_capture(path)
+    if partial:  # a known app's folder with a file missing: say which, not every layout there is
+        raise SceneError(f"{path} looks like {partial}")
     known = "; ".join(f.description for f in SCENE_FORMATS.values())
     raise SceneError(f"{path} is not a capture folder Scene-R1 can read.{hint} Known layouts: {known}")
+
+
+def partial_capture(path: Path) -> str | None:
+    """What a folder that some app wrote lacks to be read ("a Stray Scanner capture but lacks
+    odometry.csv"), or None when it looks like no app's."""
+    stray = [n for n in ("odometry.csv", "rgb.mp4") if not (path / n).is_file()]
+    if len(stray) == 1 or ((path / "camera_matrix.csv").is_file() and stray):
+        return f"a Stray Scanner capture but lacks {' and '.join(stray)}"
+    keyframes = path / "keyframes"
+    if keyframes.is_dir():
+        lacking = [
+            f"keyframes/{part}"
+            for part in ("images", "cameras", "depth")
+            if not any((keyframes / d).is_dir() for d in (part, f"corrected_{part}"))
+        ]
+        return f"Polycam raw data but lacks {', '.join(lacking)}" if lacking else None
+    if any(path.glob("frame_*.json")):
+        return "a 3D Scanner App export but has no frame_N.jpg or depth_N.png beside its frame_N.json"
+    if any((path / name).is_file() for name in ("metadata.json", "metadata")):
+        return "a Record3D export but lacks its rgbd/ (or rgb/ and depth/) folder"
+    return None
 
 
 def open_scene(path: Path | str, format: str | None = None) -> Scene:

@@ -319,3 +319,17 @@ def test_info_detects_a_real_layout_and_refuses_a_broken_one(tmp_path, capsys):
     assert main(["info", str(root)]) == 2
     err = capsys.readouterr().err.strip()
     assert "lacks column(s) qw" in err and "\n" not in err
+
+
+def test_an_app_folder_missing_a_file_is_named_as_that_app(tmp_path):
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "rgb.mp4").write_bytes(b"")
+    (stray / "camera_matrix.csv").write_text("1,0,1\n0,1,1\n0,0,1\n")
+    with pytest.raises(SceneError, match="Stray Scanner capture but lacks odometry.csv$"):
+        open_scene(stray)
+    polycam = tmp_path / "polycam" / "keyframes"
+    for part in ("corrected_images", "corrected_cameras"):
+        (polycam / part).mkdir(parents=True)
+    with pytest.raises(SceneError, match="Polycam raw data but lacks keyframes/depth$"):
+        open_scene(polycam.parent)
