@@ -16,7 +16,7 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ...shared.candidates import CandidateTable
+from ...shared.candidates import CandidateTable, is_structure, relate
 from ...shared.results import ASK, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
 from ..geometry.mask3d import mask_to_3d
@@ -57,6 +57,25 @@ def every_instance_query(query: str) -> str:
         return query
     engine = inflect.engine()
     return f"all the {phrase if engine.singular_noun(phrase) else engine.plural_noun(phrase)}"
+
+
+STRUCTURE_WORDS = frozenset({"floor", "floors", "ground", "wall", "walls", "ceiling", "ceilings", "room", "plane"})
+
+
+def offered(table: CandidateTable, query: str) -> CandidateTable:
+    """The rows shown to the chooser: room structure (a floor, a wall: candidates.is_structure) only
+    when the query names it (a structure word, or a word of its name or class). The shipped chooser
+    never saw such rows in training and a floor row derailed its reasoning on every query of a
+    Blender room; an object query never refers to the floor itself, and "the mug on the floor" keeps it."""
+    structure = [c for c in table.candidates if is_structure(c)]
+    if not structure:
+        return table
+    named = set(STRUCTURE_WORDS)
+    for candidate in structure:
+        named |= set(re.findall(r"[a-z]+", " ".join([candidate.name, *candidate.classes]).lower()))
+    if set(re.findall(r"[a-z]+", query.lower())) & named or len(structure) == len(table.candidates):
+        return table
+    return relate([c for c in table.candidates if not is_structure(c)], table.view)
 
 
 def uses_candidates(mode: str, scene: Scene) -> bool:
@@ -158,24 +177,27 @@ class CandidateGrounder:
             self._sources = {key: CandidateSource(scene)}  # one scene at a time
         return self._sources[key]
 
-    def _marked_views(self, scene: Scene, source: CandidateSource) -> tuple[list[int], list[np.ndarray], dict]:
+    def _marked_views(self, scene: Scene, source: CandidateSource, ids) -> tuple[list[int], list[np.ndarray], dict]:
+        """The views that show the offered candidates (`ids`) best, with their numbers drawn; and every
+        candidate's visible pixels per sampled frame."""
         stride = max(1, len(scene) // 12)
         pixels = source.visible_pixels(range(0, len(scene), stride))
-        views = choose_views(pixels, self.views) or [0]
-        images = [draw_marks(scene.frame(i).rgb, source.id_map(i), source.table.ids) for i in views]
+        shown = {f: {i: n for i, n in counts.items() if i in ids} for f, counts in pixels.items()}
+        views = choose_views(shown, self.views) or [0]
+        images = [draw_marks(scene.frame(i).rgb, source.id_map(i), ids) for i in views]
         return views, images, pixels
 
     def ground(self, scene: Scene, query: str, every: bool, result: QueryResult, progress) -> QueryResult:
         start = time.perf_counter()
         source = self.source(scene)
-        table = source.table
-        if not len(table):
+        if not len(source.table):
             raise SceneError("the scene has no candidate objects to choose from")
+        table = offered(source.table, query)
         result.timings["candidates"] = time.perf_counter() - start
         progress("choose", 0, 1)
         start = time.perf_counter()
-        views, images, pixels = self._marked_views(scene, source)
         ids = table.ids
+        views, images, pixels = self._marked_views(scene, source, ids)
         generation = self.reasoner.generate(
             candidate_prompt(table, every_instance_query(query) if every else query, every),
             images=images,
@@ -226,8 +248,9 @@ class CandidateGrounder:
     def ask(self, scene: Scene, question: str, result: QueryResult) -> QueryResult:
         start = time.perf_counter()
         source = self.source(scene)
-        views, images, _ = self._marked_views(scene, source)
-        generation = self.reasoner.generate(candidate_prompt(source.table, question, question=True), images=images)
+        table = offered(source.table, question)
+        views, images, _ = self._marked_views(scene, source, table.ids)
+        generation = self.reasoner.generate(candidate_prompt(table, question, question=True), images=images)
         if not generation.reply.answer:
             raise ParseError(f"the model gave no answer to {question!r}: {generation.reply.text[:200]!r}")
         result.answer = generation.reply.answer

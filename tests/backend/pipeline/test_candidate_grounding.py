@@ -84,3 +84,26 @@ def test_a_scan_without_ids_gets_3d_proposals(household_folder):
     assert all(c.source == "proposal" and c.colour for c in source.table.candidates)
     labels = source.id_map(0)
     assert labels.shape == (120, 160) and set(np.unique(labels)) - {0} <= set(source.table.ids)
+
+
+def test_room_structure_is_offered_only_when_the_query_names_it():
+    """A Blender room's floor is a candidate; shown to the shipped chooser on every query it derailed
+    its reasoning (8 of 21 add-on queries exact with it, 11 without)."""
+    from scene_r1.backend.pipeline.candidates import offered
+    from scene_r1.shared.candidates import CandidateTable
+
+    def row(identifier, name, low, high):
+        return {"id": identifier, "name": name, "classes": [], "materials": [], "colour": "", "aabb": [low, high]}
+
+    table = CandidateTable.from_json(
+        {
+            "candidates": [
+                row(1, "Plane", [-4, -4, 0], [4, 4, 0]),
+                row(2, "Mug", [0, 0, 0], [0.1, 0.1, 0.1]),
+                row(3, "Chair", [1, 1, 0], [1.5, 1.5, 0.9]),
+            ]
+        }
+    )
+    assert offered(table, "the red mug").ids == [2, 3]
+    assert offered(table, "the mug on the floor").ids == offered(table, "the Plane").ids == [1, 2, 3]
+    assert offered(CandidateTable.from_json({"candidates": [row(2, "Mug", [0, 0, 0], [0.1, 0.1, 0.1])]}), "mug").ids == [2]
