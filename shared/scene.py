@@ -85,6 +85,14 @@ class Frame:
     depth_intrinsics: Intrinsics
     pose: np.ndarray
     timestamp: float
+    number: int | None = None  # the capture's own frame number (its file's), when it differs from index
+
+    @property
+    def name(self) -> str:
+        """How messages name the frame: by the capture's number, the index beside it when they differ."""
+        if self.number is None or self.number == self.index:
+            return f"frame {self.index}"
+        return f"frame {self.number} (index {self.index})"
 
 
 def check_rgb(rgb: np.ndarray, expected_size: tuple[int, int] | None = None, what: str = "colour image") -> np.ndarray:
@@ -294,6 +302,7 @@ class Scene:
             self.depth_intrinsics_at(index),
             self.poses[index],
             float(self.timestamps[index]),
+            self.frame_numbers[index],
         )
         self._cache[index] = frame
         while len(self._cache) > self._cache_frames:

@@ -181,8 +181,7 @@ def segment_box(
     valid = valid_depth(frame.depth)
     if np.count_nonzero(inside & valid) < MIN_SEGMENT_PIXELS:
         raise SceneError(
-            f"frame {frame.index} has no valid depth inside box {[int(v) for v in (x1, y1, x2, y2)]} "
-            "(at depth resolution)"
+            f"{frame.name} has no valid depth inside box {[int(v) for v in (x1, y1, x2, y2)]} (at depth resolution)"
         )
     margin = max(4, int(0.15 * max(x2 - x1, y2 - y1)))
     ring = np.zeros_like(inside)
@@ -195,7 +194,7 @@ def segment_box(
     threshold = max(0.008, 0.006 * median_z)
     keep = ~_background_planes(points, ring_points, threshold)
     if np.count_nonzero(keep) < MIN_SEGMENT_PIXELS:
-        raise SceneError(f"nothing but background planes inside the box in frame {frame.index}")
+        raise SceneError(f"nothing but background planes inside the box in {frame.name}")
     points, pixels = points[keep], pixels[keep]
 
     spacing = median_z / intrinsics.fx  # metres between neighbouring pixels at that depth
@@ -215,7 +214,7 @@ def segment_box(
         if score > best_score:
             best, best_score = label, score
     if best is None:
-        raise SceneError(f"no object found inside the box in frame {frame.index}")
+        raise SceneError(f"no object found inside the box in {frame.name}")
     mask = np.zeros((height, width), bool)
     chosen = pixels[labels == best]
     mask[chosen[:, 1], chosen[:, 0]] = True

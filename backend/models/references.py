@@ -2,12 +2,13 @@
 
 A candidate answer's reasoning names objects the way the table does ("mugs: mug 3, mug 5. the red
 mug is mug 3.") and its answer lists ids. A small model often writes the right class with a wrong
-number ("coffee mug 8" where 8 is the storage box), then answers with an id its reasoning never
-named. `ReferenceConstraint`, a transformers logits processor, allows after a table label (or its
-last words: "mug" for "coffee mug") and a space only the ids of candidates with that label, and
-inside `<answer>[...]` only ids the reasoning named (any id of the table when it named none). It
-bounds what may be written, as the box answers are bounded to numbers in range; which of the
-allowed objects is named stays the model's choice.
+number ("coffee mug 8" where 8 is the storage box), lists only some rows of the class, then answers
+with an id its reasoning never named or did not conclude on. `ReferenceConstraint`, a transformers
+logits processor, allows after a table label (or its last words: "mug" for "coffee mug") and a
+space only the ids of candidates with that label; a list of a label's rows goes on until it has
+them all; inside `<answer>[...]` only the ids its conclusion named (after the list; else any id
+the reasoning named, else any id of the table). It bounds what may be written, as the box answers
+are bounded to numbers in range; which of the allowed objects is named stays the model's choice.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class ReferenceConstraint:
     def __init__(self, tokenizer, prompt_length: int, references: list[str]):
         self.tokenizer, self.prompt_length = tokenizer, prompt_length
         self.labels = labelled_ids(references)
+        self.order = {
+            label: [n for r in references for n in [r.rpartition(" ")[2]] if n in ids]
+            for label, ids in self.labels.items()
+        }  # each label's ids in the table's order
         self.ids = set().union(*self.labels.values()) if self.labels else set()
         names = "|".join(re.escape(n) for n in sorted(self.labels, key=len, reverse=True))
         self.pattern = re.compile(rf"(?<!\w)({names})( ?)(\d*)$") if names else None
@@ -60,10 +65,63 @@ class ReferenceConstraint:
     def __call__(self, input_ids, scores):
         for row in range(input_ids.shape[0]):
             text = self.tokenizer.decode(input_ids[row, self.prompt_length :], skip_special_tokens=False)
+            target = self._listing_target(text)
+            if target is not None:
+                self._force(scores[row], target)
+                continue
             context = self._context(text)
             if context is not None:
                 self._restrict(scores[row], *context)
         return scores
+
+    def _listing_target(self, text: str) -> str | None:
+        """The text that must come next while the reasoning lists a class's rows ("mugs: coffee mug
+        3, coffee mug 5, ..."): once it has named a label, the list goes on until it has every row
+        of that label (a small model listed some and then chose among those only)."""
+        if self.reference is None or "</think>" in text:
+            return None
+        opening = re.match(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ", text)
+        if opening is None or "." in text[opening.end() :]:
+            return None
+        listing = text[opening.end() :]
+        found = list(self.reference.finditer(listing))
+        if not found:
+            return None
+        label, last = found[0].group(1), found[-1]
+        listed = {m.group(2) for m in found}
+        remaining = [n for n in self.order[label] if n not in listed]
+        tail = listing[last.end() :]
+        if not remaining or (not tail and any(v != last.group(2) and v.startswith(last.group(2)) for v in self.ids)):
+            return None  # all listed, or the last id may still go on ("1" of "12")
+        full = f", {label} {remaining[0]}"
+        return full[len(tail) :] if full.startswith(tail) and len(tail) < len(full) else None
+
+    def _force(self, scores, target: str) -> None:
+        """Only tokens that write the start of `target` (or all of it, then a separator) stay possible."""
+        import torch
+
+        good = [
+            i
+            for i, piece in enumerate(self.strings)
+            if piece and (target.startswith(piece) or (piece.startswith(target) and not piece[len(target)].isalnum()))
+        ]
+        if good:
+            keep = torch.full_like(scores, float("-inf"))
+            keep[good] = scores[good]
+            scores.copy_(keep)
+
+    def _concluded(self, reasoning: str) -> set[str]:
+        """The ids the reasoning settled on: those named after its listing sentence ("mugs: mug 3,
+        mug 5. the red mug is mug 3." -> 3), or every id it named when it has no such conclusion."""
+        if self.reference is None:
+            return set()
+        opening = re.match(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: [^.]*\.", reasoning)
+        parts = [reasoning[opening.end() :], reasoning] if opening else [reasoning]
+        for part in parts:
+            named = {n for label, n in self.reference.findall(part) if n in self.labels[label]}
+            if named:
+                return named
+        return set()
 
     def _context(self, text: str) -> tuple[set[str], str, bool] | None:
         """(the ids that may be written, the digits written so far, whether a space comes first)."""
@@ -72,8 +130,7 @@ class ReferenceConstraint:
             inside = text[start + len("<answer>") :].lstrip()
             if not inside.startswith("[") or "]" in inside:
                 return None
-            found = self.reference.findall(text[:start]) if self.reference is not None else []
-            named = {n for label, n in found if n in self.labels[label]}
+            named = self._concluded(text[:start])
             partial = re.search(r"(\d*)$", inside).group(1)
             return ((named or self.ids), partial, False) if (named or self.ids) else None
         match = self.pattern.search(text[-self.reach :]) if self.pattern is not None else None

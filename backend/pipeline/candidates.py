@@ -59,14 +59,15 @@ def every_instance_query(query: str) -> str:
     return f"all the {phrase if engine.singular_noun(phrase) else engine.plural_noun(phrase)}"
 
 
-STRUCTURE_WORDS = frozenset({"floor", "floors", "ground", "wall", "walls", "ceiling", "ceilings", "room", "plane"})
+STRUCTURE_WORDS = frozenset({"floor", "floors", "ground", "wall", "walls", "ceiling", "ceilings"})
 
 
 def offered(table: CandidateTable, query: str) -> CandidateTable:
     """The rows shown to the chooser: room structure (a floor, a wall: candidates.is_structure) only
     when the query names it (a structure word, or a word of its name or class). The shipped chooser
     never saw such rows in training and a floor row derailed its reasoning on every query of a
-    Blender room; an object query never refers to the floor itself, and "the mug on the floor" keeps it."""
+    Blender room. "The mug on the floor" or "the Plane" keeps it; "how many chairs are in the room?"
+    does not need it."""
     structure = [c for c in table.candidates if is_structure(c)]
     if not structure:
         return table

@@ -80,3 +80,14 @@ def test_a_table_without_labelled_references_constrains_nothing_and_does_not_fai
     ids = torch.tensor([tokenizer.encode("<think>mug 3</think><answer>[", add_special_tokens=False)])
     scores = ReferenceConstraint(tokenizer, 0, ["3", "object"])(ids, torch.zeros((1, len(tokenizer))))
     assert torch.isfinite(scores).all()
+
+
+def test_a_list_of_a_label_goes_on_until_it_has_every_row(tokenizer):
+    assert "." not in {t.strip() for t in allowed_after(tokenizer, "mugs: mug 3")}  # 5 and 12 are not listed yet
+    assert numbers(allowed_after(tokenizer, "mugs: mug 3, mug 5, mug ")) <= {"1", "12"}
+    assert "." in {t.strip()[:1] for t in allowed_after(tokenizer, "mugs: mug 3, mug 5, mug 12")}  # all listed
+
+
+def test_the_answer_holds_to_the_conclusion(tokenizer):
+    text = "mugs: mug 3, mug 5, mug 12. the red mug is mug 5.</think><answer>["
+    assert numbers(allowed_after(tokenizer, text)) == {"5"}
