@@ -67,7 +67,6 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def run_label(args) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..pipeline.labelling import run_local, run_ray, scan_jobs, write_summary
@@ -90,7 +89,9 @@ def run_label(args) -> int:
                         if summary.get("skipped")
                         else f"{sum(summary['instances'].values())} instance(s) in {summary['seconds']:.1f} s"
                     )
-                )
+                ),
+                markup=False,  # scan names and errors are data: "[...]" in them is not rich markup
+                highlight=False,
             )
             bar.advance(task)
 
@@ -99,18 +100,19 @@ def run_label(args) -> int:
         else:
             summaries = run_local(jobs, on_done)
     report = write_summary(args.out, jobs, summaries)
-    console = Console()
-    console.print((args.out / "summary.md").read_text(encoding="utf-8"))
+    # Tables as plain text: rich would wrap their rows at 80 columns when piped, and read class names
+    # in [brackets] as markup.
+    print((args.out / "summary.md").read_text(encoding="utf-8"))
     if args.evaluate:
-        _evaluate(args.out, report, console)
-    console.print(f"wrote {args.out}/summary.json, summary.md, coco.json and one folder per scan")
+        _evaluate(args.out, report)
+    print(f"wrote {args.out}/summary.json, summary.md, coco.json and one folder per scan")
     failed = [s["name"] for s in summaries if "error" in s]
     if failed:
-        console.print(f"{len(failed)} of {len(summaries)} scan(s) failed: {', '.join(failed)} (exit {SCANS_FAILED})")
+        print(f"{len(failed)} of {len(summaries)} scan(s) failed: {', '.join(failed)} (exit {SCANS_FAILED})")
     return SCANS_FAILED if failed else 0
 
 
-def _evaluate(out, report: dict, console) -> None:
+def _evaluate(out, report: dict) -> None:
     """Scores of the labelled scans that carry ground truth; none carrying it is said, not an error
     (the labels are written)."""
     from ..eval.instances import evaluate_labelling, markdown
@@ -119,11 +121,11 @@ def _evaluate(out, report: dict, console) -> None:
         scores = evaluate_labelling(out, report["scans"])
     except SceneError as error:
         (out / "eval.md").unlink(missing_ok=True)  # not an earlier run's scores beside these labels
-        console.print(f"--evaluate: {error}")
+        print(f"--evaluate: {error}")
         return
     (out / "eval.md").write_text(markdown(scores), encoding="utf-8")
-    console.print(f"instance segmentation on {len(scores['scans'])} scan(s) with ground truth:")
-    console.print(markdown(scores))
+    print(f"instance segmentation on {len(scores['scans'])} scan(s) with ground truth:")
+    print(markdown(scores))
 
 
 def run_export(args) -> int:

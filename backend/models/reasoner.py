@@ -6,6 +6,7 @@ in the paper's `<think>...</think><answer>...</answer>` form.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -164,7 +165,9 @@ class Reasoner:
                 kwargs["videos_kwargs"] = {
                     "size": {"shortest_edge": 28 * 28 * 4, "longest_edge": self.settings.max_video_pixels}
                 }
-        inputs = self.processor(text=[text], images=list(images) if images else None, return_tensors="pt", **kwargs)
+        with warnings.catch_warnings():  # frames are read-only views the processor only reads
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            inputs = self.processor(text=[text], images=list(images) if images else None, return_tensors="pt", **kwargs)
         if "image_grid_thw" in inputs:
             _, rows, cols = inputs["image_grid_thw"][0].tolist()
             patch = self.processor.image_processor.patch_size
