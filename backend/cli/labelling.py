@@ -126,6 +126,24 @@ def _evaluate(out, report: dict) -> None:
     (out / "eval.md").write_text(markdown(scores), encoding="utf-8")
     print(f"instance segmentation on {len(scores['scans'])} scan(s) with ground truth:")
     print(markdown(scores))
+    for note in scores["skipped"]:
+        print(f"not scored: {note}")
+
+
+def _check_result_fits(folder, result, scene, scan) -> None:
+    """A result's masks must lie on this scan's frames (an error otherwise); a result found in a scan
+    of another name whose masks fit (a renamed folder, the same capture copied) is exported with a note."""
+    sizes = {(h, w) for w, h in (scene.color_size, scene.depth_size)}
+    for instance in result.lifted:
+        for frame, rle in instance.masks_2d.items():
+            if not 0 <= int(frame) < len(scene) or tuple(rle.get("size", ())) not in sizes:
+                raise SceneError(
+                    f"{folder} does not fit {scan}: its masks lie on frame {frame} of a {rle.get('size')} image, "
+                    f"the scan has {len(scene)} frames of {scene.color_size[0]}x{scene.color_size[1]} (the result "
+                    f"was found in scene {result.scene!r}; export a result with the scan it came from)"
+                )
+    if result.scene and result.scene != scene.name:
+        print(f"note: {folder} was found in scene {result.scene!r}, not {scene.name!r}; its masks fit this scan")
 
 
 def run_export(args) -> int:
@@ -135,11 +153,7 @@ def run_export(args) -> int:
     scene = open_scene(args.dir, args.format)
     results = [read_result(folder) for folder in args.result]
     for folder, result in zip(args.result, results):  # another scan's masks would cut the wrong faces
-        if result.scene and result.scene != scene.name:
-            raise SceneError(
-                f"{folder} was found in scene {result.scene!r}, not in {scene.name!r} ({args.dir}): "
-                "export a result with the scan it came from"
-            )
+        _check_result_fits(folder, result, scene, args.dir)
     objects = labelled_objects([("", result) for result in results])
     if not objects:
         raise SceneError("the result folder(s) hold no lifted object to export")

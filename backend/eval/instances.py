@@ -108,8 +108,8 @@ def named_as(truth: str, classes) -> str:
 
     engine = inflect.engine()
     for cls in classes:
-        a, b = " ".join(cls.lower().split()), truth.lower()
-        if a and (a == b or engine.compare_nouns(a, b)):
+        a, b = " ".join(cls.lower().split()), " ".join(truth.lower().split())
+        if a and b and (a == b or engine.compare_nouns(a, b)):
             return cls
     return truth
 
@@ -121,15 +121,19 @@ def evaluate_labelling(out, summaries: list[dict]) -> dict:
 
     from ..exports.scannet import read_scannet, scannet_names
 
-    per_scan, scored, classes = [], [], []
+    per_scan, scored, classes, skipped = [], [], [], []
     for summary in summaries:
         if "error" in summary or not (Path(summary["scan"]) / "gt.json").is_file():
             continue
         classes = summary["classes"]
         folder = Path(out) / summary["name"] / "scannet"
         mesh = o3d.io.read_triangle_mesh(str(folder / scannet_names(summary["name"])["mesh"]))
-        predicted = read_scannet(folder, summary["name"])
-        gt_ids, gt_labels = vertex_truth(summary["scan"], np.asarray(mesh.vertices))
+        try:
+            predicted = read_scannet(folder, summary["name"])
+            gt_ids, gt_labels = vertex_truth(summary["scan"], np.asarray(mesh.vertices))
+        except SceneError as error:  # e.g. a room written before gt_instances.npz: the others are scored
+            skipped.append(f"{summary['name']}: {error}")
+            continue
         gt_labels = {k: named_as(label, classes) for k, label in gt_labels.items()}
         per_scan.append(
             {
@@ -139,5 +143,8 @@ def evaluate_labelling(out, summaries: list[dict]) -> dict:
         )
         scored.append(summary["name"])
     if not scored:
-        raise SceneError("no labelled scan carries ground truth (gt.json): nothing to score")
-    return summarize(per_scan, classes) | {"scans": scored}
+        raise SceneError(
+            "no labelled scan carries ground truth (gt.json): nothing to score"
+            + "".join(f"; {note}" for note in skipped)
+        )
+    return summarize(per_scan, classes) | {"scans": scored, "skipped": skipped}

@@ -37,9 +37,14 @@ def labelled_ids(references: list[str]) -> dict[str, set[str]]:
         label, _, number = reference.rpartition(" ")
         if label and number.isdigit():
             words = label.split(" ")
-            for first in range(len(words)):
-                labels.setdefault(" ".join(words[first:]), set()).add(number)
+            for first in range(len(words)):  # tails that start with a word ("Chair 2" is not also "2")
+                if first == 0 or any(c.isalpha() for c in words[first]):
+                    labels.setdefault(" ".join(words[first:]), set()).add(number)
     return labels
+
+
+SENTENCE_END = re.compile(r"\.(?=\s|<|$)")  # not the dot inside a name like "Cube.003"
+MAX_LISTED = 8  # a label with more rows than this is not listed whole
 
 
 class ReferenceConstraint:
@@ -58,6 +63,10 @@ class ReferenceConstraint:
         self.reach = max(map(len, self.labels), default=0) + 16  # the text's tail a reference can span
         self.reference = re.compile(rf"(?<!\w)({names}) (\d+)(?!\d)") if names else None
         strings = token_strings(tokenizer)
+        self.by_first: dict[str, list[tuple[int, str]]] = {}  # tokens by their first character, for _force
+        for i, piece in enumerate(strings):
+            if piece:
+                self.by_first.setdefault(piece[0], []).append((i, piece))
         self.strings = strings
         self.digits = np.array([i for i, s in enumerate(strings) if s[:1].isdigit()], dtype=np.int64)
         self.spaced = np.array([i for i, s in enumerate(strings) if s[:1] == " " and s[1:2].isdigit()], dtype=np.int64)
@@ -81,7 +90,7 @@ class ReferenceConstraint:
         if self.reference is None or "</think>" in text:
             return None
         opening = re.match(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ", text)
-        if opening is None or "." in text[opening.end() :]:
+        if opening is None or SENTENCE_END.search(text[opening.end() :]):
             return None
         listing = text[opening.end() :]
         found = list(self.reference.finditer(listing))
@@ -89,6 +98,8 @@ class ReferenceConstraint:
             return None
         label, last = found[0].group(1), found[-1]
         listed = {m.group(2) for m in found}
+        if len(self.order[label]) > MAX_LISTED:  # e.g. "object N" of many 3D proposals: not worth the tokens
+            return None
         remaining = [n for n in self.order[label] if n not in listed]
         tail = listing[last.end() :]
         if not remaining or (not tail and any(v != last.group(2) and v.startswith(last.group(2)) for v in self.ids)):
@@ -102,8 +113,8 @@ class ReferenceConstraint:
 
         good = [
             i
-            for i, piece in enumerate(self.strings)
-            if piece and (target.startswith(piece) or (piece.startswith(target) and not piece[len(target)].isalnum()))
+            for i, piece in self.by_first.get(target[0], [])
+            if target.startswith(piece) or (piece.startswith(target) and not piece[len(target)].isalnum())
         ]
         if good:
             keep = torch.full_like(scores, float("-inf"))
@@ -115,8 +126,9 @@ class ReferenceConstraint:
         mug 5. the red mug is mug 3." -> 3), or every id it named when it has no such conclusion."""
         if self.reference is None:
             return set()
-        opening = re.match(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: [^.]*\.", reasoning)
-        parts = [reasoning[opening.end() :], reasoning] if opening else [reasoning]
+        opening = re.match(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ", reasoning)
+        end = SENTENCE_END.search(reasoning, opening.end()) if opening else None
+        parts = [reasoning[end.end() :], reasoning] if end else [reasoning]
         for part in parts:
             named = {n for label, n in self.reference.findall(part) if n in self.labels[label]}
             if named:

@@ -46,17 +46,24 @@ ASK_PROMPT = TABLE_INTRO + "{question} " + THINK_THEN_ANSWER + " Keep the answer
 EVERY_INSTANCE = re.compile(r"\s*(?:(?:all|every|each)\b(?:\s+of)?\s*)?(?:(?:the|a|an)\b\s*)?(.*?)\s*$", re.I | re.S)
 
 
+PRONOUNS = frozenset({"them", "these", "those", "it", "they"})
+
+
 def every_instance_query(query: str) -> str:
     """The query for every instance as the chooser was trained to read it: "mug", "every mug", "each
     of the mugs" -> "all the mugs" (asked "bottle" or "every table", the shipped chooser named one
-    object, often of another class). Plurals from inflect; a phrase already plural is kept."""
+    object, often of another class). Only a class of up to three plain words is rewritten (plurals
+    from inflect, a phrase already plural kept); anything else ("every mug on the table", "Cube.003")
+    goes on as typed."""
     import inflect
 
-    phrase = " ".join(EVERY_INSTANCE.match(query).group(1).lower().split())  # a class, as the table writes it
-    if not phrase:
+    words = EVERY_INSTANCE.match(query).group(1).strip(" .,;:!?\"'").lower().split()
+    if not words or len(words) > 3 or not all(w.isalpha() for w in words) or words[-1] in PRONOUNS:
         return query
-    engine = inflect.engine()
-    return f"all the {phrase if engine.singular_noun(phrase) else engine.plural_noun(phrase)}"
+    phrase, engine = " ".join(words), inflect.engine()
+    singular = engine.singular_noun(phrase)
+    plural = phrase if singular and singular != phrase else engine.plural_noun(phrase)
+    return f"all the {plural}"
 
 
 STRUCTURE_WORDS = frozenset({"floor", "floors", "ground", "wall", "walls", "ceiling", "ceilings"})

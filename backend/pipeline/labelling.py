@@ -40,10 +40,11 @@ def label_scan(job: LabelJob) -> dict:
     Pipeline.ground(..., every=True) call, so better grounding in the pipeline shows up here as is."""
     out = Path(job.out)
     done = out / DONE_FILE
+    identity = _identity(job)  # the scan's state as it is now, before anything is written
     if done.is_file():
         try:
             summary = json.loads(done.read_text(encoding="utf-8"))
-            if all(summary.get(key) == value for key, value in _identity(job).items()):
+            if all(summary.get(key) == value for key, value in identity.items()):
                 return summary | {"skipped": True}
         except (ValueError, UnicodeDecodeError):
             pass  # a damaged record: label the scan again
@@ -75,7 +76,7 @@ def label_scan(job: LabelJob) -> dict:
     counts = {label: kept.count(label) for label in job.classes}
     found = {label: sum(1 for o in objects if o.label == label) for label in job.classes}
     summary = {
-        **_identity(job),
+        **identity,
         "name": out.name,
         "instances": counts,
         "found": found,
@@ -99,20 +100,28 @@ def _identity(job: LabelJob) -> dict:
     classes, formats, settings."""
     return {
         "scan": job.scan,
-        "scan_state": scan_state(job.scan),
+        "scan_state": scan_state(job.scan, exclude=job.out),
         "classes": list(job.classes),
         "formats": list(job.formats),
         "settings_hash": settings_hash(job.settings),
     }
 
 
-def scan_state(scan: str) -> str:
+def scan_state(scan: str, exclude: str | None = None) -> str:
     """A scan's files as a short hash of their names, sizes and modification times: a scan written
-    again (another capture in the same folder) is labelled again, not skipped with stale labels."""
+    again (another capture in the same folder) is labelled again, not skipped with stale labels.
+    What is written inside the scan folder (`exclude`, the labels themselves; the viewer's exports)
+    does not count."""
     root = Path(scan)
     if not root.exists():
         return "missing"  # opening it says so
-    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    skip = [Path(exclude).resolve()] if exclude else []
+    skip.append(root.resolve() / "scene-r1-exports")
+    files = (
+        sorted(p for p in root.rglob("*") if p.is_file() and not any(p.resolve().is_relative_to(s) for s in skip))
+        if root.is_dir()
+        else [root]
+    )
     digest = hashlib.sha256()
     for path in files:
         info = path.stat()
@@ -168,15 +177,19 @@ def scan_jobs(scans, classes, out, settings, formats=FORMATS, threads=None) -> l
 
 
 def folder_names(paths: list[Path]) -> dict[Path, str]:
-    """Each scan's output folder name: its own name; scans sharing one are numbered in path order, so a
+    """Each scan's output folder name: its own name; scans sharing one are numbered in path order
+    (never onto another scan's own name: a/room, b/room, c/room-2 -> room, room-3, room-2), so a
     scan keeps its folder whatever order the scans are given in (and a rerun skips it)."""
-    groups: dict[str, list[Path]] = {}
-    for path in dict.fromkeys(paths):
-        groups.setdefault(path.stem if path.is_file() else path.name, []).append(path)
+    paths = sorted(dict.fromkeys(paths))
+    own = {path: path.stem if path.is_file() else path.name for path in paths}
+    used: set[str] = set()
     names = {}
-    for name, members in groups.items():
-        for n, path in enumerate(sorted(members), 1):
-            names[path] = name if n == 1 else f"{name}-{n}"
+    for path in sorted(paths, key=lambda p: (list(own.values()).count(own[p]) > 1, str(p))):
+        name, n = own[path], 1
+        while (name if n == 1 else f"{name}-{n}") in used or (n > 1 and f"{name}-{n}" in own.values()):
+            n += 1
+        names[path] = name if n == 1 else f"{name}-{n}"
+        used.add(names[path])
     return names
 
 

@@ -145,15 +145,33 @@ def test_result_folder_round_trip(labelled, synthetic_folder, tmp_path):
 
     folder = synthetic_folder
     assert main(["export", str(folder), "--result", str(tmp_path / "r"), "--out", str(tmp_path / "e")]) == 0
-    result.scene = "another-scan"
+    result.scene = "another-scan"  # a renamed folder: its masks fit, so it is exported with a note
     write_result(result, tmp_path / "other")
-    assert main(["export", str(folder), "--result", str(tmp_path / "other"), "--out", str(tmp_path / "f")]) == 2
+    assert main(["export", str(folder), "--result", str(tmp_path / "other"), "--out", str(tmp_path / "f")]) == 0
+    result.instances[1].masks_2d = {len(scene) + 3: next(iter(objects[0].masks_2d.values()))}
+    write_result(result, tmp_path / "elsewhere")  # masks on frames this scan lacks: refused
+    assert main(["export", str(folder), "--result", str(tmp_path / "elsewhere"), "--out", str(tmp_path / "g")]) == 2
 
 
 def test_scan_up_finds_the_synthetic_rooms_z(labelled):
     scene = labelled[0]
     assert np.allclose(scan_up(scene.poses), [0, 0, 1])
     assert json.loads((labelled[4] / "export.json").read_text())["objects"][0]["label"] == labelled[1][0]["shape"]
+
+
+def test_scan_up_of_a_phone_held_in_portrait(labelled):
+    """A portrait capture stored in the sensor's landscape frames: image-right points up or down and
+    image-down stays level. The synthetic room's cameras turned a quarter either way must keep z up,
+    and the same capture in an ARKit world (y up) must give y."""
+    poses = np.asarray(labelled[0].poses, np.float64)
+    for turn in (1, -1):
+        roll = np.eye(4)
+        roll[:2, :2] = [[0, -turn], [turn, 0]]  # a quarter turn about the optical axis
+        portrait = poses @ roll
+        assert np.allclose(scan_up(portrait), [0, 0, 1]), turn
+        z_up_to_y_up = np.eye(4)
+        z_up_to_y_up[1:3, 1:3] = [[0, 1], [-1, 0]]  # world z -> world y
+        assert np.allclose(scan_up(z_up_to_y_up @ portrait), [0, 1, 0]), turn
 
 
 def test_scan_up_on_the_real_kitchen_is_the_floor_normal(real_sequence):

@@ -143,6 +143,9 @@ def test_a_class_or_an_every_query_is_asked_as_all_its_instances():
     assert every_instance_query("Each of the red mugs") == "all the red mugs"
     assert every_instance_query("all the bottles") == "all the bottles"
     assert every_instance_query("  ") == "  "
+    assert every_instance_query("every chair?") == "all the chairs"
+    for typed in ("every mug on the table", "Cube.003", "all of them"):  # not a plain class: as typed
+        assert every_instance_query(typed) == typed
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +217,11 @@ def test_evaluation_matches_classes_by_noun():
 
     assert named_as("bottle", ("Bottles", "bowl")) == "Bottles"
     assert named_as("chair", ("Bottles", "bowl")) == "chair"
+
+
+def test_a_numbered_name_never_lands_on_another_scan_s_own_name(tmp_path):
+    from scene_r1.backend.pipeline.labelling import folder_names
+
+    a, b, c = tmp_path / "a" / "room", tmp_path / "b" / "room", tmp_path / "c" / "room-2"
+    names = folder_names([a, b, c])
+    assert names[c] == "room-2" and len(set(names.values())) == 3 and names == folder_names([c, b, a])
