@@ -263,7 +263,7 @@ class CandidateGrounder:
             raise ParseError(f"the model gave no answer to {question!r}: {generation.reply.text[:200]!r}")
         result.answer = generation.reply.answer
         result.key_frame = views[0]
-        result.stages["answer"] = stage_report(generation) | {"views": views, "candidates": len(source.table)}
+        result.stages["answer"] = stage_report(generation) | {"views": views, "candidates": len(table)}
         result.timings["answer"] = time.perf_counter() - start
         return result
 
