@@ -13,9 +13,10 @@ from ...shared.results import QueryResult, result_from_wire
 from ...shared.scene import Scene, SceneError
 from ..data import images
 from ..geometry.neighbours import near_points
+from ..geometry.upright import scan_up
 from .coco import CocoBuilder
 from .names import safe_stem
-from .objects import cut_object, scan_up, usd_problems, write_glb, write_usdz
+from .objects import cut_object, usd_problems, write_glb, write_usdz
 from .scannet import write_scannet
 
 FORMATS = ("glb", "usdz", "scannet", "coco")

@@ -17,8 +17,6 @@ from ...shared.scene import SceneError
 from ..geometry.neighbours import near_points
 from .names import safe_stem
 
-SNAP_DEGREES = 20.0  # an estimated up within this of a world axis is taken as that axis
-
 
 @dataclass
 class ObjectMesh:
@@ -28,54 +26,6 @@ class ObjectMesh:
     colors: np.ndarray  # (V, 3) float32 in 0..1
     scan_vertices: np.ndarray  # (V,) indices of these vertices in the scan's mesh
     object_to_world: np.ndarray  # 4x4: the object's frame in the scan's world
-
-
-def scan_up(poses: np.ndarray) -> np.ndarray:
-    """The scan's up direction in its world. People hold phones without roll, so one image axis of
-    every camera stays level: image-right when held in landscape, image-down in portrait (the
-    frames are stored in the sensor's landscape orientation, so a portrait capture's image-right
-    points up or down). Up is the direction most perpendicular to the level axes (the least
-    eigenvector of their scatter; the axis set that spreads more in a plane is the level one),
-    signed like the cameras' image-up in landscape; in portrait, where image-right may point either
-    way, the positive world axis it snaps to (ARKit worlds are y-up, ours z-up), else the side the
-    cameras look away from (people point phones down at tables and floors more than up). When the
-    cameras hardly turned, the mean image-up, made perpendicular to image-right, is used. Snapped to
-    the nearest world axis within SNAP_DEGREES. On 7-Scenes' redkitchen this lands 2 degrees from the
-    floor's normal; the mean image-up alone is 27 degrees off (the camera looks down at the table)."""
-    poses = np.asarray(poses, np.float64)
-    right, down = poses[:, :3, 0], poses[:, :3, 1]
-    image_up = -down.mean(axis=0)
-    right_values, right_vectors = np.linalg.eigh(right.T @ right / len(right))
-    down_values, down_vectors = np.linalg.eigh(down.T @ down / len(down))
-    if right_values[1] > 4 * max(right_values[0], 1e-12) and right_values[1] >= down_values[1]:
-        up = right_vectors[:, 0]  # landscape: image-right level
-    elif down_values[1] > 4 * max(down_values[0], 1e-12):
-        up = down_vectors[:, 0]  # portrait: image-down level
-        return _snapped(up, _portrait_sign(up, poses))
-    else:
-        level = right_vectors[:, 2]
-        up = image_up - (image_up @ level) * level
-    norm = np.linalg.norm(up)
-    if norm < 1e-9:
-        return np.array([0.0, 0.0, 1.0])
-    up = up / norm * (1.0 if up @ image_up >= 0 else -1.0)
-    return _snapped(up, 1.0)
-
-
-def _portrait_sign(up: np.ndarray, poses: np.ndarray) -> float:
-    """+1 or -1 for a portrait capture's up (see scan_up)."""
-    axis = int(np.argmax(np.abs(up)))
-    if np.degrees(np.arccos(min(1.0, abs(float(up[axis]))))) <= SNAP_DEGREES:
-        return float(np.sign(up[axis]))  # towards the positive world axis
-    looking = poses[:, :3, 2].mean(axis=0)
-    return -1.0 if looking @ up > 0 else 1.0
-
-
-def _snapped(up: np.ndarray, sign: float) -> np.ndarray:
-    up = up / max(np.linalg.norm(up), 1e-12) * sign
-    axis = np.zeros(3)
-    axis[int(np.argmax(np.abs(up)))] = np.sign(up[int(np.argmax(np.abs(up)))])
-    return axis if np.degrees(np.arccos(np.clip(up @ axis, -1, 1))) <= SNAP_DEGREES else up
 
 
 def rotation_to_y_up(up: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...shared.scene import Scene
+from ..geometry.upright import turn_image, unturn_box, upright_turns
 from .constrained import Number, next_allowed
 from .loading import ModelError, load_pretrained, torch_dtype
 from .parsing import ParsedBox, ParseError, Reply, parse_boxes, parse_span
@@ -277,7 +278,8 @@ class Reasoner:
     def video_of(self, scene: Scene) -> tuple[list[int], np.ndarray, float]:
         """(frame indices, THWC uint8 video, sampled fps) for the scene's duration."""
         indices = sample_times(scene, self.settings.video_frames)
-        video = np.stack([scene.frame(i).rgb for i in indices])
+        video = np.rot90(np.stack([scene.frame(i).rgb for i in indices]), upright_turns(scene.poses), axes=(1, 2))
+        video = np.ascontiguousarray(video)  # a portrait capture's frames, shown upright
         duration = max(scene.timestamps[indices[-1]] - scene.timestamps[indices[0]], 1e-3)
         return indices, video, (len(indices) - 1) / duration if len(indices) > 1 else 1.0
 
@@ -299,8 +301,11 @@ class Reasoner:
         span = parse_span(generation.reply.answer, duration)
         return generation, (start_time + span[0], start_time + span[1])
 
-    def image_grounding(self, rgb: np.ndarray, query: str, every: bool = False) -> tuple[Generation, list[ParsedBox]]:
+    def image_grounding(
+        self, rgb: np.ndarray, query: str, every: bool = False, turns: int = 0
+    ) -> tuple[Generation, list[ParsedBox]]:
         """Where in this frame: (generation, boxes in the frame's pixels, ordered and clipped)."""
+        rgb = turn_image(rgb, turns)  # `turns` quarter turns stand the frame upright (geometry.upright)
         height, width = rgb.shape[:2]
         coordinates = (
             " in pixels of this image" if self.convention == "resized-pixels" else " with coordinates from 0 to 1000"
@@ -327,7 +332,11 @@ class Reasoner:
             answer_format=box_format,
             validate=lambda reply: self._frame_boxes(reply, width, height),
         )
-        return generation, self._frame_boxes(generation.reply, width, height)
+        boxes = self._frame_boxes(generation.reply, width, height)
+        if turns % 4:  # shown turned upright: the boxes back in the frame's own pixels
+            size = (rgb.shape[1], rgb.shape[0]) if turns % 2 == 0 else (rgb.shape[0], rgb.shape[1])
+            boxes = [ParsedBox(unturn_box(b.box, turns, size), b.label) for b in boxes]
+        return generation, boxes
 
     def _frame_boxes(self, reply: Reply, width: int, height: int) -> list[ParsedBox]:
         """The reply's boxes in frame pixels, clipped; boxes under a pixel wide are dropped."""
@@ -375,11 +384,9 @@ PUNCTUATION = "\"'.,;:!?()[]{}"
 
 
 def _clean(text: str, question: bool = False) -> str:
-    """A query as safe prompt text: valid UTF-8, no chat control tokens, bounded length, one space
-    between words, and plain words in the case models are asked in: a query in lower case ("The
-    Bottle" -> "the bottle"), a question in sentence case ("How many Bottles?" -> "How many bottles?").
-    Names with digits or dots ("Cube.003") are kept as written. The shipped models answered
-    differently for "The Bottle" and "the bottle"; the same query should not."""
+    """A query as safe prompt text: valid UTF-8, no chat control tokens, bounded length, single spaces,
+    plain words in lower case (a question in sentence case) as models are asked: "The Bottle" and "the
+    bottle" got different answers. Names with digits or dots ("Cube.003") are kept as written."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     text = text.encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates from undecodable argv

@@ -20,6 +20,7 @@ from ...shared.candidates import CandidateTable, is_structure, relate
 from ...shared.results import ASK, Instance, QueryResult
 from ...shared.scene import Scene, SceneError
 from ..geometry.mask3d import mask_to_3d
+from ..geometry.upright import turn_image, upright_turns
 from ..models.constrained import Number
 from ..models.parsing import ParseError, parse_ids
 from ..models.reasoner import THINK_THEN_ANSWER, _clean
@@ -192,7 +193,10 @@ class CandidateGrounder:
         pixels = source.visible_pixels(range(0, len(scene), stride))
         shown = {f: {i: n for i, n in counts.items() if i in ids} for f, counts in pixels.items()}
         views = choose_views(shown, self.views) or [0]
-        images = [draw_marks(scene.frame(i).rgb, source.id_map(i), ids) for i in views]
+        turns = upright_turns(scene.poses)  # a portrait capture's views shown upright, marks drawn after
+        images = [
+            draw_marks(turn_image(scene.frame(i).rgb, turns), turn_image(source.id_map(i), turns), ids) for i in views
+        ]
         return views, images, pixels
 
     def ground(self, scene: Scene, query: str, every: bool, result: QueryResult, progress) -> QueryResult:

@@ -22,6 +22,7 @@ from ..geometry.frame_selection import ViewSettings, select_views
 from ..geometry.lifting import vote_in_frames
 from ..geometry.mask3d import mask_to_3d
 from ..geometry.tracking import Tracker
+from ..geometry.upright import upright_turns
 from ..models.loading import SHIPPED_NANO, SHIPPED_NANO_CHOOSER, ModelError
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
@@ -292,13 +293,13 @@ class Pipeline:
         if views:  # the nearest of the scene's views: their embeddings are encoded in the background
             nearest = {p: min(views, key=lambda v, p=p: (abs(v - p), v)) for p in picks}
             picks = sorted({v if abs(v - p) <= reach else p for p, v in nearest.items()})
-        candidates, best = {}, None
+        candidates, best, turns = {}, None, upright_turns(scene.poses)
         for number, index in enumerate(picks):
             _check(cancel)
             progress("image", number, len(picks))
             frame = scene.frame(index)
             try:
-                generation, boxes = self.reasoner.image_grounding(frame.rgb, query, every=every)
+                generation, boxes = self.reasoner.image_grounding(frame.rgb, query, every=every, turns=turns)
             except ParseError as error:
                 candidates[index] = {"error": str(error)}
                 continue

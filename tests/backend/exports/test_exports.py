@@ -10,9 +10,10 @@ from scene_r1.backend.data import open_scene
 from scene_r1.backend.data.synth import load_ground_truth
 from scene_r1.backend.exports import LabelledObject, export_scan, read_result
 from scene_r1.backend.exports.bundle import assign_vertices, fuse_for_export
-from scene_r1.backend.exports.objects import linear_colors, scan_up, usd_problems
+from scene_r1.backend.exports.objects import linear_colors, usd_problems
 from scene_r1.backend.exports.scannet import read_scannet
 from scene_r1.backend.geometry.mask3d import lift_from_box
+from scene_r1.backend.geometry.upright import scan_up
 from scene_r1.backend.pipeline.results import masks_to_rle, write_result
 from scene_r1.shared.results import Instance, QueryResult
 
