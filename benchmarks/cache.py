@@ -41,26 +41,9 @@ ROOM_QUERIES = (
 )
 
 
-def room(seed: int, frames: int = 24, width: int = 320, height: int = 240) -> Scene:
-    synthetic = build_synthetic(SynthConfig(seed=seed, frames=frames, width=width, height=height))
-    scene = synthetic.scene
-    rendered = [scene.frame(i) for i in range(len(scene))]
-    return Scene.from_arrays(
-        [f.rgb for f in rendered],
-        [f.depth for f in rendered],
-        scene.intrinsics,
-        scene.poses,
-        scene.timestamps,
-        name=f"bench-cache-{seed}",
-        cache_frames=frames,
-    )
-
-
-def in_memory(folder: Path) -> Scene:
-    """A capture folder's frames, decoded once (what the add-on or `scene-r1 ground` uploads)."""
-    from ..backend.data.readers import open_scene
-
-    scene = open_scene(folder)
+def decoded(scene: Scene, name: str) -> Scene:
+    """`scene` with every frame decoded once and held in memory (what the add-on or `scene-r1 ground`
+    uploads), under `name`."""
     frames = [scene.frame(i) for i in range(len(scene))]
     return Scene.from_arrays(
         [f.rgb for f in frames],
@@ -68,9 +51,22 @@ def in_memory(folder: Path) -> Scene:
         scene.intrinsics,
         scene.poses,
         scene.timestamps,
-        name=scene.name,
+        name=name,
         cache_frames=len(frames),
     )
+
+
+def room(seed: int, frames: int = 24, width: int = 320, height: int = 240) -> Scene:
+    synthetic = build_synthetic(SynthConfig(seed=seed, frames=frames, width=width, height=height))
+    return decoded(synthetic.scene, f"bench-cache-{seed}")
+
+
+def in_memory(folder: Path) -> Scene:
+    """A capture folder's frames, decoded once."""
+    from ..backend.data.readers import open_scene
+
+    scene = open_scene(folder)
+    return decoded(scene, scene.name)
 
 
 def answer_of(payload: dict) -> dict:

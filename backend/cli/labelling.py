@@ -130,30 +130,17 @@ def _evaluate(out, report: dict) -> None:
         print(f"not scored: {note}")
 
 
-def _check_result_fits(folder, result, scene, scan) -> None:
-    """A result's masks must lie on this scan's frames (an error otherwise); a result found in a scan
-    of another name whose masks fit (a renamed folder, the same capture copied) is exported with a note."""
-    sizes = {(h, w) for w, h in (scene.color_size, scene.depth_size)}
-    for instance in result.lifted:
-        for frame, rle in instance.masks_2d.items():
-            if not 0 <= int(frame) < len(scene) or tuple(rle.get("size", ())) not in sizes:
-                raise SceneError(
-                    f"{folder} does not fit {scan}: its masks lie on frame {frame} of a {rle.get('size')} image, "
-                    f"the scan has {len(scene)} frames of {scene.color_size[0]}x{scene.color_size[1]} (the result "
-                    f"was found in scene {result.scene!r}; export a result with the scan it came from)"
-                )
-    if result.scene and result.scene != scene.name:
-        print(f"note: {folder} was found in scene {result.scene!r}, not {scene.name!r}; its masks fit this scan")
-
-
 def run_export(args) -> int:
     from ..data import open_scene
     from ..exports import export_scan, labelled_objects, read_result
+    from ..exports.bundle import check_result_fits
 
     scene = open_scene(args.dir, args.format)
     results = [read_result(folder) for folder in args.result]
     for folder, result in zip(args.result, results):  # another scan's masks would cut the wrong faces
-        _check_result_fits(folder, result, scene, args.dir)
+        note = check_result_fits(result, scene, f"{folder} does not fit {args.dir}")
+        if note:
+            print(f"note: {folder} {note}")
     objects = labelled_objects([("", result) for result in results])
     if not objects:
         raise SceneError("the result folder(s) hold no lifted object to export")

@@ -195,6 +195,24 @@ def _write_coco(scene: Scene, objects: list[tuple[int, LabelledObject]], classes
     return builder.write(out / "coco.json")
 
 
+def check_result_fits(result: QueryResult, scene: Scene, what: str = "the result does not fit the scan") -> str:
+    """A result's masks must lie on `scene`'s frames (a SceneError beginning with `what` otherwise);
+    a result found in a scan of another name whose masks fit (a renamed folder, the same capture
+    copied) is allowed, and the note saying so is returned ("" when the names agree)."""
+    sizes = {(h, w) for w, h in (scene.color_size, scene.depth_size)}
+    for instance in result.lifted:
+        for frame, rle in instance.masks_2d.items():
+            if not 0 <= int(frame) < len(scene) or tuple(rle.get("size", ())) not in sizes:
+                raise SceneError(
+                    f"{what}: its masks lie on frame {frame} of a {rle.get('size')} image, the scan has "
+                    f"{len(scene)} frames of {scene.color_size[0]}x{scene.color_size[1]} (the result was found "
+                    f"in scene {result.scene!r}; export a result with the scan it came from)"
+                )
+    if result.scene and result.scene != scene.name:
+        return f"was found in scene {result.scene!r}, not {scene.name!r}; its masks fit this scan"
+    return ""
+
+
 def read_result(folder) -> QueryResult:
     """A result folder written by `scene-r1 ground/lift` (result.json + mask.ply) as a QueryResult."""
     import open3d as o3d

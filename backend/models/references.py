@@ -43,6 +43,7 @@ def labelled_ids(references: list[str]) -> dict[str, set[str]]:
     return labels
 
 
+LIST_OPENING = re.compile(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ")  # "mugs: " before a list of rows
 SENTENCE_END = re.compile(r"\.(?=\s|<|$)")  # not the dot inside a name like "Cube.003"
 MAX_LISTED = 8  # a label with more rows than this is not listed whole
 
@@ -89,7 +90,7 @@ class ReferenceConstraint:
         of that label (a small model listed some and then chose among those only)."""
         if self.reference is None or "</think>" in text:
             return None
-        opening = re.match(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ", text)
+        opening = LIST_OPENING.match(text)
         if opening is None or SENTENCE_END.search(text[opening.end() :]):
             return None
         listing = text[opening.end() :]
@@ -126,7 +127,7 @@ class ReferenceConstraint:
         mug 5. the red mug is mug 3." -> 3), or every id it named when it has no such conclusion."""
         if self.reference is None:
             return set()
-        opening = re.match(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ", reasoning)
+        opening = LIST_OPENING.match(reasoning)
         end = SENTENCE_END.search(reasoning, opening.end()) if opening else None
         parts = [reasoning[end.end() :], reasoning] if end else [reasoning]
         for part in parts:

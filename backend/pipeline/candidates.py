@@ -23,7 +23,7 @@ from ..geometry.mask3d import mask_to_3d
 from ..geometry.upright import turn_image, upright_turns
 from ..models.constrained import Number
 from ..models.parsing import ParseError, parse_ids
-from ..models.reasoner import THINK_THEN_ANSWER, _clean
+from ..models.reasoner import PUNCTUATION, THINK_THEN_ANSWER, _clean
 from ..models.references import ReferenceConstraint
 from .results import masks_to_rle, stage_report
 
@@ -58,7 +58,7 @@ def every_instance_query(query: str) -> str:
     goes on as typed."""
     import inflect
 
-    words = EVERY_INSTANCE.match(query).group(1).strip(" .,;:!?\"'").lower().split()
+    words = EVERY_INSTANCE.match(query).group(1).strip(" " + PUNCTUATION).lower().split()
     if not words or len(words) > 3 or not all(w.isalpha() for w in words) or words[-1] in PRONOUNS:
         return query
     phrase, engine = " ".join(words), inflect.engine()

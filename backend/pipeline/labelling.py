@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -180,11 +181,11 @@ def folder_names(paths: list[Path]) -> dict[Path, str]:
     """Each scan's output folder name: its own name; scans sharing one are numbered in path order
     (never onto another scan's own name: a/room, b/room, c/room-2 -> room, room-3, room-2), so a
     scan keeps its folder whatever order the scans are given in (and a rerun skips it)."""
-    paths = sorted(dict.fromkeys(paths))
-    own = {path: path.stem if path.is_file() else path.name for path in paths}
+    own = {path: path.stem if path.is_file() else path.name for path in sorted(set(paths))}
+    shared = Counter(own.values())
     used: set[str] = set()
     names = {}
-    for path in sorted(paths, key=lambda p: (list(own.values()).count(own[p]) > 1, str(p))):
+    for path in sorted(own, key=lambda p: (shared[own[p]] > 1, str(p))):  # unique names first
         name, n = own[path], 1
         while (name if n == 1 else f"{name}-{n}") in used or (n > 1 and f"{name}-{n}" in own.values()):
             n += 1
