@@ -24,7 +24,7 @@ from ...shared.results import QueryResult
 from ..data import open_scene
 from ..geometry.fusion import FusionSettings, fuse_scene
 from ..service.local import spawn_local_server, stop_local_server
-from .logic import export_result, parse_box_prompt, result_drawables
+from .logic import PALETTE, export_result, parse_box_prompt, result_drawables, shows_colour
 
 gui = o3d.visualization.gui
 rendering = o3d.visualization.rendering
@@ -249,7 +249,8 @@ class Viewer:
         self.window.set_needs_layout()
         self.window.post_redraw()
         if self.screenshot:
-            threading.Thread(target=self._take_screenshot, daemon=True).start()
+            colour = PALETTE[number % len(PALETTE)] if names else None
+            threading.Thread(target=self._take_screenshot, args=(colour,), daemon=True).start()
 
     def _show_key_frame(self, result: QueryResult):
         key = result.key_frame
@@ -280,18 +281,23 @@ class Viewer:
         )
         self.status.text = f"exported to {folder} ({', '.join(p.name for p in paths.values())})"
 
-    def _take_screenshot(self, timeout: float = 60.0, still: int = 3):
+    def _take_screenshot(self, colour=None, timeout: float = 120.0, still: int = 3):
         """Grab the display once it shows the result. A CPU renderer under load presents frames
-        seconds late (the Vulkan swapchain keeps several), so keep asking for redraws and wait
-        until the screen has held still for `still` grabs in a row: nothing changes after the
-        result, so a still screen is the result's."""
+        seconds late (the Vulkan swapchain keeps several), so keep asking for redraws until the
+        screen has held still for `still` grabs in a row and shows the result: its colour, for a
+        result drawn in 3D; otherwise a change since the first grab (or 15 s of stillness, when
+        the result was already on screen at the first grab)."""
         from PIL import ImageGrab
 
         previous, image, unchanged, changed = None, None, 0, False
         started = time.monotonic()
-        while time.monotonic() - started < timeout and not (
-            unchanged >= still and (changed or time.monotonic() - started > 15)
-        ):
+
+        def shown(current) -> bool:
+            if colour is not None:
+                return shows_colour(current, colour)
+            return changed or time.monotonic() - started > 15
+
+        while time.monotonic() - started < timeout:
             for _ in range(4):  # one redraw per swapchain image, so none still holds an old frame
                 drawn = threading.Event()
                 self.post(lambda drawn=drawn: (self.window.post_redraw(), drawn.set()))
@@ -301,10 +307,11 @@ class Viewer:
             current = np.asarray(image, np.int16)
             # Filament dithers: two draws of the same scene differ by a grey level here and there.
             difference = np.abs(current - previous).mean() if previous is not None else 0.0
-            same = previous is not None and difference < 1.0
             changed = changed or difference > 2.0  # the result arrived on screen (a late frame)
-            unchanged = unchanged + 1 if same else 0
+            unchanged = unchanged + 1 if previous is not None and difference < 1.0 else 0
             previous = current
+            if unchanged >= still and shown(current):
+                break
         Path(self.screenshot).parent.mkdir(parents=True, exist_ok=True)
         image.save(self.screenshot)
         self.post(self._on_export)

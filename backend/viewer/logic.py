@@ -76,6 +76,14 @@ def result_drawables(result: QueryResult, number: int = 0) -> list[Drawable]:
     return drawables
 
 
+def shows_colour(image: np.ndarray, colour, tolerance: float = 40, at_least: int = 100) -> bool:
+    """Whether a screen grab (H, W, 3 of 0..255) has `at_least` pixels within `tolerance` levels of
+    `colour` (0..1 RGB): how the viewer knows a drawn result has reached the screen."""
+    target = np.asarray(colour, float) * 255
+    near = np.all(np.abs(np.asarray(image, float)[..., :3] - target) <= tolerance, axis=-1)
+    return int(near.sum()) >= at_least
+
+
 def vertex_labels(vertices: np.ndarray, result: QueryResult, radius: float = 0.03) -> np.ndarray:
     """Per scan vertex: 0, or k + 1 for the instance k whose mask points lie within `radius`."""
     labels = np.zeros(len(vertices), np.int32)

@@ -17,9 +17,11 @@ from scene_r1.backend.geometry.fusion import FusionSettings, fuse_scene
 from scene_r1.backend.pipeline.pipeline import Pipeline
 from scene_r1.backend.pipeline.settings import PipelineSettings
 from scene_r1.backend.viewer.logic import (
+    PALETTE,
     export_result,
     read_scannet_instances,
     result_drawables,
+    shows_colour,
     vertex_labels,
 )
 from scene_r1.shared.results import QueryResult, result_from_wire, result_to_wire
@@ -122,3 +124,11 @@ def test_the_viewer_window_shows_a_result(synthetic_folder, tmp_path):
     orange = (image[..., 0] > 200) & (image[..., 1] > 60) & (image[..., 1] < 200) & (image[..., 2] < 80)
     assert orange.sum() > 200
     assert (tmp_path / "exports" / "result-0" / "scannet").is_dir()
+
+
+def test_the_viewer_knows_when_a_result_colour_is_on_screen():
+    grab = np.full((40, 60, 3), 30, np.uint8)
+    assert not shows_colour(grab, PALETTE[0])
+    grab[10:20, 10:30] = (250, 95, 10)  # a drawn orange box edge, a few levels off the palette
+    assert shows_colour(grab, PALETTE[0]) and not shows_colour(grab, PALETTE[1])
+    assert not shows_colour(grab, PALETTE[0], at_least=201)
