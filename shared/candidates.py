@@ -245,7 +245,7 @@ def _gap(a: Candidate, b: Candidate) -> float:
     return float(np.linalg.norm(separation))
 
 
-def _view_coordinates(candidates: list[Candidate], view: np.ndarray | None) -> np.ndarray:
+def view_coordinates(candidates: list[Candidate], view: np.ndarray | None) -> np.ndarray:
     """Positions in the key view's camera frame (x right, z forward); world x, -y, depth without a view."""
     positions = np.array([c.position for c in candidates]).reshape(-1, 3)
     if view is None:
@@ -289,7 +289,7 @@ def relation_facts(candidates: list[Candidate], view: np.ndarray | None) -> list
     candidates = [c for c in candidates if not is_structure(c)]
     if not candidates:
         return []
-    seen = _view_coordinates(candidates, view)
+    seen = view_coordinates(candidates, view)
     facts = []
     for a in candidates:
         facts += [(a.id, "on", (b.id,)) for b in candidates if b is not a and _supports(a, b)]

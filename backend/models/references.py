@@ -44,6 +44,9 @@ def labelled_ids(references: list[str]) -> dict[str, set[str]]:
 
 
 LIST_OPENING = re.compile(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ")  # "mugs: " before a list of rows
+NOUN_OPENING = re.compile(r"\s*(?:<think>)?\s*([^.:<\n]{1,80}):")  # the same, its noun, before the space
+# Words after a referring expression's head noun: "the mug | on the table", "the book | left of the box".
+RELATION = re.compile(r"\b(?:left|right|on|under|next|near|between|beside|behind|above|below|in|with|that|of)\b")
 SENTENCE_END = re.compile(r"\.(?=\s|<|$)")  # not the dot inside a name like "Cube.003"
 MAX_LISTED = 8  # a label with more rows than this is not listed whole
 
@@ -51,8 +54,14 @@ MAX_LISTED = 8  # a label with more rows than this is not listed whole
 class ReferenceConstraint:
     """A LogitsProcessor (called with the ids so far and the next token's scores) for one prompt."""
 
-    def __init__(self, tokenizer, prompt_length: int, references: list[str]):
+    def __init__(self, tokenizer, prompt_length: int, references: list[str], query: str = "", every=False, **evidence):
+        """`evidence`: `prefer(rows)`, the rows the table supports best for the query, and
+        `same_class(label, noun)`, whether a label names a noun's class (synonyms: "cupboard", "cabinets")."""
         self.tokenizer, self.prompt_length = tokenizer, prompt_length
+        self.references, self.query, self.every = references, query, every
+        self.prefer = evidence.get("prefer") or (lambda rows: rows)
+        self.same_class = evidence.get("same_class") or _same_label
+        self._rows: dict[str, list[str]] = {}
         self.labels = labelled_ids(references)
         self.order = {
             label: [n for r in references for n in [r.rpartition(" ")[2]] if n in ids]
@@ -75,14 +84,66 @@ class ReferenceConstraint:
     def __call__(self, input_ids, scores):
         for row in range(input_ids.shape[0]):
             text = self.tokenizer.decode(input_ids[row, self.prompt_length :], skip_special_tokens=False)
-            target = self._listing_target(text)
-            if target is not None:
-                self._force(scores[row], target)
+            targets = self._steps(text)
+            if targets:
+                self._force(scores[row], targets)
                 continue
             context = self._context(text)
             if context is not None:
                 self._restrict(scores[row], *context)
         return scores
+
+    def _steps(self, text: str) -> list[str]:
+        """What must come next, as the chooser was trained to reason ("mugs: mug 3, mug 5. the red mug
+        is mug 3."): the rows of the class the reasoning opened with (or the query's own noun), every
+        one of them; then the query as it was asked (a small model rewrote "the smallest mug" into
+        "the farthest mug"); then one of the listed rows (all of them for "all the <class>"). Empty:
+        the model writes freely."""
+        if "</think>" in text:
+            return self._answer(text)
+        opening = NOUN_OPENING.match(text)
+        if not self.references or opening is None:
+            return []
+        noun = opening.group(1).strip()
+        rows = self.class_rows(noun)
+        end = SENTENCE_END.search(text, opening.end())
+        if end is None:
+            if rows:
+                return _remaining(" " + ", ".join(rows) + ".", text[opening.end() :])
+            target = self._listing_target(text)
+            return [target] if target else []
+        after, restated = text[end.end() :], f" {self.query} is"
+        if not self.query or len(after) < len(restated):
+            return _remaining(restated, after) if self.query else []
+        if not rows or not after.startswith(restated):
+            return []
+        if self.every:
+            chosen = rows if self.query == f"all the {noun}" else self.prefer(rows)
+            choices = [" " + ", ".join(chosen) + "."] if chosen != rows or self.query == f"all the {noun}" else []
+        else:
+            choices = [f" {row}." for row in self.prefer(rows)]
+        return [t for choice in choices for t in _remaining(choice, after[len(restated) :])]
+
+    def _answer(self, text: str) -> list[str]:
+        """The answer lists exactly the ids the reasoning concluded on, in its order ("... is mug 3,
+        mug 5." -> [3, 5]); the model once concluded on five mugs and answered with three."""
+        start = text.rfind("<answer>")
+        if start < 0 or "</answer>" in text[start:]:
+            return []
+        concluded = self._concluded(text[:start], ordered=True)
+        if not concluded:
+            return []
+        return _remaining("[" + ", ".join(concluded) + "]", text[start + len("<answer>") :].lstrip())
+
+    def class_rows(self, noun: str) -> list[str]:
+        """The table's references of the class the reasoning opened with ("mugs" -> "mug 7", "coffee
+        mug 10", ...) or of the query's head noun ("the closest carton" -> "carton 9"), in the
+        table's order; empty when no label names either, or there are too many to list."""
+        if noun not in self._rows:
+            nouns = [w for w in (noun.lower(), head_noun(self.query)) if w and all(p.isalpha() for p in w.split())]
+            rows = [r for r in self.references if any(self.same_class(r.rpartition(" ")[0], n) for n in nouns)]
+            self._rows[noun] = rows if len(rows) <= MAX_LISTED else []
+        return self._rows[noun]
 
     def _listing_target(self, text: str) -> str | None:
         """The text that must come next while the reasoning lists a class's rows ("mugs: coffee mug
@@ -108,12 +169,13 @@ class ReferenceConstraint:
         full = f", {label} {remaining[0]}"
         return full[len(tail) :] if full.startswith(tail) and len(tail) < len(full) else None
 
-    def _force(self, scores, target: str) -> None:
-        """Only tokens that write the start of `target` (or all of it, then a separator) stay possible."""
+    def _force(self, scores, targets: list[str]) -> None:
+        """Only tokens that write the start of a target (or all of it, then a separator) stay possible."""
         import torch
 
         good = [
             i
+            for target in targets
             for i, piece in self.by_first.get(target[0], [])
             if target.startswith(piece) or (piece.startswith(target) and not piece[len(target)].isalnum())
         ]
@@ -122,11 +184,20 @@ class ReferenceConstraint:
             keep[good] = scores[good]
             scores.copy_(keep)
 
-    def _concluded(self, reasoning: str) -> set[str]:
+    def _concluded(self, reasoning: str, ordered: bool = False):
         """The ids the reasoning settled on: those named after its listing sentence ("mugs: mug 3,
-        mug 5. the red mug is mug 3." -> 3), or every id it named when it has no such conclusion."""
+        mug 5. the red mug is mug 3." -> 3), or every id it named when it has no such conclusion.
+        A set; or, `ordered`, a list in the order written."""
         if self.reference is None:
-            return set()
+            return [] if ordered else set()
+        opening = LIST_OPENING.match(reasoning)
+        end = SENTENCE_END.search(reasoning, opening.end()) if opening else None
+        parts = [reasoning[end.end() :], reasoning] if end else [reasoning]
+        for part in parts:
+            named = [n for label, n in self.reference.findall(part) if n in self.labels[label]]
+            if named:
+                return list(dict.fromkeys(named)) if ordered else set(named)
+        return [] if ordered else set()
         opening = LIST_OPENING.match(reasoning)
         end = SENTENCE_END.search(reasoning, opening.end()) if opening else None
         parts = [reasoning[end.end() :], reasoning] if end else [reasoning]
@@ -176,3 +247,24 @@ class ReferenceConstraint:
         if len(digits) == len(piece):  # the number may go on after this token
             return any(v.startswith(number) for v in valid)
         return number in valid
+
+
+def _remaining(full: str, written: str) -> list[str]:
+    """What is left of `full` after `written`, when `written` began it and did not finish it."""
+    return [full[len(written) :]] if len(written) < len(full) and full.startswith(written) else []
+
+
+def head_noun(query: str) -> str:
+    """The noun a referring expression is about: its last word before a relation ("the smallest
+    coffee mug" -> "mug", "the book left of the box" -> "book", "all the mugs" -> "mugs")."""
+    words = re.findall(r"[A-Za-z]+", RELATION.split(query.lower(), maxsplit=1)[0])
+    return words[-1] if words else ""
+
+
+def _same_label(label: str, noun: str) -> bool:
+    """Whether the label, or its last words, is the noun, singular or plural ("coffee mug", "mugs")."""
+    import inflect
+
+    label, noun = label.lower(), noun.lower()
+    nouns = {noun, inflect.engine().singular_noun(noun) or noun}
+    return any(label == n or label.endswith(" " + n) for n in nouns)

@@ -25,6 +25,7 @@ from ..models.constrained import Number
 from ..models.parsing import ParseError, parse_ids
 from ..models.reasoner import PUNCTUATION, THINK_THEN_ANSWER, _clean
 from ..models.references import ReferenceConstraint
+from .evidence import best_supported, same_class
 from .results import masks_to_rle, stage_report
 
 GROUNDING_MODES = ("auto", "box", "candidates")
@@ -210,13 +211,20 @@ class CandidateGrounder:
         start = time.perf_counter()
         ids = table.ids
         views, images, pixels = self._marked_views(scene, source, ids)
+        asked = every_instance_query(query) if every else query
         generation = self.reasoner.generate(
-            candidate_prompt(table, every_instance_query(query) if every else query, every),
+            candidate_prompt(table, asked, every),
             images=images,
             answer_format=["[", Number(max(ids), low=0), "]"],
             validate=lambda reply: parse_ids(reply.answer, ids),
             constrain=lambda tokenizer, length: ReferenceConstraint(
-                tokenizer, length, [c.reference for c in table.candidates]
+                tokenizer,
+                length,
+                [c.reference for c in table.candidates],
+                _clean(asked),
+                every,
+                prefer=lambda rows: best_supported(table, _clean(asked), rows),
+                same_class=same_class,
             ),
         )
         chosen = parse_ids(generation.reply.answer, ids)

@@ -1,0 +1,178 @@
+"""What the candidate table itself says about a referring expression, row by row.
+
+The table states each object's colour, its superlatives within its class ("largest mug") and its
+relations to the others ("on desk 3", "left of chair 4"). A referring expression states the same
+kinds of facts: "the yellow mug on the cabinet" says yellow, and on a cabinet. `table_evidence`
+counts, for every row, the expression's facts that the table states for it. The chooser's decoding
+(models/references.py) then concludes on one of the rows of the right class with the most facts,
+when some row has more than another; which of them stays the model's choice, as do the class and
+every query the table says nothing about (a generic "Cube.003" has no class, a "mug" no colour).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...shared.candidates import COLOUR_WORDS, SUPERLATIVES, CandidateTable, view_coordinates
+
+# Relation phrases as people write them -> the table's relation words; longer phrases first.
+RELATION_WORDS = {
+    "on top of": "on",
+    "left of": "left of",
+    "right of": "right of",
+    "next to": "next to",
+    "beside": "next to",
+    "near": "next to",
+    "underneath": "under",
+    "beneath": "under",
+    "below": "under",
+    "under": "under",
+    "on": "on",
+    "between": "between",
+}
+SUPERLATIVE_WORDS = dict(
+    {w: w for w in SUPERLATIVES},
+    biggest="largest",
+    tiniest="smallest",
+    nearest="closest",
+    furthest="farthest",
+)
+COLOURS = dict({w: w for w in COLOUR_WORDS}, grey="gray")
+RELATION_PATTERN = re.compile(r"\b(" + "|".join(sorted(RELATION_WORDS, key=len, reverse=True)) + r")\b")
+
+
+@dataclass
+class Phrase:
+    """A noun phrase's head noun and the attributes written before it."""
+
+    noun: str = ""
+    colours: list[str] = field(default_factory=list)
+    superlatives: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str) -> Phrase:
+        words = re.findall(r"[a-z]+", text.lower())
+        return cls(
+            noun=words[-1] if words else "",
+            colours=[COLOURS[w] for w in words if w in COLOURS],
+            superlatives=[SUPERLATIVE_WORDS[w] for w in words if w in SUPERLATIVE_WORDS],
+        )
+
+
+@dataclass
+class Reference:
+    """A referring expression: the object it is about, and at most one relation to others."""
+
+    target: Phrase
+    relation: str = ""  # a table relation word ("on", "left of", "between"...), or ""
+    anchors: list[Phrase] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, query: str) -> Reference:
+        text = query.lower()
+        match = RELATION_PATTERN.search(text)
+        if match is None:
+            return cls(Phrase.parse(text))
+        relation = RELATION_WORDS[match.group(1)]
+        rest = text[match.end() :]
+        anchors = re.split(r"\band\b", rest, maxsplit=1) if relation == "between" else [rest]
+        return cls(Phrase.parse(text[: match.start()]), relation, [Phrase.parse(a) for a in anchors])
+
+
+def _class_words() -> dict[str, str]:
+    """Household class words and their synonyms -> the class ("cupboard" -> "cabinet", "coffee mug"
+    -> "mug"): the vocabulary the synthetic rooms are written in, which is everyday English."""
+    from ..data.synth.household import KINDS
+
+    return {synonym: kind.word for kind in KINDS.values() for synonym in (kind.word, *kind.synonyms)}
+
+
+CLASS_WORDS = _class_words()
+
+
+def same_class(label: str, noun: str) -> bool:
+    """Whether a table label (or its last words) names the noun's class: "coffee mug" and "mugs",
+    "Cupboard" and "cabinet", "carton" and "boxes"."""
+    import inflect
+
+    words = label.lower().split()
+    tails = {" ".join(words[i:]) for i in range(len(words))}
+    noun = noun.lower()
+    nouns = {noun, inflect.engine().singular_noun(noun) or noun}
+    classes = {CLASS_WORDS.get(n, n) for n in nouns}
+    return any(CLASS_WORDS.get(t, t) in classes for t in tails)
+
+
+def _anchor_ids(table: CandidateTable, anchor: Phrase) -> set[int] | None:
+    """The rows an anchor phrase may mean: those its noun names (narrowed by its colour), or those of
+    its colour when no label has its noun; None when the table cannot tell."""
+    named = [c for c in table.candidates if anchor.noun and same_class(c.label, anchor.noun)]
+    coloured = [c for c in (named or table.candidates) if c.colour in anchor.colours]
+    if named:
+        return {c.id for c in (coloured or named)}
+    return {c.id for c in coloured} if anchor.colours else None
+
+
+def _superlatives(table: CandidateTable, phrase: Phrase) -> dict[str, int]:
+    """Superlative word -> the id it picks among the phrase's class ("the closest mug": of every row
+    named a mug, coffee mugs included; the table's own superlatives group rows by exact label). Read
+    from the table's facts when no label names the class."""
+    members = [c for c in table.candidates if phrase.noun and same_class(c.label, phrase.noun)]
+    if len(members) < 2:
+        facts = getattr(table, "facts", [])
+        return {word: subject for subject, word, others in facts if word in SUPERLATIVES and not others}
+    seen = view_coordinates(members, table.view)
+    measures = {
+        ("largest", "smallest"): [float(np.prod(c.dimensions)) for c in members],
+        ("closest", "farthest"): [-float(np.linalg.norm(p)) for p in seen],
+    }
+    out = {}
+    for (high, low), values in measures.items():
+        order = np.argsort(values, kind="stable")
+        if values[order[-1]] - values[order[-2]] > 1e-9:
+            out[high] = members[order[-1]].id
+        if values[order[1]] - values[order[0]] > 1e-9:
+            out[low] = members[order[0]].id
+    return out
+
+
+def table_evidence(table: CandidateTable, query: str) -> dict[int, int]:
+    """Candidate id -> how many of the query's facts about its object the table states for that row."""
+    reference = Reference.parse(query)
+    facts = getattr(table, "facts", [])
+    evidence = {c.id: 0 for c in table.candidates}
+    for candidate in table.candidates:
+        evidence[candidate.id] += sum(candidate.colour == colour for colour in reference.target.colours)
+    for word, identifier in _superlatives(table, reference.target).items():
+        evidence[identifier] += word in reference.target.superlatives
+    anchors = [_anchor_ids(table, a) for a in reference.anchors]
+    if not reference.relation or any(a is None for a in anchors):
+        return evidence
+    for subject, word, others in facts:
+        if word != reference.relation or len(others) != len(anchors):
+            continue
+        if (
+            len(others) == 1
+            and others[0] in anchors[0]
+            or len(others) == 2
+            and (
+                (others[0] in anchors[0] and others[1] in anchors[1])
+                or (others[1] in anchors[0] and others[0] in anchors[1])
+            )
+        ):
+            evidence[subject] += 1
+    return evidence
+
+
+def best_supported(table: CandidateTable, query: str, rows: list[str]) -> list[str]:
+    """Of the given references ("mug 7", ...), those with the most evidence, when the table tells
+    them apart (some have more than others); else all of them."""
+    evidence = table_evidence(table, query)
+    by_reference = {c.reference: evidence[c.id] for c in table.candidates}
+    scores = [by_reference.get(r, 0) for r in rows]
+    if not scores or max(scores) == min(scores):
+        return rows
+    return [r for r, s in zip(rows, scores) if s == max(scores)]
