@@ -56,12 +56,13 @@ class ReferenceConstraint:
 
     def __init__(self, tokenizer, prompt_length: int, references: list[str], query: str = "", every=False, **evidence):
         """`evidence`: `prefer(rows)`, the rows the table supports best for the query, and
-        `same_class(label, noun)`, whether a label names a noun's class (synonyms: "cupboard", "cabinets")."""
+        `same_class(reference, noun)`, whether a row is of a noun's class (synonyms: "cupboard 3" and
+        "cabinets"; a generic "Cube.003 4" may be a guessed chair)."""
         self.tokenizer, self.prompt_length = tokenizer, prompt_length
         self.references, self.query, self.every = references, query, every
         self.prefer = evidence.get("prefer") or (lambda rows: rows)
         self.same_class = evidence.get("same_class") or _same_label
-        self._rows: dict[str, list[str]] = {}
+        self._rows: dict[tuple[str, ...], list[str]] = {}
         self.labels = labelled_ids(references)
         self.order = {
             label: [n for r in references for n in [r.rpartition(" ")[2]] if n in ids]
@@ -105,21 +106,30 @@ class ReferenceConstraint:
         if not self.references or opening is None:
             return []
         noun = opening.group(1).strip()
-        rows = self.class_rows(noun)
-        end = SENTENCE_END.search(text, opening.end())
-        if end is None:
-            if rows:
-                return _remaining(" " + ", ".join(rows) + ".", text[opening.end() :])
-            target = self._listing_target(text)
-            return [target] if target else []
-        after, restated = text[end.end() :], f" {self.query} is"
+        rows = self.class_rows(noun, head_noun(self.query))
+        listing = text[opening.end() :]
+        if rows:  # listed whole; a dot at the end may still be the one inside "Cube.004"
+            full = " " + ", ".join(rows) + "."
+            if len(listing) < len(full) or not listing.startswith(full):
+                return _remaining(full, listing)
+            after = listing[len(full) :]
+        else:
+            end = SENTENCE_END.search(text, opening.end())
+            if end is None:
+                target = self._listing_target(text)
+                return [target] if target else []
+            after = text[end.end() :]
+        restated = f" {self.query} is"
         if not self.query or len(after) < len(restated):
             return _remaining(restated, after) if self.query else []
         if not rows or not after.startswith(restated):
             return []
-        if self.every:
-            chosen = rows if self.query == f"all the {noun}" else self.prefer(rows)
-            choices = [" " + ", ".join(chosen) + "."] if chosen != rows or self.query == f"all the {noun}" else []
+        whole = re.fullmatch(r"all the ([a-z]+(?: [a-z]+){0,2})", self.query)
+        if self.every and whole:  # "all the mugs": every row of that class
+            choices = [" " + ", ".join(self.class_rows(whole.group(1))) + "."]
+        elif self.every:  # "all the mugs on the desk": the rows the table supports, when it tells them apart
+            chosen = self.prefer(rows)
+            choices = [" " + ", ".join(chosen) + "."] if chosen != rows else []
         else:
             choices = [f" {row}." for row in self.prefer(rows)]
         return [t for choice in choices for t in _remaining(choice, after[len(restated) :])]
@@ -135,15 +145,15 @@ class ReferenceConstraint:
             return []
         return _remaining("[" + ", ".join(concluded) + "]", text[start + len("<answer>") :].lstrip())
 
-    def class_rows(self, noun: str) -> list[str]:
-        """The table's references of the class the reasoning opened with ("mugs" -> "mug 7", "coffee
-        mug 10", ...) or of the query's head noun ("the closest carton" -> "carton 9"), in the
-        table's order; empty when no label names either, or there are too many to list."""
-        if noun not in self._rows:
-            nouns = [w for w in (noun.lower(), head_noun(self.query)) if w and all(p.isalpha() for p in w.split())]
-            rows = [r for r in self.references if any(self.same_class(r.rpartition(" ")[0], n) for n in nouns)]
-            self._rows[noun] = rows if len(rows) <= MAX_LISTED else []
-        return self._rows[noun]
+    def class_rows(self, *nouns: str) -> list[str]:
+        """The table's references of the nouns' classes (the one the reasoning opened with and the
+        query's head noun: "mugs" -> "mug 7", "coffee mug 10"; "carton" -> "carton 9"), in the
+        table's order; empty when no row is of them, or there are too many to list."""
+        if nouns not in self._rows:
+            words = [w.lower() for w in nouns if w and all(p.isalpha() for p in w.split())]
+            rows = [r for r in self.references if any(self.same_class(r, w) for w in words)]
+            self._rows[nouns] = rows if len(rows) <= MAX_LISTED else []
+        return self._rows[nouns]
 
     def _listing_target(self, text: str) -> str | None:
         """The text that must come next while the reasoning lists a class's rows ("mugs: coffee mug
@@ -261,10 +271,11 @@ def head_noun(query: str) -> str:
     return words[-1] if words else ""
 
 
-def _same_label(label: str, noun: str) -> bool:
-    """Whether the label, or its last words, is the noun, singular or plural ("coffee mug", "mugs")."""
+def _same_label(reference: str, noun: str) -> bool:
+    """Whether the reference's label, or its last words, is the noun, singular or plural ("coffee mug
+    3", "mugs")."""
     import inflect
 
-    label, noun = label.lower(), noun.lower()
+    label, noun = reference.rpartition(" ")[0].lower(), noun.lower()
     nouns = {noun, inflect.engine().singular_noun(noun) or noun}
     return any(label == n or label.endswith(" " + n) for n in nouns)

@@ -27,6 +27,7 @@ from ..models.reasoner import PUNCTUATION, THINK_THEN_ANSWER, _clean
 from ..models.references import ReferenceConstraint
 from .evidence import best_supported, same_class
 from .results import masks_to_rle, stage_report
+from .shapes import class_labels
 
 GROUNDING_MODES = ("auto", "box", "candidates")
 TABLE_INTRO = (
@@ -212,6 +213,8 @@ class CandidateGrounder:
         ids = table.ids
         views, images, pixels = self._marked_views(scene, source, ids)
         asked = every_instance_query(query) if every else query
+        labels = class_labels(table)  # a class for "Cube.003" too, guessed from its size
+        by_reference = {c.reference: labels[c.id] for c in table.candidates}
         generation = self.reasoner.generate(
             candidate_prompt(table, asked, every),
             images=images,
@@ -223,8 +226,8 @@ class CandidateGrounder:
                 [c.reference for c in table.candidates],
                 _clean(asked),
                 every,
-                prefer=lambda rows: best_supported(table, _clean(asked), rows),
-                same_class=same_class,
+                prefer=lambda rows: best_supported(table, _clean(asked), rows, labels),
+                same_class=lambda reference, noun: same_class(by_reference[reference], noun),
             ),
         )
         chosen = parse_ids(generation.reply.answer, ids)

@@ -106,21 +106,21 @@ def same_class(label: str, noun: str) -> bool:
     return any(CLASS_WORDS.get(t, t) in classes for t in tails)
 
 
-def _anchor_ids(table: CandidateTable, anchor: Phrase) -> set[int] | None:
+def _anchor_ids(table: CandidateTable, anchor: Phrase, labels: dict[int, str]) -> set[int] | None:
     """The rows an anchor phrase may mean: those its noun names (narrowed by its colour), or those of
     its colour when no label has its noun; None when the table cannot tell."""
-    named = [c for c in table.candidates if anchor.noun and same_class(c.label, anchor.noun)]
+    named = [c for c in table.candidates if anchor.noun and same_class(labels[c.id], anchor.noun)]
     coloured = [c for c in (named or table.candidates) if c.colour in anchor.colours]
     if named:
         return {c.id for c in (coloured or named)}
     return {c.id for c in coloured} if anchor.colours else None
 
 
-def _superlatives(table: CandidateTable, phrase: Phrase) -> dict[str, int]:
+def _superlatives(table: CandidateTable, phrase: Phrase, labels: dict[int, str]) -> dict[str, int]:
     """Superlative word -> the id it picks among the phrase's class ("the closest mug": of every row
     named a mug, coffee mugs included; the table's own superlatives group rows by exact label). Read
     from the table's facts when no label names the class."""
-    members = [c for c in table.candidates if phrase.noun and same_class(c.label, phrase.noun)]
+    members = [c for c in table.candidates if phrase.noun and same_class(labels[c.id], phrase.noun)]
     if len(members) < 2:
         facts = getattr(table, "facts", [])
         return {word: subject for subject, word, others in facts if word in SUPERLATIVES and not others}
@@ -139,16 +139,18 @@ def _superlatives(table: CandidateTable, phrase: Phrase) -> dict[str, int]:
     return out
 
 
-def table_evidence(table: CandidateTable, query: str) -> dict[int, int]:
-    """Candidate id -> how many of the query's facts about its object the table states for that row."""
+def table_evidence(table: CandidateTable, query: str, labels: dict[int, str] | None = None) -> dict[int, int]:
+    """Candidate id -> how many of the query's facts about its object the table states for that row.
+    `labels`: each candidate's class word (shapes.class_labels); its table label by default."""
+    labels = labels or {c.id: c.label for c in table.candidates}
     reference = Reference.parse(query)
     facts = getattr(table, "facts", [])
     evidence = {c.id: 0 for c in table.candidates}
     for candidate in table.candidates:
         evidence[candidate.id] += sum(candidate.colour == colour for colour in reference.target.colours)
-    for word, identifier in _superlatives(table, reference.target).items():
+    for word, identifier in _superlatives(table, reference.target, labels).items():
         evidence[identifier] += word in reference.target.superlatives
-    anchors = [_anchor_ids(table, a) for a in reference.anchors]
+    anchors = [_anchor_ids(table, a, labels) for a in reference.anchors]
     if not reference.relation or any(a is None for a in anchors):
         return evidence
     for subject, word, others in facts:
@@ -167,10 +169,12 @@ def table_evidence(table: CandidateTable, query: str) -> dict[int, int]:
     return evidence
 
 
-def best_supported(table: CandidateTable, query: str, rows: list[str]) -> list[str]:
+def best_supported(
+    table: CandidateTable, query: str, rows: list[str], labels: dict[int, str] | None = None
+) -> list[str]:
     """Of the given references ("mug 7", ...), those with the most evidence, when the table tells
     them apart (some have more than others); else all of them."""
-    evidence = table_evidence(table, query)
+    evidence = table_evidence(table, query, labels)
     by_reference = {c.reference: evidence[c.id] for c in table.candidates}
     scores = [by_reference.get(r, 0) for r in rows]
     if not scores or max(scores) == min(scores):

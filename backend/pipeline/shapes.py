@@ -1,0 +1,79 @@
+"""A class guessed from an object's size and place, for candidates whose names say nothing.
+
+An artist's "Cube.003" or a scan's "object 7" has no class in the candidate table, and the shipped
+chooser cannot tell a chair from a sofa in a 128-pixel view. Its size can: a 0.45 x 0.45 x 0.9 m
+box standing on the floor is a chair far more often than a sofa or a mug. `class_labels` gives
+each such candidate the household class whose typical size, place (on the floor, or on a table)
+and Blender primitive (the "Cylinder" of "Cylinder.002") are nearest. The typical sizes are
+measured from the household objects the synthetic rooms build (data/synth/household.py), which
+follow everyday sizes; the guess only decides which rows the chooser lists for the class a query
+names (models/references.py), never what the table says.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...shared.candidates import CandidateTable
+
+PRIMITIVES = {"cube": "Cube", "cylinder": "Cylinder", "sphere": "Sphere", "uv": "Sphere", "icosphere": "Sphere"}
+ON_A_SURFACE = 0.2  # metres above the floor: the object stands on furniture
+PLACE_COST, PRIMITIVE_COST = 1.5, 1.0  # in units of log size ratios
+
+
+@dataclass(frozen=True)
+class Prototype:
+    word: str  # the household class
+    primitive: str  # the Blender primitive an artist would start it from
+    surface: bool  # it stands on furniture rather than on the floor
+    size: tuple[float, float, float]  # longer side, shorter side, height (metres)
+
+
+def footprint(dimensions) -> np.ndarray:
+    """(longer horizontal side, shorter horizontal side, height): the same however it is turned."""
+    w, d, h = (float(v) for v in dimensions)
+    return np.array([max(w, d), min(w, d), h])
+
+
+@functools.cache
+def prototypes() -> tuple[Prototype, ...]:
+    """Each household class's typical size: its synthetic object's box at three scales, averaged."""
+    from ..data.synth.household import KINDS, build_mesh
+
+    rng = np.random.default_rng(0)
+    out = []
+    for word, kind in KINDS.items():
+        sizes = [
+            footprint(build_mesh(word, scale, rng).get_axis_aligned_bounding_box().get_extent())
+            for scale in (0.85, 1.0, 1.15)
+        ]
+        out.append(Prototype(word, kind.primitive, kind.place == "surface", tuple(np.mean(sizes, axis=0))))
+    return tuple(out)
+
+
+def guess_class(dimensions, height_above_floor: float, name: str = "") -> str:
+    """The household class nearest in size, place and primitive."""
+    size = np.maximum(footprint(dimensions), 0.01)
+    on_surface = height_above_floor > ON_A_SURFACE
+    primitive = PRIMITIVES.get(name.split(".")[0].split("_")[0].lower(), "")
+
+    def cost(prototype: Prototype) -> float:
+        distance = float(np.abs(np.log(size / np.maximum(prototype.size, 0.01))).sum())
+        distance += PLACE_COST * (on_surface != prototype.surface)
+        return distance + PRIMITIVE_COST * bool(primitive and primitive != prototype.primitive)
+
+    return min(prototypes(), key=cost).word
+
+
+def class_labels(table: CandidateTable) -> dict[int, str]:
+    """Candidate id -> the word for its class: its label when its name says one, else a guess."""
+    if not table.candidates:
+        return {}
+    floor = min(float(c.low[2]) for c in table.candidates)
+    return {
+        c.id: c.label if c.classes else guess_class(c.dimensions, float(c.low[2]) - floor, c.name)
+        for c in table.candidates
+    }
