@@ -16,10 +16,10 @@ def tokenizer():
     return make_tiny_tokenizer(400, corpus)
 
 
-def allowed_after(tokenizer, text: str) -> set[str]:
+def allowed_after(tokenizer, text: str, *args, **evidence) -> set[str]:
     """The texts of the tokens still allowed after `text` (generated after an empty prompt)."""
     ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
-    constraint = ReferenceConstraint(tokenizer, 0, REFERENCES)
+    constraint = ReferenceConstraint(tokenizer, 0, REFERENCES, *args, **evidence)
     scores = constraint(ids, torch.zeros((1, len(tokenizer))))
     return {tokenizer.decode([i]) for i in torch.nonzero(scores[0] > float("-inf")).flatten().tolist()}
 
@@ -46,7 +46,7 @@ def test_labels_and_their_ids():
 
 
 def test_after_a_label_only_its_ids_may_be_written(tokenizer):
-    after_space = allowed_after(tokenizer, "<think>mugs: mug ")
+    after_space = allowed_after(tokenizer, "<think>I see mug ")
     assert numbers(after_space) and numbers(after_space) <= {"3", "5", "1", "12"}
     assert "8" not in numbers(after_space) and "4" not in numbers(after_space)
     assert "s" in after_space or "," in after_space  # words go on unhindered
@@ -100,3 +100,48 @@ def test_a_dot_inside_a_name_does_not_end_the_reasoning_s_sentence(tokenizer):
 
 def test_a_number_ending_a_name_is_not_a_label_of_its_own():
     assert "2" not in labelled_ids(["Chair 2 5", "mug 3"]) and labelled_ids(["Chair 2 5"])["Chair 2"] == {"5"}
+
+
+def only(texts: set[str]) -> str:
+    assert len(texts) >= 1
+    return min(texts, key=len)
+
+
+def written(tokenizer, text: str, steps: int, *args, **evidence) -> str:
+    """`text` followed by what the constraint forces, one allowed token at a time (the shortest)."""
+    for _ in range(steps):
+        allowed = allowed_after(tokenizer, text, *args, **evidence)
+        if len(allowed) > 200:  # free again
+            break
+        text += only(allowed)
+    return text
+
+
+def test_the_class_it_opens_with_is_listed_whole_then_the_query_then_one_of_the_rows(tokenizer):
+    text = written(tokenizer, "<think>mugs:", 40, "the red mug")
+    assert text.startswith("<think>mugs: mug 3, mug 5, mug 12. the red mug is ")
+    allowed = allowed_after(tokenizer, "<think>mugs: mug 3, mug 5, mug 12. the red mug is", "the red mug")
+    assert allowed and all(
+        " mug 3.".startswith(t) or " mug 5.".startswith(t) or " mug 12.".startswith(t) for t in allowed
+    )
+
+
+def test_the_conclusion_is_a_row_the_table_supports_best(tokenizer):
+    prefix = "<think>mugs: mug 3, mug 5, mug 12. the red mug is"
+    text = written(tokenizer, prefix, 12, "the red mug", prefer=lambda rows: ["mug 12"])
+    assert text.startswith(prefix + " mug 12.")
+
+
+def test_a_class_s_rows_include_its_synonyms_and_guessed_classes(tokenizer):
+    classes = {"mug 3": "mug", "mug 5": "mug", "mug 12": "mug", "storage box 8": "box", "Cube.003 4": "box"}
+    nouns = {"cartons": "box", "box": "box"}
+    same = lambda reference, noun: classes.get(reference) == nouns.get(noun)  # noqa: E731
+    text = written(tokenizer, "<think>cartons:", 60, "the box", same_class=same)
+    assert text.startswith("<think>cartons: storage box 8, Cube.003 4. the box is")
+
+
+def test_all_of_a_class_concludes_on_every_row_and_answers_with_their_ids(tokenizer):
+    text = written(tokenizer, "<think>mugs:", 60, "all the mugs", True)
+    assert text.startswith("<think>mugs: mug 3, mug 5, mug 12. all the mugs is mug 3, mug 5, mug 12.")
+    answer = written(tokenizer, "<think>mugs: mug 3, mug 5, mug 12. all the mugs is mug 3, mug 12.</think><answer>", 12)
+    assert answer.endswith("<answer>[3, 12]")

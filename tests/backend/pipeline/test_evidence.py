@@ -1,0 +1,85 @@
+"""What the candidate table says about a referring expression (pipeline/evidence.py) and the class
+guessed for generic names (pipeline/shapes.py), on a small room built here."""
+
+import numpy as np
+import pytest
+
+from scene_r1.backend.pipeline.evidence import Reference, best_supported, same_class, table_evidence
+from scene_r1.backend.pipeline.shapes import class_labels, guess_class
+from scene_r1.shared.candidates import candidate_from_object, relate
+
+
+def box(low, size):
+    low = np.asarray(low, float)
+    return [low, low + np.asarray(size, float)]
+
+
+def room(names=("Desk", "Cupboard", "Mug", "Coffee_Mug", "Mug.001", "Chair")):
+    """A desk with two mugs on it (red, small; blue, large), a cupboard with a yellow mug on it, a chair."""
+    desk, cupboard, red, blue, yellow, chair = names
+    objects = [
+        (1, desk, "White_Wood", (0.9, 0.9, 0.9), box((0, 0, 0), (1.2, 0.6, 0.74))),
+        (2, cupboard, "Gray_Wood", (0.5, 0.5, 0.5), box((3, 0, 0), (0.9, 0.44, 0.9))),
+        (3, red, "Red_Ceramic", (0.9, 0.1, 0.1), box((0.2, 0.2, 0.74), (0.08, 0.08, 0.09))),
+        (4, blue, "Blue_Ceramic", (0.1, 0.2, 0.9), box((0.8, 0.2, 0.74), (0.12, 0.12, 0.12))),
+        (5, yellow, "Yellow_Ceramic", (0.9, 0.9, 0.1), box((3.3, 0.1, 0.9), (0.1, 0.1, 0.1))),
+        (6, chair, "Black_Wood", (0.05, 0.05, 0.05), box((1.5, 1.0, 0), (0.45, 0.45, 0.9))),
+    ]
+    view = np.eye(4)
+    view[:3, :3] = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]  # looking along +y from y = -3
+    view[:3, 3] = [1.5, -3.0, 1.2]
+    return relate([candidate_from_object(i, n, [m], c, b) for i, n, m, c, b in objects], view)
+
+
+@pytest.mark.parametrize(
+    "query, target, relation, anchors",
+    [
+        ("the biggest grey mug", ("mug", ["gray"], ["largest"]), "", []),
+        ("the book left of the purple carton", ("book", [], []), "left of", [("carton", ["purple"])]),
+        ("the mug on top of the shelf", ("mug", [], []), "on", [("shelf", [])]),
+        (
+            "the cup between the laptop and the red bowl",
+            ("cup", [], []),
+            "between",
+            [("laptop", []), ("bowl", ["red"])],
+        ),
+        ("the nearest chair", ("chair", [], ["closest"]), "", []),
+    ],
+)
+def test_a_referring_expression_s_parts(query, target, relation, anchors):
+    reference = Reference.parse(query)
+    assert (reference.target.noun, reference.target.colours, reference.target.superlatives) == target
+    assert reference.relation == relation
+    assert [(a.noun, a.colours) for a in reference.anchors] == anchors
+
+
+def test_class_words_take_synonyms_plurals_and_the_last_word_of_a_label():
+    assert same_class("cupboard", "cabinets") and same_class("coffee mug", "mugs") and same_class("carton", "boxes")
+    assert not same_class("mug", "cups") and not same_class("Cube.003", "cubes")
+
+
+def test_the_row_the_table_supports_best_for_each_expression():
+    table = room()
+    mugs = ["mug 3", "coffee mug 4", "mug 5"]
+    assert best_supported(table, "the red mug", mugs) == ["mug 3"]
+    assert best_supported(table, "the mug on the cabinet", mugs) == ["mug 5"]  # a synonym of "Cupboard"
+    assert best_supported(table, "the largest coffee mug", mugs) == ["coffee mug 4"]  # among all mugs
+    assert best_supported(table, "the mug on the desk", mugs) == ["mug 3", "coffee mug 4"]
+    assert best_supported(table, "the mug", mugs) == mugs  # the table cannot tell: the model chooses
+    assert best_supported(table, "the mug on the sofa", mugs) == mugs  # no sofa: no evidence
+    evidence = table_evidence(table, "the red mug on the desk")
+    assert evidence[3] == 2 and evidence[4] == 1 and evidence[2] == 0
+
+
+def test_generic_names_get_a_class_from_size_place_and_primitive():
+    assert guess_class((0.45, 0.45, 0.9), 0.0, "Cube.005") == "chair"
+    assert guess_class((1.9, 0.84, 0.85), 0.0, "Cube") == "sofa"
+    assert guess_class((0.07, 0.07, 0.26), 0.74, "Cylinder.003") == "bottle"
+    assert guess_class((0.22, 0.22, 0.22), 0.0, "Sphere") == "ball"
+    assert guess_class((0.16, 0.16, 0.07), 0.74, "Sphere.001") == "bowl"
+    generic = room(("Cube", "Cube.001", "Cylinder", "Cylinder.001", "Cylinder.002", "Cube.002"))
+    labels = class_labels(generic)
+    assert labels[6] == "chair" and {labels[3], labels[4], labels[5]} <= {"mug", "cup"}
+    assert class_labels(room())[2] == "cupboard"  # a name that says its class keeps it
+    mugs = [c.reference for c in generic.candidates if c.id in (3, 4, 5)]
+    assert best_supported(generic, "the red cup", mugs, labels) == ["Cylinder 3"]
