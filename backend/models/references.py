@@ -43,6 +43,55 @@ def labelled_ids(references: list[str]) -> dict[str, set[str]]:
     return labels
 
 
+def tokens_by_first(tokenizer) -> dict[str, list[tuple[int, str]]]:
+    """Tokens (id, text) by their first character, for `force` (kept on the tokenizer, as above)."""
+    by_first = getattr(tokenizer, "_scene_r1_by_first", None)
+    if by_first is None:
+        by_first = {}
+        for i, piece in enumerate(token_strings(tokenizer)):
+            if piece:
+                by_first.setdefault(piece[0], []).append((i, piece))
+        tokenizer._scene_r1_by_first = by_first
+    return by_first
+
+
+def force(scores, targets: list[str], by_first) -> None:
+    """Only tokens that write the start of a target (or all of it, then a separator) stay possible."""
+    import torch
+
+    good = [
+        i
+        for target in targets
+        for i, piece in by_first.get(target[0], [])
+        if target.startswith(piece) or (piece.startswith(target) and not piece[len(target)].isalnum())
+    ]
+    if good:
+        keep = torch.full_like(scores, float("-inf"))
+        keep[good] = scores[good]
+        scores.copy_(keep)
+
+
+class AnswerConstraint:
+    """A LogitsProcessor: what is written inside <answer>...</answer> is one of `answers` (the
+    answers the candidate table allows to a question: pipeline/answers.py); the reasoning is free."""
+
+    def __init__(self, tokenizer, prompt_length: int, answers: list[str]):
+        self.tokenizer, self.prompt_length, self.answers = tokenizer, prompt_length, answers
+        self.by_first = tokens_by_first(tokenizer)
+
+    def __call__(self, input_ids, scores):
+        for row in range(input_ids.shape[0]):
+            text = self.tokenizer.decode(input_ids[row, self.prompt_length :], skip_special_tokens=False)
+            start = text.rfind("<answer>")
+            if start < 0 or "</answer>" in text[start:]:
+                continue
+            inside = text[start + len("<answer>") :]
+            targets = [t for answer in self.answers for t in _remaining(answer + "</answer>", inside)]
+            if targets:
+                force(scores[row], targets, self.by_first)
+        return scores
+
+
 LIST_OPENING = re.compile(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ")  # "mugs: " before a list of rows
 NOUN_OPENING = re.compile(r"\s*(?:<think>)?\s*([^.:<\n]{1,80}):")  # the same, its noun, before the space
 # Words after a referring expression's head noun: "the mug | on the table", "the book | left of the box".
@@ -74,10 +123,7 @@ class ReferenceConstraint:
         self.reach = max(map(len, self.labels), default=0) + 16  # the text's tail a reference can span
         self.reference = re.compile(rf"(?<!\w)({names}) (\d+)(?!\d)") if names else None
         strings = token_strings(tokenizer)
-        self.by_first: dict[str, list[tuple[int, str]]] = {}  # tokens by their first character, for _force
-        for i, piece in enumerate(strings):
-            if piece:
-                self.by_first.setdefault(piece[0], []).append((i, piece))
+        self.by_first = tokens_by_first(tokenizer)
         self.strings = strings
         self.digits = np.array([i for i, s in enumerate(strings) if s[:1].isdigit()], dtype=np.int64)
         self.spaced = np.array([i for i, s in enumerate(strings) if s[:1] == " " and s[1:2].isdigit()], dtype=np.int64)
@@ -180,19 +226,7 @@ class ReferenceConstraint:
         return full[len(tail) :] if full.startswith(tail) and len(tail) < len(full) else None
 
     def _force(self, scores, targets: list[str]) -> None:
-        """Only tokens that write the start of a target (or all of it, then a separator) stay possible."""
-        import torch
-
-        good = [
-            i
-            for target in targets
-            for i, piece in self.by_first.get(target[0], [])
-            if target.startswith(piece) or (piece.startswith(target) and not piece[len(target)].isalnum())
-        ]
-        if good:
-            keep = torch.full_like(scores, float("-inf"))
-            keep[good] = scores[good]
-            scores.copy_(keep)
+        force(scores, targets, self.by_first)
 
     def _concluded(self, reasoning: str, ordered: bool = False):
         """The ids the reasoning settled on: those named after its listing sentence ("mugs: mug 3,

@@ -24,7 +24,8 @@ from ..geometry.upright import turn_image, upright_turns
 from ..models.constrained import Number
 from ..models.parsing import ParseError, parse_ids
 from ..models.reasoner import PUNCTUATION, THINK_THEN_ANSWER, _clean
-from ..models.references import ReferenceConstraint
+from ..models.references import AnswerConstraint, ReferenceConstraint
+from .answers import table_answers
 from .evidence import best_supported, same_class
 from .results import masks_to_rle, stage_report
 from .shapes import class_labels
@@ -273,12 +274,21 @@ class CandidateGrounder:
         source = self.source(scene)
         table = offered(source.table, question)
         views, images, _ = self._marked_views(scene, source, table.ids)
-        generation = self.reasoner.generate(candidate_prompt(table, question, question=True), images=images)
+        answers = table_answers(table, question, class_labels(table))
+        generation = self.reasoner.generate(
+            candidate_prompt(table, question, question=True),
+            images=images,
+            constrain=(lambda tokenizer, length: AnswerConstraint(tokenizer, length, answers)) if answers else None,
+        )
         if not generation.reply.answer:
             raise ParseError(f"the model gave no answer to {question!r}: {generation.reply.text[:200]!r}")
         result.answer = generation.reply.answer
         result.key_frame = views[0]
-        result.stages["answer"] = stage_report(generation) | {"views": views, "candidates": len(table)}
+        result.stages["answer"] = stage_report(generation) | {
+            "views": views,
+            "candidates": len(table),
+            "table_answers": answers,
+        }
         result.timings["answer"] = time.perf_counter() - start
         return result
 
