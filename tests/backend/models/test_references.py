@@ -4,7 +4,7 @@ reasoning named; with a real byte-level BPE tokenizer whose tokens merge spaces 
 import pytest
 import torch
 
-from scene_r1.backend.models.references import ReferenceConstraint, labelled_ids
+from scene_r1.backend.models.references import AnswerConstraint, ReferenceConstraint, labelled_ids
 from scene_r1.backend.models.tiny import make_tiny_tokenizer
 
 REFERENCES = ["mug 3", "mug 5", "storage box 8", "mug 12", "Cube.003 4", "object 7"]
@@ -145,3 +145,17 @@ def test_all_of_a_class_concludes_on_every_row_and_answers_with_their_ids(tokeni
     assert text.startswith("<think>mugs: mug 3, mug 5, mug 12. all the mugs is mug 3, mug 5, mug 12.")
     answer = written(tokenizer, "<think>mugs: mug 3, mug 5, mug 12. all the mugs is mug 3, mug 12.</think><answer>", 12)
     assert answer.endswith("<answer>[3, 12]")
+
+
+def test_the_answer_is_one_the_table_allows_and_the_reasoning_is_free(tokenizer):
+    def scores_after(text):
+        ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
+        return AnswerConstraint(tokenizer, 0, ["3", "12"])(ids, torch.zeros((1, len(tokenizer))))
+
+    def allowed(text):
+        return {tokenizer.decode([i]) for i in torch.nonzero(scores_after(text)[0] > float("-inf")).flatten().tolist()}
+
+    assert torch.isfinite(scores_after("<think>I count the mugs")).all()
+    inside = allowed("<think>three mugs.</think><answer>")
+    assert inside and all("3</answer>".startswith(t) or "12</answer>".startswith(t) for t in inside)
+    assert allowed("<think>.</think><answer>1") <= {"2", "2</answer>"} and allowed("<think>.</think><answer>12")

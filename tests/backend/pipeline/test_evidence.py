@@ -4,6 +4,7 @@ guessed for generic names (pipeline/shapes.py), on a small room built here."""
 import numpy as np
 import pytest
 
+from scene_r1.backend.pipeline.answers import table_answers
 from scene_r1.backend.pipeline.evidence import Reference, best_supported, same_class, table_evidence
 from scene_r1.backend.pipeline.shapes import class_labels, guess_class
 from scene_r1.shared.candidates import candidate_from_object, relate
@@ -83,3 +84,31 @@ def test_generic_names_get_a_class_from_size_place_and_primitive():
     assert class_labels(room())[2] == "cupboard"  # a name that says its class keeps it
     mugs = [c.reference for c in generic.candidates if c.id in (3, 4, 5)]
     assert best_supported(generic, "the red cup", mugs, labels) == ["Cylinder 3"]
+
+
+@pytest.mark.parametrize(
+    "question, answers",
+    [
+        ("How many mugs are there?", ["3"]),
+        ("how many  red mugs are there", ["1"]),
+        ("How many sofas are there?", ["0"]),
+        ("Is there a cabinet in the room?", ["yes"]),
+        ("Is there a bed in the room?", ["no"]),
+        ("What colour is the chair?", ["black"]),
+        ("What color is the mug on the cupboard?", ["yellow"]),
+        ("What colour is the mug?", ["red", "blue", "yellow"]),  # three mugs: the model chooses
+        ("What is the black object?", ["chair"]),
+        ("What is on the cabinet?", ["mug"]),
+        ("Why is the room so tidy?", None),  # not a form the table answers: free
+    ],
+)
+def test_the_answers_the_table_allows(question, answers):
+    table = room()
+    assert table_answers(table, question, class_labels(table)) == answers
+
+
+def test_generic_rooms_are_answered_through_guessed_classes():
+    generic = room(("Cube", "Cube.001", "Cylinder", "Cylinder.001", "Cylinder.002", "Cube.002"))
+    labels = class_labels(generic)
+    assert table_answers(generic, "Is there a chair in the room?", labels) == ["yes"]
+    assert table_answers(generic, "What is the black object?", labels) == ["chair"]
