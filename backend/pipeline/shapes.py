@@ -2,7 +2,7 @@
 
 An artist's "Cube.003" or a scan's "object 7" has no class in the candidate table, and the shipped
 chooser cannot tell a chair from a sofa in a 128-pixel view. Its size can: a 0.45 x 0.45 x 0.9 m
-box standing on the floor is a chair far more often than a sofa or a mug. `class_labels` gives
+box standing on nothing else is a chair far more often than a sofa or a mug. `class_labels` gives
 each such candidate the household class whose typical size, place (on the floor, or on a table)
 and Blender primitive (the "Cylinder" of "Cylinder.002") are nearest. The typical sizes are
 measured from the household objects the synthetic rooms build (data/synth/household.py), which
@@ -20,7 +20,6 @@ import numpy as np
 from ...shared.candidates import CandidateTable
 
 PRIMITIVES = {"cube": "Cube", "cylinder": "Cylinder", "sphere": "Sphere", "uv": "Sphere", "icosphere": "Sphere"}
-ON_A_SURFACE = 0.2  # metres above the floor: the object stands on furniture
 PLACE_COST, PRIMITIVE_COST = 1.5, 1.0  # in units of log size ratios
 
 
@@ -54,10 +53,9 @@ def prototypes() -> tuple[Prototype, ...]:
     return tuple(out)
 
 
-def guess_class(dimensions, height_above_floor: float, name: str = "") -> str:
-    """The household class nearest in size, place and primitive."""
+def guess_class(dimensions, on_surface: bool, name: str = "") -> str:
+    """The household class nearest in size, place (standing on furniture, or not) and primitive."""
     size = np.maximum(footprint(dimensions), 0.01)
-    on_surface = height_above_floor > ON_A_SURFACE
     primitive = PRIMITIVES.get(name.split(".")[0].split("_")[0].lower(), "")
 
     def cost(prototype: Prototype) -> float:
@@ -72,8 +70,7 @@ def class_labels(table: CandidateTable) -> dict[int, str]:
     """Candidate id -> the word for its class: its label when its name says one, else a guess."""
     if not table.candidates:
         return {}
-    floor = min(float(c.low[2]) for c in table.candidates)
-    return {
-        c.id: c.label if c.classes else guess_class(c.dimensions, float(c.low[2]) - floor, c.name)
-        for c in table.candidates
-    }
+    # Standing on another candidate (the table's "on" facts); a tabletop modelled as one slab at
+    # 0.7 m stands on nothing and is furniture, not a thing on furniture.
+    on = {subject for subject, word, _ in getattr(table, "facts", []) if word == "on"}
+    return {c.id: c.label if c.classes else guess_class(c.dimensions, c.id in on, c.name) for c in table.candidates}

@@ -73,11 +73,12 @@ def test_the_row_the_table_supports_best_for_each_expression():
 
 
 def test_generic_names_get_a_class_from_size_place_and_primitive():
-    assert guess_class((0.45, 0.45, 0.9), 0.0, "Cube.005") == "chair"
-    assert guess_class((1.9, 0.84, 0.85), 0.0, "Cube") == "sofa"
-    assert guess_class((0.07, 0.07, 0.26), 0.74, "Cylinder.003") == "bottle"
-    assert guess_class((0.22, 0.22, 0.22), 0.0, "Sphere") == "ball"
-    assert guess_class((0.16, 0.16, 0.07), 0.74, "Sphere.001") == "bowl"
+    assert guess_class((0.45, 0.45, 0.9), False, "Cube.005") == "chair"
+    assert guess_class((1.9, 0.84, 0.85), False, "Cube") == "sofa"
+    assert guess_class((0.07, 0.07, 0.26), True, "Cylinder.003") == "bottle"
+    assert guess_class((0.22, 0.22, 0.22), False, "Sphere") == "ball"
+    assert guess_class((0.16, 0.16, 0.07), True, "Sphere.001") == "bowl"
+    assert guess_class((1.4, 0.8, 0.06), False, "Cube") == "table"  # a tabletop modelled as one slab
     generic = room(("Cube", "Cube.001", "Cylinder", "Cylinder.001", "Cylinder.002", "Cube.002"))
     labels = class_labels(generic)
     assert labels[6] == "chair" and {labels[3], labels[4], labels[5]} <= {"mug", "cup"}
