@@ -26,7 +26,7 @@ from ..models.parsing import ParseError, parse_ids
 from ..models.reasoner import PUNCTUATION, THINK_THEN_ANSWER, _clean
 from ..models.references import AnswerConstraint, ReferenceConstraint
 from .answers import table_answers
-from .evidence import best_supported, same_class
+from .evidence import absent_class, best_supported, same_class
 from .results import masks_to_rle, stage_report
 from .shapes import class_labels
 
@@ -216,6 +216,11 @@ class CandidateGrounder:
         asked = every_instance_query(query) if every else query
         labels = class_labels(table)  # a class for "Cube.003" too, guessed from its size
         by_reference = {c.reference: labels[c.id] for c in table.candidates}
+        missing = absent_class(table, _clean(asked), labels) if every else None
+        if missing:  # "all the beds" in a room without one: none, rather than the model's nearest guess
+            result.stages["choose"] = {"ids": [], "candidates": len(table), "absent": missing}
+            result.notes.append(f"no {missing} among the scene's {len(table)} objects (by their names and sizes)")
+            return result
         generation = self.reasoner.generate(
             candidate_prompt(table, asked, every),
             images=images,
@@ -308,7 +313,7 @@ def ground_by_candidates(pipeline, scene: Scene, query: str, every: bool, progre
     result.stages["grounding"] = {"mode": "candidates"}
     start, model_start = time.perf_counter(), pipeline.model_seconds()
     grounder.ground(scene, query, every, result, progress)
-    if not any(i.mask3d is not None for i in result.instances):
+    if result.instances and not any(i.mask3d is not None for i in result.instances):
         result.notes.append(
             "no chosen candidate could be lifted into 3D: " + "; ".join(i.error for i in result.instances)
         )

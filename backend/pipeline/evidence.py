@@ -180,3 +180,18 @@ def best_supported(
     if not scores or max(scores) == min(scores):
         return rows
     return [r for r, s in zip(rows, scores) if s == max(scores)]
+
+
+def absent_class(table: CandidateTable, query: str, labels: dict[int, str]) -> str | None:
+    """The class an "all the <class>" query asks for when the table can say the room has none: a
+    household class (the vocabulary's, so that a size guess could have named it) that no row's
+    class, known or guessed, is. None otherwise (the chooser is asked)."""
+    import inflect
+
+    whole = re.fullmatch(r"all the ([a-z]+(?: [a-z]+){0,2})", query)
+    if whole is None:
+        return None
+    noun = whole.group(1)
+    if CLASS_WORDS.get(inflect.engine().singular_noun(noun) or noun, CLASS_WORDS.get(noun)) is None:
+        return None
+    return None if any(same_class(labels[c.id], noun) for c in table.candidates) else noun

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from scene_r1.backend.pipeline.answers import table_answers
-from scene_r1.backend.pipeline.evidence import Reference, best_supported, same_class, table_evidence
+from scene_r1.backend.pipeline.evidence import Reference, absent_class, best_supported, same_class, table_evidence
 from scene_r1.backend.pipeline.shapes import class_labels, guess_class
 from scene_r1.shared.candidates import candidate_from_object, relate
 
@@ -113,3 +113,12 @@ def test_generic_rooms_are_answered_through_guessed_classes():
     labels = class_labels(generic)
     assert table_answers(generic, "Is there a chair in the room?", labels) == ["yes"]
     assert table_answers(generic, "What is the black object?", labels) == ["chair"]
+
+
+def test_a_household_class_the_room_lacks_is_absent_and_others_are_left_to_the_chooser():
+    table = room()
+    labels = class_labels(table)
+    assert absent_class(table, "all the sofas", labels) == "sofas"
+    assert absent_class(table, "all the cabinets", labels) is None  # the Cupboard is one
+    assert absent_class(table, "all the teapots", labels) is None  # not a class a guess could name
+    assert absent_class(table, "the sofa", labels) is None  # only "all the <class>" queries
