@@ -302,7 +302,17 @@ def head_noun(query: str) -> str:
     """The noun a referring expression is about: its last word before a relation ("the smallest
     coffee mug" -> "mug", "the book left of the box" -> "book", "all the mugs" -> "mugs")."""
     words = re.findall(r"[A-Za-z]+", RELATION.split(query.lower(), maxsplit=1)[0])
-    return words[-1] if words else ""
+    return last_noun(words)
+
+
+# Words that end a phrase without being its noun: "the cup to the | left of", "the red one".
+FUNCTION_WORDS = frozenset({"the", "a", "an", "to", "of", "at", "is", "that", "which", "one", "ones", "this"})
+
+
+def last_noun(words: list[str]) -> str:
+    """The last word that is not a function word ("the cup to the" -> "cup")."""
+    content = [w for w in words if w not in FUNCTION_WORDS]
+    return content[-1] if content else ""
 
 
 def _same_label(reference: str, noun: str) -> bool:

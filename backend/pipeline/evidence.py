@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...shared.candidates import COLOUR_WORDS, SUPERLATIVES, CandidateTable, view_coordinates
+from ..models.references import last_noun
 
 # Relation phrases as people write them -> the table's relation words; longer phrases first.
 RELATION_WORDS = {
@@ -56,7 +57,7 @@ class Phrase:
     def parse(cls, text: str) -> Phrase:
         words = re.findall(r"[a-z]+", text.lower())
         return cls(
-            noun=words[-1] if words else "",
+            noun=last_noun([w for w in words if w not in COLOURS and w not in SUPERLATIVE_WORDS]),
             colours=[COLOURS[w] for w in words if w in COLOURS],
             superlatives=[SUPERLATIVE_WORDS[w] for w in words if w in SUPERLATIVE_WORDS],
         )
@@ -118,12 +119,10 @@ def _anchor_ids(table: CandidateTable, anchor: Phrase, labels: dict[int, str]) -
 
 def _superlatives(table: CandidateTable, phrase: Phrase, labels: dict[int, str]) -> dict[str, int]:
     """Superlative word -> the id it picks among the phrase's class ("the closest mug": of every row
-    named a mug, coffee mugs included; the table's own superlatives group rows by exact label). Read
-    from the table's facts when no label names the class."""
+    named a mug, coffee mugs included; the table's own superlatives group rows by exact label)."""
     members = [c for c in table.candidates if phrase.noun and same_class(labels[c.id], phrase.noun)]
     if len(members) < 2:
-        facts = getattr(table, "facts", [])
-        return {word: subject for subject, word, others in facts if word in SUPERLATIVES and not others}
+        return {}
     seen = view_coordinates(members, table.view)
     measures = {
         ("largest", "smallest"): [float(np.prod(c.dimensions)) for c in members],

@@ -45,6 +45,8 @@ def room(names=("Desk", "Cupboard", "Mug", "Coffee_Mug", "Mug.001", "Chair")):
             [("laptop", []), ("bowl", ["red"])],
         ),
         ("the nearest chair", ("chair", [], ["closest"]), "", []),
+        ("the cup to the left of the kettle", ("cup", [], []), "left of", [("kettle", [])]),
+        ("the red one", ("", ["red"], []), "", []),
     ],
 )
 def test_a_referring_expression_s_parts(query, target, relation, anchors):
