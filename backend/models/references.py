@@ -152,6 +152,9 @@ class ReferenceConstraint:
         if not self.references or opening is None:
             return []
         noun = opening.group(1).strip()
+        if not re.fullmatch(r"[A-Za-z]+(?: [A-Za-z]+){0,2}", noun):  # not our template ("Let me see: ..."):
+            target = self._listing_target(text)  # a larger model reasons its own way, references held only
+            return [target] if target else []
         rows = self.class_rows(noun, head_noun(self.query))
         listing = text[opening.end() :]
         if rows:  # listed whole; a dot at the end may still be the one inside "Cube.004"

@@ -159,3 +159,15 @@ def test_the_answer_is_one_the_table_allows_and_the_reasoning_is_free(tokenizer)
     inside = allowed("<think>three mugs.</think><answer>")
     assert inside and all("3</answer>".startswith(t) or "12</answer>".startswith(t) for t in inside)
     assert allowed("<think>.</think><answer>1") <= {"2", "2</answer>"} and allowed("<think>.</think><answer>12")
+
+
+def test_reasoning_in_another_form_is_not_forced_into_the_template(tokenizer):
+    """A larger model (Qwen2.5-VL) reasons its own way: only its references are held to the table."""
+    free = allowed_after(tokenizer, "<think>Let me read the table first: the", "the red mug")
+    assert len(free) > 50
+    assert numbers(allowed_after(tokenizer, "<think>Let me read the table first: mug ", "the red mug")) <= {
+        "3",
+        "5",
+        "1",
+        "12",
+    }
