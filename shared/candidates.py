@@ -233,10 +233,20 @@ class CandidateTable:
 
 
 def _supports(top: Candidate, bottom: Candidate) -> bool:
-    """`top` rests on `bottom`: its bottom near bottom's top, its centre over bottom's footprint."""
+    """`top` rests on `bottom`: its bottom near bottom's top, its centre over bottom's footprint, and
+    above bottom's (two stacked plates 2 cm thick are not each on the other)."""
     centre = top.position
     inside = bottom.low[0] <= centre[0] <= bottom.high[0] and bottom.low[1] <= centre[1] <= bottom.high[1]
-    return inside and abs(top.low[2] - bottom.high[2]) <= SUPPORT_GAP and top.dimensions[2] > 0
+    above = top.low[2] > bottom.low[2] and centre[2] > bottom.position[2]
+    return inside and above and abs(top.low[2] - bottom.high[2]) <= SUPPORT_GAP and top.dimensions[2] > 0
+
+
+def _support(top: Candidate, candidates: list[Candidate]) -> list[Candidate]:
+    """What `top` stands on directly: of those it rests on, the highest (the top book of a stack of
+    thin books is on the book below, not on the desk as well)."""
+    below = [b for b in candidates if b is not top and _supports(top, b)]
+    highest = max((float(b.high[2]) for b in below), default=0.0)
+    return [b for b in below if float(b.high[2]) >= highest - 1e-3]
 
 
 def _gap(a: Candidate, b: Candidate) -> float:
@@ -292,8 +302,8 @@ def relation_facts(candidates: list[Candidate], view: np.ndarray | None) -> list
     seen = view_coordinates(candidates, view)
     facts = []
     for a in candidates:
-        facts += [(a.id, "on", (b.id,)) for b in candidates if b is not a and _supports(a, b)]
-        facts += [(a.id, "under", (b.id,)) for b in candidates if b is not a and _supports(b, a)]
+        facts += [(a.id, "on", (b.id,)) for b in _support(a, candidates)]
+        facts += [(a.id, "under", (b.id,)) for b in candidates if b is not a and a in _support(b, candidates)]
     for i, a in enumerate(candidates):
         near = [b for b in candidates if b is not a and _gap(a, b) <= NEXT_TO_GAP and not _stacked(a, b)]
         facts += [(a.id, "next to", (b.id,)) for b in near]

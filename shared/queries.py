@@ -22,6 +22,8 @@ def check_query(mode, text, options) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:  # e.g. a command line's undecodable bytes, kept as lone surrogates
         raise ProtocolError("bad-payload", "a query's text is not valid UTF-8 text") from None
+    if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in text):  # NUL, escapes: not a sentence
+        raise ProtocolError("bad-payload", "a query's text must not contain control characters")
     if mode != "lift" and not text.strip():
         raise ProtocolError("bad-payload", f"{'an' if mode == 'ask' else 'a'} {mode} query needs text")
     if not isinstance(options, dict):

@@ -22,6 +22,14 @@ SHIPPED_NANO = _shipped_model("scene-r1-nano")
 SHIPPED_NANO_CHOOSER = _shipped_model("scene-r1-nano-v2")
 
 
+def same_folder(model: str, folder: Path) -> bool:
+    """Whether a model id/path names `folder` (a relative path or a symlink to it included)."""
+    try:
+        return Path(model).resolve() == folder.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
 class ModelError(SceneError):
     """A model that cannot be loaded or that answered with nothing usable."""
 

@@ -104,13 +104,15 @@ class ReferenceConstraint:
     """A LogitsProcessor (called with the ids so far and the next token's scores) for one prompt."""
 
     def __init__(self, tokenizer, prompt_length: int, references: list[str], query: str = "", every=False, **evidence):
-        """`evidence`: `prefer(rows)`, the rows the table supports best for the query, and
+        """`evidence`: `prefer(rows)`, the rows the table supports best for the query; `template`,
+        whether the model was trained to reason as below (its opening is then forced too); and
         `same_class(reference, noun)`, whether a row is of a noun's class (synonyms: "cupboard 3" and
         "cabinets"; a generic "Cube.003 4" may be a guessed chair)."""
         self.tokenizer, self.prompt_length = tokenizer, prompt_length
         self.references, self.query, self.every = references, query, every
         self.prefer = evidence.get("prefer") or (lambda rows: rows)
         self.same_class = evidence.get("same_class") or _same_label
+        self.template = evidence.get("template", False)  # the model was trained on the template below
         self._rows: dict[tuple[str, ...], list[str]] = {}
         self.labels = labelled_ids(references)
         self.order = {
@@ -150,12 +152,13 @@ class ReferenceConstraint:
             return self._answer(text)
         opening = NOUN_OPENING.match(text)
         if not self.references or opening is None:
-            return []
+            return self._opening(text)
         noun = opening.group(1).strip()
         if not re.fullmatch(r"[A-Za-z]+(?: [A-Za-z]+){0,2}", noun):  # not our template ("Let me see: ..."):
             target = self._listing_target(text)  # a larger model reasons its own way, references held only
             return [target] if target else []
-        rows = self.class_rows(noun, head_noun(self.query))
+        head = head_noun(self.query)
+        rows = (self.class_rows(head) if head else []) or self.class_rows(noun)  # the query's noun first
         listing = text[opening.end() :]
         if rows:  # listed whole; a dot at the end may still be the one inside "Cube.004"
             full = " " + ", ".join(rows) + "."
@@ -182,6 +185,19 @@ class ReferenceConstraint:
         else:
             choices = [f" {row}." for row in self.prefer(rows)]
         return [t for choice in choices for t in _remaining(choice, after[len(restated) :])]
+
+    def _opening(self, text: str) -> list[str]:
+        """For a model trained on this template (`template`): its reasoning opens with the class the
+        query names, when some row is of it ("<think>mugs:"); the shipped chooser sometimes skipped
+        the colon ("tables 6. the table is ...") or opened with another class ("tables:" for "the tv")."""
+        head = head_noun(self.query)
+        if not self.template or not head or not text.startswith("<think>") or not self.class_rows(head):
+            return []
+        import inflect
+
+        engine = inflect.engine()
+        plural = head if engine.singular_noun(head) else engine.plural_noun(head)
+        return _remaining(f"{plural}:", text[len("<think>") :])
 
     def _answer(self, text: str) -> list[str]:
         """The answer lists exactly the ids the reasoning concluded on, in its order ("... is mug 3,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from ...shared.candidates import CandidateTable, is_structure
-from .evidence import CLASS_WORDS, Phrase, Reference, best_supported, same_class
+from .evidence import Phrase, Reference, best_supported, class_of, same_class
 
 COUNT = re.compile(r"how many (?P<phrase>.+?)(?: are there| are in the room| do you see)?$")
 COLOUR = re.compile(r"what colou?r is the (?P<phrase>.+)$")
@@ -26,12 +26,7 @@ ANY_OBJECT = frozenset({"object", "objects", "thing", "things", "item", "items"}
 
 def class_word(label: str) -> str:
     """The class a label names, in the vocabulary's word ("coffee mug" -> "mug"), else the label."""
-    words = label.lower().split()
-    for first in range(len(words)):
-        tail = " ".join(words[first:])
-        if tail in CLASS_WORDS:
-            return CLASS_WORDS[tail]
-    return label.lower()
+    return class_of(re.findall(r"[a-z]+", label.lower())) or label.lower()
 
 
 def _rows(table: CandidateTable, phrase: Phrase, labels: dict[int, str]) -> list:

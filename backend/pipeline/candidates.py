@@ -22,6 +22,7 @@ from ...shared.scene import Scene, SceneError
 from ..geometry.mask3d import mask_to_3d
 from ..geometry.upright import turn_image, upright_turns
 from ..models.constrained import Number
+from ..models.loading import SHIPPED_NANO_CHOOSER, same_folder
 from ..models.parsing import ParseError, parse_ids
 from ..models.reasoner import PUNCTUATION, THINK_THEN_ANSWER, _clean
 from ..models.references import AnswerConstraint, ReferenceConstraint
@@ -234,6 +235,7 @@ class CandidateGrounder:
                 every,
                 prefer=lambda rows: best_supported(table, _clean(asked), rows, labels),
                 same_class=lambda reference, noun: same_class(by_reference[reference], noun),
+                template=same_folder(self.reasoner.settings.model, SHIPPED_NANO_CHOOSER),
             ),
         )
         chosen = parse_ids(generation.reply.answer, ids)

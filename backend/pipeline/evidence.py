@@ -94,17 +94,27 @@ def _class_words() -> dict[str, str]:
 CLASS_WORDS = _class_words()
 
 
+def class_of(words: list[str]) -> str | None:
+    """The vocabulary class a name's words say, read from its end: its last words first ("table
+    lamp" is a lamp), then any of its words ("mug ceramic", "SM Cup 02", "Desk Side L")."""
+    phrases = [" ".join(words[i:]) for i in range(len(words))]
+    phrases += [" ".join(words[i:j]) for j in range(len(words) - 1, 0, -1) for i in range(j)]
+    return next((CLASS_WORDS[p] for p in phrases if p in CLASS_WORDS), None)
+
+
 def same_class(label: str, noun: str) -> bool:
-    """Whether a table label (or its last words) names the noun's class: "coffee mug" and "mugs",
-    "Cupboard" and "cabinet", "carton" and "boxes"."""
+    """Whether a table label names the noun's class: "coffee mug" and "mugs", "Cupboard" and
+    "cabinet", "carton" and "boxes", "chair wood" and "chair"; or, for a word outside the
+    vocabulary, whether the label ends with it ("Kettle" and "kettles")."""
     import inflect
 
-    words = label.lower().split()
-    tails = {" ".join(words[i:]) for i in range(len(words))}
+    words = re.findall(r"[a-z]+", label.lower())
     noun = noun.lower()
     nouns = {noun, inflect.engine().singular_noun(noun) or noun}
-    classes = {CLASS_WORDS.get(n, n) for n in nouns}
-    return any(CLASS_WORDS.get(t, t) in classes for t in tails)
+    classes = {CLASS_WORDS[n] for n in nouns if n in CLASS_WORDS}
+    if classes and class_of(words) in classes:
+        return True
+    return any(" ".join(words[i:]) in nouns for i in range(len(words)))
 
 
 def _anchor_ids(table: CandidateTable, anchor: Phrase, labels: dict[int, str]) -> set[int] | None:

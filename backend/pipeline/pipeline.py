@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from ..geometry.lifting import vote_in_frames
 from ..geometry.mask3d import mask_to_3d
 from ..geometry.tracking import Tracker
 from ..geometry.upright import upright_turns
-from ..models.loading import SHIPPED_NANO, SHIPPED_NANO_CHOOSER, ModelError
+from ..models.loading import SHIPPED_NANO, SHIPPED_NANO_CHOOSER, ModelError, same_folder
 from ..models.parsing import ParsedBox, ParseError
 from ..models.reasoner import Reasoner
 from .cache import SceneWorkCache, cache_reasoner_work, cache_tracker_work, scene_key
@@ -38,14 +37,6 @@ Progress = Callable[[str, int, int], None]
 
 class Cancelled(Exception):
     """The caller asked to stop; nothing of the unfinished query is kept."""
-
-
-def _same_folder(model: str, folder: Path) -> bool:
-    """Whether a model id/path names `folder` (a relative path or a symlink to it included)."""
-    try:
-        return Path(model).resolve() == folder.resolve()
-    except (OSError, RuntimeError):
-        return False
 
 
 def wants_every_instance(query: str) -> bool:
@@ -128,7 +119,7 @@ class Pipeline:
         if self._chooser is None:
             model = self.settings.chooser
             if model == "auto":
-                fell_back = _same_folder(self.reasoner.settings.model, SHIPPED_NANO)  # also given as --vlm models/...
+                fell_back = same_folder(self.reasoner.settings.model, SHIPPED_NANO)  # also given as --vlm models/...
                 if not (fell_back and (SHIPPED_NANO_CHOOSER / "config.json").is_file()):
                     return self.reasoner
                 model = str(SHIPPED_NANO_CHOOSER)

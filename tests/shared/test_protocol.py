@@ -177,6 +177,7 @@ def test_the_one_list_of_types_modes_and_options():
     assert set(REQUESTS) == {"hello", "health", "scene.has", "scene.upload", "query", "cancel", "scan.open"}
     assert "result" in REPLIES and "error" in REPLIES and set(QUERY_MODES) == {"ground", "ask", "lift"}
     check_query("ground", "the mug", {"every": True, "no_cache": True})
+    check_query("ground", "la tasse rouge\n\tà gauche 🍵", {})  # any language, tabs and newlines
     check_query("lift", "", {"frame": 3, "box": [1, 2, 3.5, 4]})
     for mode, text, options in (
         ("dance", "x", {}),
@@ -184,6 +185,8 @@ def test_the_one_list_of_types_modes_and_options():
         ("ask", "x" * (MAX_QUERY_CHARS + 1), {}),
         ("ask", "why", {"repeat": 1}),
         ("ask", "caf\udce9?", {}),  # undecodable bytes from a command line
+        ("ground", "the mug\x00; rm -rf /", {}),  # a NUL byte
+        ("ground", "the \x1b[31mred\x1b[0m mug", {}),  # terminal escapes
         ("ground", "a", {"no_cache": "yes"}),
         ("lift", "", {"frame": -1, "box": [1, 2, 3, 4]}),
         ("lift", "", {"frame": True, "box": [1, 2, 3, 4]}),

@@ -171,3 +171,11 @@ def test_reasoning_in_another_form_is_not_forced_into_the_template(tokenizer):
         "1",
         "12",
     }
+
+
+def test_a_model_trained_on_the_template_opens_with_the_query_s_class(tokenizer):
+    """The shipped chooser skipped the colon ("tables 6. ...") or opened with another class."""
+    text = written(tokenizer, "<think>", 70, "the red mug", template=True)
+    assert text.startswith("<think>mugs: mug 3, mug 5, mug 12. the red mug is ")
+    assert len(allowed_after(tokenizer, "<think>", "the red mug")) > 50  # another model opens as it likes
+    assert len(allowed_after(tokenizer, "<think>", "the piano", template=True)) > 50  # no row of that class
