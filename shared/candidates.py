@@ -301,9 +301,10 @@ def relation_facts(candidates: list[Candidate], view: np.ndarray | None) -> list
         return []
     seen = view_coordinates(candidates, view)
     facts = []
+    support = {a.id: [b.id for b in _support(a, candidates)] for a in candidates}  # once: n^2, not n^3
     for a in candidates:
-        facts += [(a.id, "on", (b.id,)) for b in _support(a, candidates)]
-        facts += [(a.id, "under", (b.id,)) for b in candidates if b is not a and a in _support(b, candidates)]
+        facts += [(a.id, "on", (b,)) for b in support[a.id]]
+        facts += [(a.id, "under", (b.id,)) for b in candidates if a.id in support[b.id]]
     for i, a in enumerate(candidates):
         near = [b for b in candidates if b is not a and _gap(a, b) <= NEXT_TO_GAP and not _stacked(a, b)]
         facts += [(a.id, "next to", (b.id,)) for b in near]

@@ -46,12 +46,13 @@ def labelled_ids(references: list[str]) -> dict[str, set[str]]:
 def tokens_by_first(tokenizer) -> dict[str, list[tuple[int, str]]]:
     """Tokens (id, text) by their first character, for `force` (kept on the tokenizer, as above)."""
     by_first = getattr(tokenizer, "_scene_r1_by_first", None)
-    if by_first is None:
+    if by_first is None or getattr(tokenizer, "_scene_r1_by_first_size", None) != len(tokenizer):
         by_first = {}
         for i, piece in enumerate(token_strings(tokenizer)):
             if piece:
                 by_first.setdefault(piece[0], []).append((i, piece))
         tokenizer._scene_r1_by_first = by_first
+        tokenizer._scene_r1_by_first_size = len(tokenizer)
     return by_first
 
 
@@ -93,6 +94,7 @@ class AnswerConstraint:
 
 
 LIST_OPENING = re.compile(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ")  # "mugs: " before a list of rows
+WHOLE_CLASS = re.compile(r"all the ([a-z]+(?: [a-z]+){0,2})")  # a query for every instance of a class
 NOUN_OPENING = re.compile(r"\s*(?:<think>)?\s*([^.:<\n]{1,80}):")  # the same, its noun, before the space
 # Words after a referring expression's head noun: "the mug | on the table", "the book | left of the box".
 RELATION = re.compile(r"\b(?:left|right|on|under|next|near|between|beside|behind|above|below|in|with|that|of)\b")
@@ -154,7 +156,8 @@ class ReferenceConstraint:
         if not self.references or opening is None:
             return self._opening(text)
         noun = opening.group(1).strip()
-        if not re.fullmatch(r"[A-Za-z]+(?: [A-Za-z]+){0,2}", noun):  # not our template ("Let me see: ..."):
+        template = re.fullmatch(r"[A-Za-z]+(?: [A-Za-z]+){0,2}", noun) and (self.template or self.class_rows(noun))
+        if not template:  # not the template ("Let me see: ...", "Analysis: ..."):
             target = self._listing_target(text)  # a larger model reasons its own way, references held only
             return [target] if target else []
         head = head_noun(self.query)
@@ -176,9 +179,10 @@ class ReferenceConstraint:
             return _remaining(restated, after) if self.query else []
         if not rows or not after.startswith(restated):
             return []
-        whole = re.fullmatch(r"all the ([a-z]+(?: [a-z]+){0,2})", self.query)
-        if self.every and whole:  # "all the mugs": every row of that class
-            choices = [" " + ", ".join(self.class_rows(whole.group(1))) + "."]
+        whole = WHOLE_CLASS.fullmatch(self.query)
+        if self.every and whole:  # "all the mugs": every row of that class (none: the model's choice)
+            everything = self.class_rows(whole.group(1))
+            choices = [" " + ", ".join(everything) + "."] if everything else []
         elif self.every:  # "all the mugs on the desk": the rows the table supports, when it tells them apart
             chosen = self.prefer(rows)
             choices = [" " + ", ".join(chosen) + "."] if chosen != rows else []
@@ -256,19 +260,14 @@ class ReferenceConstraint:
         opening = LIST_OPENING.match(reasoning)
         end = SENTENCE_END.search(reasoning, opening.end()) if opening else None
         parts = [reasoning[end.end() :], reasoning] if end else [reasoning]
+        restated = f" {self.query} is" if self.query else None
+        if restated and restated in reasoning:  # not the ids the query itself names ("left of box 8")
+            parts.insert(0, reasoning[reasoning.rindex(restated) + len(restated) :])
         for part in parts:
             named = [n for label, n in self.reference.findall(part) if n in self.labels[label]]
             if named:
                 return list(dict.fromkeys(named)) if ordered else set(named)
         return [] if ordered else set()
-        opening = LIST_OPENING.match(reasoning)
-        end = SENTENCE_END.search(reasoning, opening.end()) if opening else None
-        parts = [reasoning[end.end() :], reasoning] if end else [reasoning]
-        for part in parts:
-            named = {n for label, n in self.reference.findall(part) if n in self.labels[label]}
-            if named:
-                return named
-        return set()
 
     def _context(self, text: str) -> tuple[set[str], str, bool] | None:
         """(the ids that may be written, the digits written so far, whether a space comes first)."""

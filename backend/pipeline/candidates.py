@@ -221,6 +221,8 @@ class CandidateGrounder:
         if missing:  # "all the beds" in a room without one: none, rather than the model's nearest guess
             result.stages["choose"] = {"ids": [], "candidates": len(table), "absent": missing}
             result.notes.append(f"no {missing} among the scene's {len(table)} objects (by their names and sizes)")
+            result.timings["choose"] = time.perf_counter() - start
+            progress("choose", 1, 1)
             return result
         generation = self.reasoner.generate(
             candidate_prompt(table, asked, every),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...shared.candidates import COLOUR_WORDS, SUPERLATIVES, CandidateTable, view_coordinates
-from ..models.references import last_noun
+from ..models.references import WHOLE_CLASS, last_noun
 
 # Relation phrases as people write them -> the table's relation words; longer phrases first.
 RELATION_WORDS = {
@@ -43,6 +43,12 @@ SUPERLATIVE_WORDS = dict(
 )
 COLOURS = dict({w: w for w in COLOUR_WORDS}, grey="gray")
 RELATION_PATTERN = re.compile(r"\b(" + "|".join(sorted(RELATION_WORDS, key=len, reverse=True)) + r")\b")
+# Where a phrase ends without a relation the table states: "the mug | in front of the chair".
+OTHER_RELATION = re.compile(
+    r"\b(?:in front of|behind|facing|inside|in|with|that|which|of|over|atop|"
+    r"closest to|nearest to|farthest from|furthest from)\b"
+)
+UNKNOWN = "?"  # a relation the table does not state: no evidence from it
 
 
 @dataclass
@@ -74,7 +80,9 @@ class Reference:
     @classmethod
     def parse(cls, query: str) -> Reference:
         text = query.lower()
-        match = RELATION_PATTERN.search(text)
+        match, other = RELATION_PATTERN.search(text), OTHER_RELATION.search(text)
+        if other is not None and (match is None or other.start() < match.start()):
+            return cls(Phrase.parse(text[: other.start()]), UNKNOWN)
         if match is None:
             return cls(Phrase.parse(text))
         relation = RELATION_WORDS[match.group(1)]
@@ -160,7 +168,7 @@ def table_evidence(table: CandidateTable, query: str, labels: dict[int, str] | N
     for word, identifier in _superlatives(table, reference.target, labels).items():
         evidence[identifier] += word in reference.target.superlatives
     anchors = [_anchor_ids(table, a, labels) for a in reference.anchors]
-    if not reference.relation or any(a is None for a in anchors):
+    if reference.relation in ("", UNKNOWN) or any(a is None for a in anchors):
         return evidence
     for subject, word, others in facts:
         if word != reference.relation or len(others) != len(anchors):
@@ -194,13 +202,17 @@ def best_supported(
 def absent_class(table: CandidateTable, query: str, labels: dict[int, str]) -> str | None:
     """The class an "all the <class>" query asks for when the table can say the room has none: a
     household class (the vocabulary's, so that a size guess could have named it) that no row's
-    class, known or guessed, is. None otherwise (the chooser is asked)."""
+    class, known or guessed, is, in a table whose every row is of a vocabulary class. None
+    otherwise (the chooser is asked)."""
     import inflect
 
-    whole = re.fullmatch(r"all the ([a-z]+(?: [a-z]+){0,2})", query)
+    whole = WHOLE_CLASS.fullmatch(query)
     if whole is None:
         return None
     noun = whole.group(1)
     if CLASS_WORDS.get(inflect.engine().singular_noun(noun) or noun, CLASS_WORDS.get(noun)) is None:
+        return None
+    # Every row must be of a class the vocabulary knows: an "Armchair" or a "Flask" may be what is asked.
+    if not all(class_of(re.findall(r"[a-z]+", labels[c.id].lower())) for c in table.candidates):
         return None
     return None if any(same_class(labels[c.id], noun) for c in table.candidates) else noun

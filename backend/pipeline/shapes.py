@@ -21,6 +21,8 @@ from ...shared.candidates import CandidateTable
 
 PRIMITIVES = {"cube": "Cube", "cylinder": "Cylinder", "sphere": "Sphere", "uv": "Sphere", "icosphere": "Sphere"}
 PLACE_COST, PRIMITIVE_COST = 1.5, 1.0  # in units of log size ratios
+FAR = 3.5  # no class is guessed beyond this cost (e^3.5: 33 times off in size, summed over the sides)
+FLAT = 0.005  # metres: thinner than this is a plane, not an object
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,11 @@ def prototypes() -> tuple[Prototype, ...]:
 
 
 def guess_class(dimensions, on_surface: bool, name: str = "") -> str:
-    """The household class nearest in size, place (standing on furniture, or not) and primitive."""
-    size = np.maximum(footprint(dimensions), 0.01)
+    """The household class nearest in size, place (standing on furniture, or not) and primitive; ""
+    for a flat thing (a plane: a floor, a wall, a picture) or one far from every class."""
+    if min(footprint(dimensions)) < FLAT:
+        return ""
+    size = footprint(dimensions)
     primitive = PRIMITIVES.get(name.split(".")[0].split("_")[0].lower(), "")
 
     def cost(prototype: Prototype) -> float:
@@ -63,7 +68,8 @@ def guess_class(dimensions, on_surface: bool, name: str = "") -> str:
         distance += PLACE_COST * (on_surface != prototype.surface)
         return distance + PRIMITIVE_COST * bool(primitive and primitive != prototype.primitive)
 
-    return min(prototypes(), key=cost).word
+    best = min(prototypes(), key=cost)
+    return best.word if cost(best) <= FAR else ""
 
 
 def class_labels(table: CandidateTable) -> dict[int, str]:
@@ -73,4 +79,7 @@ def class_labels(table: CandidateTable) -> dict[int, str]:
     # Standing on another candidate (the table's "on" facts); a tabletop modelled as one slab at
     # 0.7 m stands on nothing and is furniture, not a thing on furniture.
     on = {subject for subject, word, _ in getattr(table, "facts", []) if word == "on"}
-    return {c.id: c.label if c.classes else guess_class(c.dimensions, c.id in on, c.name) for c in table.candidates}
+    return {
+        c.id: (c.classes and c.label) or guess_class(c.dimensions, c.id in on, c.name) or c.label
+        for c in table.candidates
+    }

@@ -284,18 +284,19 @@ class Viewer:
     def _take_screenshot(self, colour=None, timeout: float = 120.0, still: int = 3):
         """Grab the display once it shows the result. A CPU renderer under load presents frames
         seconds late (the Vulkan swapchain keeps several), so keep asking for redraws until the
-        screen has held still for `still` grabs in a row and shows the result: its colour, for a
-        result drawn in 3D; otherwise a change since the first grab (or 15 s of stillness, when
-        the result was already on screen at the first grab)."""
+        screen has held still for `still` grabs in a row and shows the result: a change since the
+        first grab (or 15 s of stillness, when the result was already on screen at the first
+        grab), and the result's colour for a result drawn in 3D."""
         from PIL import ImageGrab
 
         previous, image, unchanged, changed = None, None, 0, False
         started = time.monotonic()
 
         def shown(current) -> bool:
-            if colour is not None:
-                return shows_colour(current, colour)
-            return changed or time.monotonic() - started > 15
+            # A change since the first grab (the result came late), or 15 s still (it was there at
+            # once); and the result's colour, which the scene itself may also hold.
+            drawn = changed or time.monotonic() - started > 15
+            return drawn and (colour is None or shows_colour(current, colour))
 
         while time.monotonic() - started < timeout:
             for _ in range(4):  # one redraw per swapchain image, so none still holds an old frame

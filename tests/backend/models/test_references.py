@@ -179,3 +179,17 @@ def test_a_model_trained_on_the_template_opens_with_the_query_s_class(tokenizer)
     assert text.startswith("<think>mugs: mug 3, mug 5, mug 12. the red mug is ")
     assert len(allowed_after(tokenizer, "<think>", "the red mug")) > 50  # another model opens as it likes
     assert len(allowed_after(tokenizer, "<think>", "the piano", template=True)) > 50  # no row of that class
+
+
+def test_ids_the_query_names_are_not_the_conclusion(tokenizer):
+    text = "<think>mugs: mug 3, mug 5, mug 12. the mug left of box 8 is mug 5.</think><answer>"
+    assert written(tokenizer, text, 12, "the mug left of box 8").endswith("<answer>[5]")
+
+
+def test_all_of_a_class_without_rows_is_left_to_the_model(tokenizer):
+    prefix = "<think>mugs: mug 3, mug 5, mug 12. all the kettles is"
+    assert len(allowed_after(tokenizer, prefix, "all the kettles", True)) > 50
+
+
+def test_another_model_s_heading_is_not_taken_for_a_class(tokenizer):
+    assert len(allowed_after(tokenizer, "<think>Analysis:", "the red mug")) > 50

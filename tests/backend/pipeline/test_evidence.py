@@ -128,3 +128,34 @@ def test_a_household_class_the_room_lacks_is_absent_and_others_are_left_to_the_c
     assert absent_class(table, "all the cabinets", labels) is None  # the Cupboard is one
     assert absent_class(table, "all the teapots", labels) is None  # not a class a guess could name
     assert absent_class(table, "the sofa", labels) is None  # only "all the <class>" queries
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many mugs are on the desk?",  # a relation: not the number of desks
+        "How many of the mugs are red?",
+        "How many are red?",
+        "Is there a mug next to the chair?",
+        "What colour is the mug in front of the chair?",  # a relation the table does not state
+    ],
+)
+def test_questions_beyond_the_table_s_forms_are_answered_freely(question):
+    table = room()
+    assert table_answers(table, question, class_labels(table)) is None
+
+
+def test_a_relation_the_table_does_not_state_gives_no_evidence_and_keeps_the_anchor_s_words_out():
+    table = room()
+    mugs = ["mug 3", "coffee mug 4", "mug 5"]
+    reference = Reference.parse("the mug in front of the red cupboard")
+    assert reference.target.noun == "mug" and reference.target.colours == [] and not reference.anchors
+    assert best_supported(table, "the mug in front of the red cupboard", mugs) == mugs
+    assert best_supported(table, "the mug closest to the chair", mugs) == mugs  # not the closest to the camera
+
+
+def test_planes_and_things_unlike_any_class_get_no_guess_and_are_never_absent_by_guess():
+    assert guess_class((2.8, 2.4, 0.0), False, "Plane") == ""  # a floor under the structure size
+    assert guess_class((30.0, 0.02, 9.0), False, "Cube") == ""  # nothing like a household object
+    table = room(("Desk", "Armchair", "Mug", "Coffee_Mug", "Mug.001", "Flask"))
+    assert absent_class(table, "all the chairs", class_labels(table)) is None  # an Armchair may be one
