@@ -7,9 +7,8 @@ position, plus relations computed from geometry: on/under (support), next to, le
 seen from the key view, between two others, and the largest/smallest/closest of a class.
 
 `CandidateTable.to_text()` is the table as the prompt shows it; `to_json`/`from_json` carry it on
-the wire and in scene folders (candidates.json). Pure numpy (1.26 and 2.x).
-
-World frame: z up, metres. Poses: camera-to-world, OpenCV camera axes (x right, y down, z forward).
+the wire and in scene folders (candidates.json). Pure numpy (1.26 and 2.x). World frame: z up,
+metres; poses camera-to-world, OpenCV camera axes (x right, y down, z forward).
 """
 
 from __future__ import annotations
@@ -233,11 +232,10 @@ class CandidateTable:
 
 
 def _supports(top: Candidate, bottom: Candidate) -> bool:
-    """`top` rests on `bottom`: its bottom near bottom's top, its centre over bottom's footprint, and
-    above bottom's (two stacked plates 2 cm thick are not each on the other)."""
+    """`top` rests on `bottom`: its bottom at bottom's top, its centre over and above bottom's."""
     centre = top.position
     inside = bottom.low[0] <= centre[0] <= bottom.high[0] and bottom.low[1] <= centre[1] <= bottom.high[1]
-    above = top.low[2] > bottom.low[2] and centre[2] > bottom.position[2]
+    above = top.low[2] > bottom.low[2] and centre[2] > bottom.position[2]  # two thin plates: not each on the other
     return inside and above and abs(top.low[2] - bottom.high[2]) <= SUPPORT_GAP and top.dimensions[2] > 0
 
 
@@ -348,22 +346,26 @@ def _between(a: Candidate, candidates: list[Candidate]) -> tuple[Candidate, Cand
 
 def _superlatives(candidates: list[Candidate], seen: np.ndarray) -> list[tuple[int, str]]:
     """largest / smallest (by volume) and closest / farthest (from the key view) of each class."""
-    phrases = []
     by_class: dict[str, list[int]] = {}
     for i, candidate in enumerate(candidates):
         if candidate.classes:
             by_class.setdefault(candidate.classes[0], []).append(i)
-    for _word, members in sorted(by_class.items()):
-        if len(members) < 2:
-            continue
-        volume = [float(np.prod(candidates[i].dimensions)) for i in members]
-        depth = [float(np.linalg.norm(seen[i])) for i in members]
-        for values, low_word, high_word in ((volume, "smallest", "largest"), (depth, "closest", "farthest")):
-            order = np.argsort(values, kind="stable")
-            if values[order[1]] - values[order[0]] > 1e-9 * max(1.0, abs(values[order[0]])):
-                phrases.append((candidates[members[order[0]]].id, low_word))
-            if values[order[-1]] - values[order[-2]] > 1e-9 * max(1.0, abs(values[order[-1]])):
-                phrases.append((candidates[members[order[-1]]].id, high_word))
+    return [p for _, m in sorted(by_class.items()) for p in superlatives_of([candidates[i] for i in m], seen[m])]
+
+
+def superlatives_of(members: list[Candidate], seen: np.ndarray) -> list[tuple[int, str]]:
+    """(id, word) for the smallest / largest (volume) and closest / farthest (`seen`: positions in
+    the key view) of a group of two or more; a tie names none."""
+    phrases = []
+    if len(members) < 2:
+        return phrases
+    volume, depth = [float(np.prod(c.dimensions)) for c in members], [float(np.linalg.norm(p)) for p in seen]
+    for values, low_word, high_word in ((volume, "smallest", "largest"), (depth, "closest", "farthest")):
+        order = np.argsort(values, kind="stable")
+        if values[order[1]] - values[order[0]] > 1e-9 * max(1.0, abs(values[order[0]])):
+            phrases.append((members[order[0]].id, low_word))
+        if values[order[-1]] - values[order[-2]] > 1e-9 * max(1.0, abs(values[order[-1]])):
+            phrases.append((members[order[-1]].id, high_word))
     return phrases
 
 

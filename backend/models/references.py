@@ -115,7 +115,8 @@ class ReferenceConstraint:
         self.prefer = evidence.get("prefer") or (lambda rows: rows)
         self.same_class = evidence.get("same_class") or _same_label
         self.template = evidence.get("template", False)  # the model was trained on the template below
-        self._rows: dict[tuple[str, ...], list[str]] = {}
+        self._rows: dict[tuple[str, ...], list[str]] = {}  # nouns -> their rows
+        self._preferences: dict[tuple[str, ...], list[str]] = {}  # rows -> prefer(rows)
         self.labels = labelled_ids(references)
         self.order = {
             label: [n for r in references for n in [r.rpartition(" ")[2]] if n in ids]
@@ -184,11 +185,18 @@ class ReferenceConstraint:
             everything = self.class_rows(whole.group(1))
             choices = [" " + ", ".join(everything) + "."] if everything else []
         elif self.every:  # "all the mugs on the desk": the rows the table supports, when it tells them apart
-            chosen = self.prefer(rows)
+            chosen = self._preferred(rows)
             choices = [" " + ", ".join(chosen) + "."] if chosen != rows else []
         else:
-            choices = [f" {row}." for row in self.prefer(rows)]
+            choices = [f" {row}." for row in self._preferred(rows)]
         return [t for choice in choices for t in _remaining(choice, after[len(restated) :])]
+
+    def _preferred(self, rows: list[str]) -> list[str]:
+        """`prefer(rows)`, computed once per prompt: it is asked at every token of the conclusion."""
+        key = tuple(rows)
+        if key not in self._preferences:
+            self._preferences[key] = self.prefer(rows)
+        return self._preferences[key]
 
     def _opening(self, text: str) -> list[str]:
         """For a model trained on this template (`template`): its reasoning opens with the class the
@@ -197,11 +205,7 @@ class ReferenceConstraint:
         head = head_noun(self.query)
         if not self.template or not head or not text.startswith("<think>") or not self.class_rows(head):
             return []
-        import inflect
-
-        engine = inflect.engine()
-        plural = head if engine.singular_noun(head) else engine.plural_noun(head)
-        return _remaining(f"{plural}:", text[len("<think>") :])
+        return _remaining(f"{plural(head)}:", text[len("<think>") :])
 
     def _answer(self, text: str) -> list[str]:
         """The answer lists exactly the ids the reasoning concluded on, in its order ("... is mug 3,
@@ -331,6 +335,16 @@ def last_noun(words: list[str]) -> str:
     """The last word that is not a function word ("the cup to the" -> "cup")."""
     content = [w for w in words if w not in FUNCTION_WORDS]
     return content[-1] if content else ""
+
+
+def plural(phrase: str) -> str:
+    """The plural of a noun phrase, kept as it is when it is already plural ("mug" -> "mugs", "shelf"
+    -> "shelves", "chairs" -> "chairs")."""
+    import inflect
+
+    engine = inflect.engine()
+    singular = engine.singular_noun(phrase)
+    return phrase if singular and singular != phrase else engine.plural_noun(phrase)
 
 
 def _same_label(reference: str, noun: str) -> bool:

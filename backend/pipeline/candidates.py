@@ -25,7 +25,7 @@ from ..models.constrained import Number
 from ..models.loading import SHIPPED_NANO_CHOOSER, same_folder
 from ..models.parsing import ParseError, parse_ids
 from ..models.reasoner import PUNCTUATION, THINK_THEN_ANSWER, _clean
-from ..models.references import AnswerConstraint, ReferenceConstraint
+from ..models.references import AnswerConstraint, ReferenceConstraint, plural
 from .answers import table_answers
 from .evidence import absent_class, best_supported, same_class
 from .results import masks_to_rle, stage_report
@@ -60,15 +60,11 @@ def every_instance_query(query: str) -> str:
     object, often of another class). Only a class of up to three plain words is rewritten (plurals
     from inflect, a phrase already plural kept); anything else ("every mug on the table", "Cube.003")
     goes on as typed."""
-    import inflect
 
     words = EVERY_INSTANCE.match(query).group(1).strip(" " + PUNCTUATION).lower().split()
     if not words or len(words) > 3 or not all(w.isalpha() for w in words) or words[-1] in PRONOUNS:
         return query
-    phrase, engine = " ".join(words), inflect.engine()
-    singular = engine.singular_noun(phrase)
-    plural = phrase if singular and singular != phrase else engine.plural_noun(phrase)
-    return f"all the {plural}"
+    return f"all the {plural(' '.join(words))}"
 
 
 STRUCTURE_WORDS = frozenset({"floor", "floors", "ground", "wall", "walls", "ceiling", "ceilings"})

@@ -14,9 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from ...shared.candidates import COLOUR_WORDS, SUPERLATIVES, CandidateTable, view_coordinates
+from ...shared.candidates import COLOUR_WORDS, SUPERLATIVES, CandidateTable, superlatives_of, view_coordinates
 from ..models.references import WHOLE_CLASS, last_noun
 
 # Relation phrases as people write them -> the table's relation words; longer phrases first.
@@ -139,21 +137,7 @@ def _superlatives(table: CandidateTable, phrase: Phrase, labels: dict[int, str])
     """Superlative word -> the id it picks among the phrase's class ("the closest mug": of every row
     named a mug, coffee mugs included; the table's own superlatives group rows by exact label)."""
     members = [c for c in table.candidates if phrase.noun and same_class(labels[c.id], phrase.noun)]
-    if len(members) < 2:
-        return {}
-    seen = view_coordinates(members, table.view)
-    measures = {
-        ("largest", "smallest"): [float(np.prod(c.dimensions)) for c in members],
-        ("closest", "farthest"): [-float(np.linalg.norm(p)) for p in seen],
-    }
-    out = {}
-    for (high, low), values in measures.items():
-        order = np.argsort(values, kind="stable")
-        if values[order[-1]] - values[order[-2]] > 1e-9:
-            out[high] = members[order[-1]].id
-        if values[order[1]] - values[order[0]] > 1e-9:
-            out[low] = members[order[0]].id
-    return out
+    return {word: i for i, word in superlatives_of(members, view_coordinates(members, table.view))}
 
 
 def table_evidence(table: CandidateTable, query: str, labels: dict[int, str] | None = None) -> dict[int, int]:
