@@ -97,7 +97,10 @@ LIST_OPENING = re.compile(r"\s*(?:<think>)?\s*[^.:<\n]{1,80}: ")  # "mugs: " bef
 WHOLE_CLASS = re.compile(r"all the ([a-z]+(?: [a-z]+){0,2})")  # a query for every instance of a class
 NOUN_OPENING = re.compile(r"\s*(?:<think>)?\s*([^.:<\n]{1,80}):")  # the same, its noun, before the space
 # Words after a referring expression's head noun: "the mug | on the table", "the book | left of the box".
-RELATION = re.compile(r"\b(?:left|right|on|under|next|near|between|beside|behind|above|below|in|with|that|of)\b")
+RELATION = re.compile(
+    r"\b(?:closest to|nearest to|farthest from|furthest from|left|right|on|under|next|near|between|beside|"
+    r"behind|above|below|beneath|underneath|in|inside|with|that|which|of|to|from|over|atop|facing|front)\b"
+)
 SENTENCE_END = re.compile(r"\.(?=\s|<|$)")  # not the dot inside a name like "Cube.003"
 MAX_LISTED = 8  # a label with more rows than this is not listed whole
 

@@ -15,10 +15,12 @@ import re
 from dataclasses import dataclass, field
 
 from ...shared.candidates import COLOUR_WORDS, SUPERLATIVES, CandidateTable, superlatives_of, view_coordinates
-from ..models.references import WHOLE_CLASS, last_noun
+from ..models.references import RELATION, WHOLE_CLASS, last_noun
 
 # Relation phrases as people write them -> the table's relation words; longer phrases first.
 RELATION_WORDS = {
+    "to the left of": "left of",
+    "to the right of": "right of",
     "on top of": "on",
     "left of": "left of",
     "right of": "right of",
@@ -41,11 +43,6 @@ SUPERLATIVE_WORDS = dict(
 )
 COLOURS = dict({w: w for w in COLOUR_WORDS}, grey="gray")
 RELATION_PATTERN = re.compile(r"\b(" + "|".join(sorted(RELATION_WORDS, key=len, reverse=True)) + r")\b")
-# Where a phrase ends without a relation the table states: "the mug | in front of the chair".
-OTHER_RELATION = re.compile(
-    r"\b(?:in front of|behind|facing|inside|in|with|that|which|of|over|atop|"
-    r"closest to|nearest to|farthest from|furthest from)\b"
-)
 UNKNOWN = "?"  # a relation the table does not state: no evidence from it
 
 
@@ -78,7 +75,9 @@ class Reference:
     @classmethod
     def parse(cls, query: str) -> Reference:
         text = query.lower()
-        match, other = RELATION_PATTERN.search(text), OTHER_RELATION.search(text)
+        # Where the phrase ends (references.RELATION); before any relation the table states, it ends
+        # at one the table does not: "the mug | in front of the chair", "the cup | closest to ...".
+        match, other = RELATION_PATTERN.search(text), RELATION.search(text)
         if other is not None and (match is None or other.start() < match.start()):
             return cls(Phrase.parse(text[: other.start()]), UNKNOWN)
         if match is None:

@@ -159,3 +159,11 @@ def test_planes_and_things_unlike_any_class_get_no_guess_and_are_never_absent_by
     assert guess_class((30.0, 0.02, 9.0), False, "Cube") == ""  # nothing like a household object
     table = room(("Desk", "Armchair", "Mug", "Coffee_Mug", "Mug.001", "Flask"))
     assert absent_class(table, "all the chairs", class_labels(table)) is None  # an Armchair may be one
+
+
+def test_the_head_noun_ends_where_any_relation_begins():
+    from scene_r1.backend.models.references import head_noun
+
+    assert head_noun("the cup closest to the monitor") == "cup"  # the shipped chooser listed monitors
+    assert Reference.parse("the cup closest to the monitor").relation == "?"
+    assert Reference.parse("the cup to the right of the red mug").relation == "right of"
