@@ -115,6 +115,27 @@ def next_key_frame(
     return best
 
 
+def spread_views(views: list[View], seen: list[np.ndarray], count: int) -> list[int]:
+    """The indices of up to `count` of `views` that look at the object from the sides least covered
+    so far: each pick is the view whose direction is farthest (largest angle) from every direction
+    in `seen` and every earlier pick (farthest-point sampling on the viewing directions; ties keep
+    the earlier view, so the choice is reproducible). Neighbouring frames of a video see the object
+    from nearly the same side: segmenting all of them repeats the same evidence."""
+    directions = [np.asarray(d, float) for d in seen]
+    pool = sorted(views, key=lambda view: view.index)
+    picks: list[int] = []
+    while pool and len(picks) < count:
+        if directions:
+            nearest = np.max(np.stack([v.direction for v in pool]) @ np.stack(directions).T, axis=1)
+            best = int(np.argmin(nearest))  # the smallest cosine to its nearest covered side
+        else:
+            best = 0
+        view = pool.pop(best)
+        picks.append(view.index)
+        directions.append(view.direction)
+    return sorted(picks)
+
+
 def prompt_for(view: View, size: tuple[int, int], settings: KeyFrameSettings, positives: int = 3):
     """(box, points [x, y, label], mask) to prompt a segmenter with a projected 3D mask: the padded
     box, positive points spread over the projection, negative points at box corners it misses."""

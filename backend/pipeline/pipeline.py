@@ -241,8 +241,9 @@ class Pipeline:
             "frames_total": len(scene),
             "instances": len(boxes),
         }
-        if hasattr(self.tracker, "key_frames_used"):
+        if hasattr(self.tracker, "key_frames_used"):  # the frames that voted: key frames and those between
             stages["tracking"]["key_frames"] = list(self.tracker.key_frames_used)
+            stages["tracking"]["between_frames"] = list(self.tracker.between_frames_used)
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()

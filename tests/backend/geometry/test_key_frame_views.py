@@ -1,11 +1,12 @@
 """Where key frames come from: a per-scene set of views (the same for every query, so a segmenter's
-image embeddings computed for one query serve the next), and DBSCAN on a bounded grid."""
+image embeddings computed for one query serve the next), DBSCAN on a bounded grid, and which frames
+between key frames are segmented (spread over the sides the object is seen from)."""
 
 import numpy as np
 import open3d as o3d
 
 from scene_r1.backend.geometry.frame_selection import ViewSettings
-from scene_r1.backend.geometry.keyframes import KeyFrameSettings, key_frame_pool, key_frame_views
+from scene_r1.backend.geometry.keyframes import KeyFrameSettings, View, key_frame_pool, key_frame_views, spread_views
 from scene_r1.backend.geometry.segmentation import cluster_points
 
 
@@ -59,3 +60,27 @@ def test_clustering_on_the_grid_finds_the_same_clusters_as_on_every_point():
         assert (theirs[-3:] == -1).all() and theirs[0] != theirs[len(a)]
     assert (cluster_points(points, eps=0.02, min_points=4) == labels).all()  # deterministic
     assert len(cluster_points(np.zeros((0, 3)), 0.02, 4)) == 0
+
+
+def view_at(index: int, degrees: float) -> View:
+    """A view of the object from `degrees` around it (in the ground plane)."""
+    angle = np.radians(degrees)
+    box = np.array([0.0, 0.0, 10.0, 10.0])
+    return View(index, np.zeros((40, 2)), 40, box, np.array([np.cos(angle), np.sin(angle), 0.0]))
+
+
+def test_frames_between_key_frames_are_spread_over_the_sides_not_yet_seen():
+    """A camera circling the object: seen from 0 degrees by the key frame, then the frames farthest
+    from every side covered so far, one after the other; the result in frame order."""
+    views = [view_at(i, a) for i, a in enumerate([5, 10, 90, 95, 180, 185, 270])]
+    assert spread_views(views, [np.array([1.0, 0.0, 0.0])], 1) == [4]  # the far side first
+    assert spread_views(views, [np.array([1.0, 0.0, 0.0])], 3) == [2, 4, 6]
+    assert spread_views(views, [], 2) == [0, 5]  # nothing seen yet: the first view (5), then its opposite (185)
+    assert spread_views(views, [np.array([1.0, 0.0, 0.0])], 20) == list(range(7))  # fewer than asked: all
+    assert spread_views(views, [np.array([1.0, 0.0, 0.0])], 0) == []
+
+
+def test_equally_new_views_go_to_the_earlier_frame():
+    views = [view_at(7, 90), view_at(3, -90), view_at(5, 90)]
+    assert spread_views(views, [np.array([1.0, 0.0, 0.0])], 1) == [3]
+    assert spread_views(list(reversed(views)), [np.array([1.0, 0.0, 0.0])], 2) == [3, 5]

@@ -14,12 +14,13 @@ import pytest
 
 from scene_r1.backend.data.readers import open_seven_scenes
 from scene_r1.backend.eval.reprojection import check_box_projection, load_boxes
+from scene_r1.backend.geometry.keyframes import KeyFrameSettings
 from scene_r1.backend.geometry.mask3d import mask_to_3d
 from scene_r1.backend.geometry.tracking import GeometricTracker
 from scene_r1.backend.models import mobile_sam
 from scene_r1.backend.models.loading import ModelError
 from scene_r1.backend.models.mobile_sam import LruEmbeddingCache, MobileSam
-from scene_r1.backend.models.segmenters import SEGMENTERS, MobileSamTracker, make_segmenter
+from scene_r1.backend.models.segmenters import SEGMENTERS, MobileSamSettings, MobileSamTracker, make_segmenter
 from scene_r1.shared.scene import SceneError
 
 BOXES = {o["name"]: o for o in load_boxes(Path(__file__).resolve().parents[3] / "benchmarks" / "redkitchen_boxes.json")}
@@ -152,3 +153,20 @@ def test_segmenter_choices(monkeypatch, tmp_path):
     with pytest.raises(ModelError, match="no MobileSAM checkpoint"):
         make_segmenter("mobile_sam", "auto", "cpu", "auto", notes)
     assert "sam2" in SEGMENTERS and notes == []
+
+
+def test_only_a_few_frames_between_key_frames_are_segmented(kitchen, mobile_sam_model):
+    """With two key frames, of the other tracked frames that see the mug only `between_views` are
+    segmented (spread over its sides); they and the key frames are the frames that vote."""
+    frames = [3, 6, 8, 10, 12, 14, 16, 27]
+    keys = KeyFrameSettings(count=2)
+    every = MobileSamTracker(MobileSamSettings(key_frames=keys, between_views=None), model=mobile_sam_model)
+    checks, all_masks = lift_and_check(kitchen, every, "white mug", frames)
+    assert all(c.passed for c in checks), checks
+    few = MobileSamTracker(MobileSamSettings(key_frames=keys, between_views=2), model=mobile_sam_model)
+    checks, masks = lift_and_check(kitchen, few, "white mug", frames)
+    assert all(c.passed for c in checks), checks
+    assert few.key_frames_used == every.key_frames_used and len(few.key_frames_used) == 2
+    assert len(every.between_frames_used) > 2 and len(few.between_frames_used) <= 2
+    assert set(few.between_frames_used) <= set(every.between_frames_used)
+    assert sorted(masks) == sorted(few.key_frames_used + few.between_frames_used)
