@@ -1,0 +1,36 @@
+"""The backend process's tuning (backend/tuning.py): one OpenBLAS thread beside torch, and freed
+memory kept for the next query, each unless the user set the variable that governs it."""
+
+import json
+import os
+import subprocess
+import sys
+
+PROBE = """
+import json, os, threadpoolctl
+import scene_r1.backend
+from scene_r1.backend.tuning import keep_freed_memory
+blas = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"]
+print(json.dumps({"env": os.environ.get("OPENBLAS_NUM_THREADS"), "blas": blas, "kept": keep_freed_memory()}))
+"""
+
+
+def probe(**env) -> dict:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS_", "MALLOC_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=clean | env, capture_output=True, text=True, timeout=120, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_backend_runs_numpy_on_one_blas_thread_and_its_children_too():
+    found = probe()
+    assert found["env"] == "1" and found["blas"] == [1]  # numpy's wheels carry OpenBLAS
+    if sys.platform == "linux":
+        assert found["kept"] is True
+
+
+def test_a_users_own_settings_are_left_alone():
+    found = probe(OPENBLAS_NUM_THREADS="2", MALLOC_ARENA_MAX="2")
+    assert found["env"] == "2" and found["blas"] == [2]
+    assert found["kept"] is False
