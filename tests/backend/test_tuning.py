@@ -9,6 +9,7 @@ import sys
 PROBE = """
 import json, os, threadpoolctl
 import scene_r1.backend
+import numpy  # loaded by the backend anyway; here so that both cases show its OpenBLAS
 from scene_r1.backend.tuning import keep_freed_memory
 blas = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"]
 print(json.dumps({"env": os.environ.get("OPENBLAS_NUM_THREADS"), "blas": blas, "kept": keep_freed_memory()}))
