@@ -117,10 +117,11 @@ def next_key_frame(
 
 def spread_views(views: list[View], seen: list[np.ndarray], count: int) -> list[int]:
     """The indices of up to `count` of `views` that look at the object from the sides least covered
-    so far: each pick is the view whose direction is farthest (largest angle) from every direction
-    in `seen` and every earlier pick (farthest-point sampling on the viewing directions; ties keep
-    the earlier view, so the choice is reproducible). Neighbouring frames of a video see the object
-    from nearly the same side: segmenting all of them repeats the same evidence."""
+    so far, in the order picked (the most different first): each pick is the view whose direction
+    is farthest (largest angle) from every direction in `seen` and every earlier pick
+    (farthest-point sampling on the viewing directions; ties keep the earlier frame, so the choice
+    is reproducible). Neighbouring frames of a video see the object from nearly the same side:
+    segmenting all of them repeats the same evidence."""
     directions = [np.asarray(d, float) for d in seen]
     pool = sorted(views, key=lambda view: view.index)
     picks: list[int] = []
@@ -133,7 +134,7 @@ def spread_views(views: list[View], seen: list[np.ndarray], count: int) -> list[
         view = pool.pop(best)
         picks.append(view.index)
         directions.append(view.direction)
-    return sorted(picks)
+    return picks
 
 
 def prompt_for(view: View, size: tuple[int, int], settings: KeyFrameSettings, positives: int = 3):

@@ -47,6 +47,11 @@ class MobileSamSettings:
     # (keyframes.spread_views); None: every tracked frame that sees it. On the real kitchen 12
     # re-project onto the hand-drawn boxes as well as all 32 did (`scene-r1 bench segment`).
     between_views: int | None = 12
+    # When this many frames tried (the most different first) all disagree with the projection, depth
+    # segmentation does not work for this object (a concave sink, a magazine flat on the table) and
+    # no more are tried: on the kitchen's 8 hand-drawn objects and 31 synthetic ones, no frame was
+    # ever kept after 4 first refusals.
+    between_trials: int = 4
     min_agreement: float = 0.5  # IoU of a between-frame depth mask with the projected 3D mask, to keep it
     use_mask_prompt: bool = True  # the projected mask as the decoder's mask input
 
@@ -66,6 +71,7 @@ class MobileSamTracker:
         self.model = model or MobileSam(settings.device, cache)
         self.key_frames_used: list[int] = []
         self.between_frames_used: list[int] = []  # frames between key frames that voted, last track
+        self.between_frames_tried: list[int] = []  # ...and those segmented, in the order tried
 
     def key_frame_views(self, scene: Scene) -> list[int]:
         """The frames key frames come from when they are among the tracked ones (the same for every
@@ -110,7 +116,7 @@ class MobileSamTracker:
                 continue
             masks[view.index] = mask
             object_points = self._points(scene, masks, object_points)
-        self.key_frames_used, self.between_frames_used = sorted(masks), []
+        self.key_frames_used, self.between_frames_used, self.between_frames_tried = sorted(masks), [], []
         if self.settings.between:
             masks = self._between(scene, frames, masks, object_points)
         if progress is not None:
@@ -145,28 +151,30 @@ class MobileSamTracker:
         where it agrees with that projection (IoU >= min_agreement): depth alone loses flat objects
         into the table they lie on, and a frame that says "not here" wrongly would outvote the
         model. Of the frames that see the object, `between_views` spread over its sides are
-        segmented; frames not chosen, not seeing it, or disagreeing keep no mask (no vote)."""
+        segmented, the most different first, unless the first `between_trials` tried all disagree;
+        frames not tried, not seeing it, or disagreeing keep no mask (no vote)."""
         track, lift, keys = TrackSettings(), LiftSettings(), self.settings.key_frames
-        filled = dict(masks)
-        views = []
+        views = {}
         for index in frames:
             if index in masks:
                 continue
             view = _view(scene, index, object_points)
             if view is not None and view_score(view, scene.color_size, keys) > 0.0:
-                views.append(view)
-        count = self.settings.between_views
-        if count is not None and len(views) > count:
-            seen = [v.direction for v in (_view(scene, i, object_points) for i in sorted(masks)) if v is not None]
-            chosen = set(spread_views(views, seen, count))
-            views = [view for view in views if view.index in chosen]
-        for view in views:
-            frame = scene.frame(view.index)
+                views[index] = view
+        seen = [v.direction for v in (_view(scene, i, object_points) for i in sorted(masks)) if v is not None]
+        count = len(views) if self.settings.between_views is None else self.settings.between_views
+        kept = {}
+        for tried, index in enumerate(spread_views(list(views.values()), seen, count)):
+            if not kept and tried >= self.settings.between_trials:
+                break
+            self.between_frames_tried.append(index)
+            frame = scene.frame(index)
             mask = resize_mask(follow_points(frame, object_points, track, lift), frame.intrinsics.size)
-            projected = prompt_for(view, frame.intrinsics.size, keys)[2]
+            projected = prompt_for(views[index], frame.intrinsics.size, keys)[2]
             overlap = np.count_nonzero(mask & projected) / max(np.count_nonzero(mask | projected), 1)
             if overlap >= self.settings.min_agreement:
-                filled[view.index] = mask
+                kept[index] = mask
+        filled = dict(masks) | dict(sorted(kept.items()))  # frame order: the votes do not depend on the picks' order
         self.between_frames_used = sorted(set(filled) - set(masks))
         return filled
 

@@ -170,3 +170,18 @@ def test_only_a_few_frames_between_key_frames_are_segmented(kitchen, mobile_sam_
     assert len(every.between_frames_used) > 2 and len(few.between_frames_used) <= 2
     assert set(few.between_frames_used) <= set(every.between_frames_used)
     assert sorted(masks) == sorted(few.key_frames_used + few.between_frames_used)
+
+
+def test_frames_between_stop_when_depth_segmentation_fails_for_the_object(kitchen, mobile_sam_model):
+    """A magazine flat on the table: depth segmentation never agrees with the model's projection, so
+    after the first 4 frames tried (the most different views first) no more are segmented, and the
+    result is the same as trying all 12."""
+    frame, box = BOXES["purple magazine"]["prompt"]
+    keys = KeyFrameSettings(count=2)
+    tried = {}
+    for trials in (4, 100):
+        tracker = MobileSamTracker(MobileSamSettings(key_frames=keys, between_trials=trials), model=mobile_sam_model)
+        masks = tracker.track(kitchen, frame, box)
+        tried[trials] = (tracker.between_frames_tried, tracker.between_frames_used, sorted(masks))
+    assert len(tried[4][0]) == 4 and tried[4][0] == tried[100][0][:4] and len(tried[100][0]) == 12
+    assert tried[4][1] == tried[100][1] == [] and tried[4][2] == tried[100][2]
