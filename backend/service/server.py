@@ -22,6 +22,7 @@ from ...shared.scan import scan_to_wire
 from ...shared.scene import SceneError
 from ...shared.scene_wire import scene_from_wire
 from ..pipeline.pipeline import Pipeline
+from ..tuning import release_freed_memory
 from .cache import SceneCache, memo_key
 from .dispatch import Dispatcher
 from .jobs import JobRunner, QueryJob
@@ -85,14 +86,18 @@ class Server:
 
     def _warm_step(self) -> bool:
         """Query-independent work while no query waits (pipeline/warming.py); none before a first
-        query, and none for a scene this server has dropped."""
+        query, and none for a scene this server has dropped. With none left, the freed memory is
+        returned (tuning.release_freed_memory)."""
         pipeline = self._pipeline
         if pipeline is None:
             return False
         held = self.cache.keys()
         if pipeline.warmer.key and pipeline.warmer.key not in held:
             pipeline.warmer.forget(pipeline.warmer.key)
-        return pipeline.warm_step()
+        if pipeline.warm_step():
+            return True
+        release_freed_memory()  # nothing left to do: what the last query freed goes back to the system
+        return False
 
     def _warm_pending(self) -> int:
         return 0 if self._pipeline is None else self._pipeline.warmer.pending
