@@ -122,8 +122,8 @@ def spread_views(views: list[View], seen: list[np.ndarray], count: int) -> list[
     (farthest-point sampling on the viewing directions; ties keep the earlier frame, so the choice
     is reproducible). Neighbouring frames of a video see the object from nearly the same side:
     segmenting all of them repeats the same evidence."""
-    directions = [np.asarray(d, float) for d in seen]
-    pool = sorted(views, key=lambda view: view.index)
+    directions = [np.nan_to_num(np.asarray(d, float)) for d in seen]
+    pool = sorted((v for v in views if np.isfinite(v.direction).all()), key=lambda view: view.index)
     picks: list[int] = []
     while pool and len(picks) < count:
         if directions:

@@ -44,14 +44,22 @@ class MobileSamSettings:
     max_area_ratio: float = 3.0  # a key-frame mask this many times larger/smaller than the projection is a miss
     between: bool = True  # geometric propagation on the frames between key frames
     # Frames between key frames that are segmented, spread over the sides the object is seen from
-    # (keyframes.spread_views); None: every tracked frame that sees it. On the real kitchen 12
-    # re-project onto the hand-drawn boxes as well as all 32 did (`scene-r1 bench segment`).
+    # (keyframes.spread_views); None: every tracked frame that sees it (still subject to
+    # between_trials). On the real kitchen 12 re-project onto the hand-drawn boxes as well as all 32
+    # did (docs/performance.md).
     between_views: int | None = 12
     # When this many frames tried (the most different first) all disagree with the projection, depth
     # segmentation does not work for this object (a concave sink, a magazine flat on the table) and
     # no more are tried: on the kitchen's 8 hand-drawn objects and 31 synthetic ones, no frame was
-    # ever kept after 4 first refusals.
-    between_trials: int = 4
+    # ever kept after 4 first refusals (the rule was set on those same objects). None: never stop.
+    between_trials: int | None = 4
+
+    def __post_init__(self):
+        if self.between_views is not None and self.between_views < 0:
+            raise SceneError(f"between_views must be >= 0 or None, got {self.between_views}")
+        if self.between_trials is not None and self.between_trials < 1:
+            raise SceneError(f"between_trials must be >= 1 or None, got {self.between_trials}")
+
     min_agreement: float = 0.5  # IoU of a between-frame depth mask with the projected 3D mask, to keep it
     use_mask_prompt: bool = True  # the projected mask as the decoder's mask input
 
@@ -83,6 +91,7 @@ class MobileSamTracker:
         return self.model.encoder_seconds + self.model.decoder_seconds
 
     def track(self, scene, key_index, box, frames=None, progress=None, points=None):
+        self.key_frames_used, self.between_frames_used, self.between_frames_tried = [], [], []
         key_index = scene.check_index(key_index)
         frames = sorted(set(range(len(scene)) if frames is None else frames) | {key_index})
         pool = key_frame_pool(scene.poses, frames, key_index, self.settings.key_frames)
@@ -116,7 +125,7 @@ class MobileSamTracker:
                 continue
             masks[view.index] = mask
             object_points = self._points(scene, masks, object_points)
-        self.key_frames_used, self.between_frames_used, self.between_frames_tried = sorted(masks), [], []
+        self.key_frames_used = sorted(masks)
         if self.settings.between:
             masks = self._between(scene, frames, masks, object_points)
         if progress is not None:
@@ -165,7 +174,7 @@ class MobileSamTracker:
         count = len(views) if self.settings.between_views is None else self.settings.between_views
         kept = {}
         for tried, index in enumerate(spread_views(list(views.values()), seen, count)):
-            if not kept and tried >= self.settings.between_trials:
+            if not kept and self.settings.between_trials is not None and tried >= self.settings.between_trials:
                 break
             self.between_frames_tried.append(index)
             frame = scene.frame(index)
@@ -174,7 +183,8 @@ class MobileSamTracker:
             overlap = np.count_nonzero(mask & projected) / max(np.count_nonzero(mask | projected), 1)
             if overlap >= self.settings.min_agreement:
                 kept[index] = mask
-        filled = dict(masks) | dict(sorted(kept.items()))  # frame order: the votes do not depend on the picks' order
+        # The frames between in frame order, so the votes do not depend on the order they were tried in.
+        filled = dict(masks) | dict(sorted(kept.items()))
         self.between_frames_used = sorted(set(filled) - set(masks))
         return filled
 

@@ -244,7 +244,7 @@ class Pipeline:
         if hasattr(self.tracker, "key_frames_used"):  # the frames that voted: key frames and those between
             stages["tracking"]["key_frames"] = list(self.tracker.key_frames_used)
             stages["tracking"]["between_frames"] = list(self.tracker.between_frames_used)
-            stages["tracking"]["between_frames_tried"] = len(self.tracker.between_frames_tried)
+            stages["tracking"]["between_frames_tried"] = list(self.tracker.between_frames_tried)
         timings["tracking"] = time.perf_counter() - start
 
         start = time.perf_counter()

@@ -44,6 +44,9 @@ def job_key(route: list, request_id: str) -> tuple:
     return tuple(bytes(frame.bytes if hasattr(frame, "bytes") else frame) for frame in route), request_id
 
 
+QUIET_AFTER_S = 10.0  # as jemalloc's default decay: memory a query freed is kept while queries keep coming
+
+
 class JobRunner:
     """A queue of jobs, `threads` threads running them with `run(job, progress)`."""
 
@@ -52,10 +55,15 @@ class JobRunner:
         run: Callable[[QueryJob, Callable], tuple[dict, dict]],
         threads: int = 1,
         idle: Callable[[], bool] | None = None,
+        quiet: Callable[[], object] | None = None,
+        quiet_after_s: float = QUIET_AFTER_S,
     ):
         """`idle()` does one small unit of query-independent work and says whether more remains; a
-        thread with no job runs it (one thread at a time) until it says no or a job arrives."""
+        thread with no job runs it (one thread at a time) until it says no or a job arrives.
+        `quiet()` runs once when no job has come for `quiet_after_s` after that (the server gives
+        freed memory back)."""
         self._run, self._idle = run, idle
+        self._quiet, self._quiet_after_s = quiet, quiet_after_s
         self._idle_lock = threading.Lock()
         self.warming = False
         self.jobs: queue.Queue[QueryJob | None] = queue.Queue()
@@ -127,6 +135,14 @@ class JobRunner:
                 self._idle_lock.release()
             if not self.warming:
                 break
+        if self._quiet is not None:
+            try:
+                return self.jobs.get(timeout=self._quiet_after_s)
+            except queue.Empty:
+                try:
+                    self._quiet()
+                except Exception:  # noqa: BLE001 - like the idle work: optional, never fatal
+                    log.exception("quiet-time work failed")
         return self.jobs.get()
 
     def _work(self) -> None:

@@ -54,7 +54,7 @@ class Server:
         self._pipeline_lock = threading.Lock()
         self.cache = SceneCache(settings.cache_bytes)
         self._scan_keys: dict[str, str] = {}  # folder fingerprint -> content hash of the scans opened
-        self.runner = JobRunner(self._run, settings.jobs, idle=self._warm_step)
+        self.runner = JobRunner(self._run, settings.jobs, idle=self._warm_step, quiet=release_freed_memory)
         self.dispatcher = Dispatcher(
             {
                 "hello": self._hello,
@@ -86,18 +86,14 @@ class Server:
 
     def _warm_step(self) -> bool:
         """Query-independent work while no query waits (pipeline/warming.py); none before a first
-        query, and none for a scene this server has dropped. With none left, the freed memory is
-        returned (tuning.release_freed_memory)."""
+        query, and none for a scene this server has dropped."""
         pipeline = self._pipeline
         if pipeline is None:
             return False
         held = self.cache.keys()
         if pipeline.warmer.key and pipeline.warmer.key not in held:
             pipeline.warmer.forget(pipeline.warmer.key)
-        if pipeline.warm_step():
-            return True
-        release_freed_memory()  # nothing left to do: what the last query freed goes back to the system
-        return False
+        return pipeline.warm_step()
 
     def _warm_pending(self) -> int:
         return 0 if self._pipeline is None else self._pipeline.warmer.pending

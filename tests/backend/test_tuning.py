@@ -1,10 +1,13 @@
-"""The backend process's tuning (backend/tuning.py): one OpenBLAS thread beside torch, and freed
-memory kept for the next query, each unless the user set the variable that governs it."""
+"""The backend process's tuning (backend/tuning.py): one thread for numpy's OpenBLAS beside torch, and
+freed memory kept for the next query and given back on request, each unless the user set the
+variable that governs it."""
 
 import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 PROBE = """
 import json, os, threadpoolctl
@@ -24,16 +27,18 @@ def probe(**env) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_the_backend_runs_numpy_on_one_blas_thread_and_its_children_too():
+def test_the_backend_runs_numpy_on_one_blas_thread():
     found = probe()
-    assert found["env"] == "1" and found["blas"] == [1]  # numpy's wheels carry OpenBLAS
+    if not found["blas"]:
+        pytest.skip("this numpy carries no OpenBLAS of its own (conda MKL, macOS Accelerate)")
+    assert found["env"] is None and found["blas"] == [1]  # numpy's own library only, no variable set
     if sys.platform == "linux":
         assert found["kept"] is True
 
 
 def test_a_users_own_settings_are_left_alone():
     found = probe(OPENBLAS_NUM_THREADS="2", MALLOC_ARENA_MAX="2")
-    assert found["env"] == "2" and found["blas"] == [2]
+    assert found["env"] == "2" and found["blas"] in ([], [2])
     assert found["kept"] is False
 
 

@@ -160,7 +160,8 @@ def test_only_a_few_frames_between_key_frames_are_segmented(kitchen, mobile_sam_
     segmented (spread over its sides); they and the key frames are the frames that vote."""
     frames = [3, 6, 8, 10, 12, 14, 16, 27]
     keys = KeyFrameSettings(count=2)
-    every = MobileSamTracker(MobileSamSettings(key_frames=keys, between_views=None), model=mobile_sam_model)
+    settings = MobileSamSettings(key_frames=keys, between_views=None, between_trials=2)
+    every = MobileSamTracker(settings, model=mobile_sam_model)
     checks, all_masks = lift_and_check(kitchen, every, "white mug", frames)
     assert all(c.passed for c in checks), checks
     few = MobileSamTracker(MobileSamSettings(key_frames=keys, between_views=2), model=mobile_sam_model)
@@ -168,8 +169,17 @@ def test_only_a_few_frames_between_key_frames_are_segmented(kitchen, mobile_sam_
     assert all(c.passed for c in checks), checks
     assert few.key_frames_used == every.key_frames_used and len(few.key_frames_used) == 2
     assert len(every.between_frames_used) > 2 and len(few.between_frames_used) <= 2
+    # once a frame agrees, trying goes on past the first between_trials
+    assert len(every.between_frames_tried) > every.settings.between_trials
     assert set(few.between_frames_used) <= set(every.between_frames_used)
     assert sorted(masks) == sorted(few.key_frames_used + few.between_frames_used)
+
+
+def test_settings_for_frames_between_are_checked():
+    with pytest.raises(SceneError):
+        MobileSamSettings(between_trials=0)
+    with pytest.raises(SceneError):
+        MobileSamSettings(between_views=-1)
 
 
 def test_frames_between_stop_when_depth_segmentation_fails_for_the_object(kitchen, mobile_sam_model):
@@ -179,9 +189,9 @@ def test_frames_between_stop_when_depth_segmentation_fails_for_the_object(kitche
     frame, box = BOXES["purple magazine"]["prompt"]
     keys = KeyFrameSettings(count=2)
     tried = {}
-    for trials in (4, 100):
+    for trials in (4, None):
         tracker = MobileSamTracker(MobileSamSettings(key_frames=keys, between_trials=trials), model=mobile_sam_model)
         masks = tracker.track(kitchen, frame, box)
         tried[trials] = (tracker.between_frames_tried, tracker.between_frames_used, sorted(masks))
-    assert len(tried[4][0]) == 4 and tried[4][0] == tried[100][0][:4] and len(tried[100][0]) == 12
-    assert tried[4][1] == tried[100][1] == [] and tried[4][2] == tried[100][2]
+    assert len(tried[4][0]) == 4 and tried[4][0] == tried[None][0][:4] and len(tried[None][0]) == 12
+    assert tried[4][1] == tried[None][1] == [] and tried[4][2] == tried[None][2]

@@ -52,6 +52,30 @@ def test_failing_idle_work_does_not_take_the_worker_down():
         runner.stop()
 
 
+def test_quiet_time_work_runs_once_after_a_quiet_spell_and_never_delays_a_job():
+    """The server gives freed memory back when no job has come for a while: once per quiet spell,
+    after the idle work, and a job that arrives meanwhile is taken at once."""
+    quiet, answered = [], threading.Event()
+    runner = JobRunner(
+        lambda job, progress: answered.set() or ({}, {}), threads=1, quiet=lambda: quiet.append(1), quiet_after_s=0.2
+    )
+    runner.start()
+    try:
+        runner.submit(QueryJob([b"c"], "q", "scene", "ask", "x", {}))
+        assert answered.wait(10)
+        deadline = time.monotonic() + 10
+        while not quiet:
+            assert time.monotonic() < deadline, "the quiet-time work never ran"
+            time.sleep(0.05)
+        time.sleep(0.6)  # three more quiet spells' worth: it ran once, then the runner waits for a job
+        assert quiet == [1]
+        answered.clear()
+        runner.submit(QueryJob([b"c"], "q2", "scene", "ask", "x", {}))
+        assert answered.wait(10)
+    finally:
+        runner.stop()
+
+
 @pytest.fixture(scope="module")
 def warm_pipeline():
     from scene_r1.backend.models.segmenters import MobileSamSettings, MobileSamTracker
