@@ -84,3 +84,11 @@ def test_equally_new_views_go_to_the_earlier_frame():
     views = [view_at(7, 90), view_at(3, -90), view_at(5, 90)]
     assert spread_views(views, [np.array([1.0, 0.0, 0.0])], 1) == [3]
     assert spread_views(list(reversed(views)), [np.array([1.0, 0.0, 0.0])], 2) == [3, 5]  # then 5: 90 deg from both
+
+
+def test_a_view_without_a_direction_is_never_picked():
+    broken = view_at(9, 0)
+    broken.direction = np.array([np.nan, 0.0, 0.0])
+    views = [view_at(1, 90), broken, view_at(2, 180)]
+    assert spread_views(views, [np.array([1.0, 0.0, 0.0])], 3) == [2, 1]
+    assert spread_views(views, [np.array([np.nan, 0.0, 0.0])], 1) == [1]  # a broken covered side counts as none
