@@ -53,15 +53,14 @@ class MobileSamSettings:
     # no more are tried: on the kitchen's 8 hand-drawn objects and 31 synthetic ones, no frame was
     # ever kept after 4 first refusals (the rule was set on those same objects). None: never stop.
     between_trials: int | None = 4
+    min_agreement: float = 0.5  # IoU of a between-frame depth mask with the projected 3D mask, to keep it
+    use_mask_prompt: bool = True  # the projected mask as the decoder's mask input
 
     def __post_init__(self):
         if self.between_views is not None and self.between_views < 0:
             raise SceneError(f"between_views must be >= 0 or None, got {self.between_views}")
         if self.between_trials is not None and self.between_trials < 1:
             raise SceneError(f"between_trials must be >= 1 or None, got {self.between_trials}")
-
-    min_agreement: float = 0.5  # IoU of a between-frame depth mask with the projected 3D mask, to keep it
-    use_mask_prompt: bool = True  # the projected mask as the decoder's mask input
 
 
 class MobileSamTracker:
